@@ -1,0 +1,47 @@
+# Two commands on a fresh machine with Python 3.11+ and make:
+#   make demo   run a short session on the embedded simulator
+#   make test   every test, ruff and mypy --strict
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint typecheck pytest bench broker clean
+
+$(STAMP): pyproject.toml protocols/pyproject.toml simulator/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ./protocols -e ./simulator -e '.[dev,plot]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(PY) -m massager_sdk.demo
+
+# The MQTT tests start a real broker: mosquitto where Debian's package can be
+# installed, amqtt's broker (a dev dependency) otherwise.
+broker:
+	@command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    { apt-get install -y -qq mosquitto >/dev/null 2>&1 || \
+	      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq mosquitto >/dev/null 2>&1; }; }; } || \
+	  echo "mosquitto unavailable; MQTT tests use amqtt's broker"
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: install
+	$(PY) -m mypy
+
+pytest: install broker
+	$(PY) -m pytest
+
+test: lint typecheck pytest
+
+bench: install
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,54 @@
+"""Errors raised by massager-sdk. Catch :class:`MassagerError` for all of them."""
+
+from __future__ import annotations
+
+
+class MassagerError(Exception):
+    """Base class of every error this SDK raises on purpose."""
+
+
+class BadURLError(MassagerError, ValueError):
+    """A device URL that no transport accepts. The message names the accepted forms."""
+
+
+class ConnectionFailed(MassagerError, ConnectionError):
+    """The device could not be reached, or the link was lost and not regained."""
+
+
+class DeviceTimeout(MassagerError, TimeoutError):
+    """The device did not answer in time (after the bounded retries)."""
+
+
+class DeviceRefused(MassagerError):
+    """The device answered a command with a NACK; nothing was changed.
+
+    ``reason`` is the NACK code's name (``OUT_OF_RANGE``, ``HEAT_LOCKED``...).
+    """
+
+    def __init__(self, command: str, reason: str, detail: str = "") -> None:
+        self.command = command
+        self.reason = reason
+        text = f"device refused {command}: {reason}"
+        super().__init__(f"{text} ({detail})" if detail else text)
+
+
+class NotSupported(MassagerError):
+    """The device lacks the capability a call needs (no heater, no patterns...)."""
+
+
+class SafetyRefusal(MassagerError):
+    """The safety policy refused a command. Nothing was sent.
+
+    ``limit`` names the limit, ``requested`` the value asked for and ``allowed``
+    the most the policy allows now (``None`` when nothing is allowed).
+    """
+
+    def __init__(
+        self, limit: str, requested: object, allowed: object, detail: str = ""
+    ) -> None:
+        self.limit = limit
+        self.requested = requested
+        self.allowed = allowed
+        self.detail = detail
+        text = f"safety limit {limit!r}: requested {requested}, allowed {allowed}"
+        super().__init__(f"{text}; {detail}" if detail else text)

@@ -1,0 +1,1 @@
+"""Virtual neck-massager firmware: the device side of the protocol contract."""

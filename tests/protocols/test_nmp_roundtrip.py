@@ -1,0 +1,150 @@
+"""Every NMP/1 message builds and parses back to itself."""
+
+from __future__ import annotations
+
+import pytest
+from massager_protocols import FrameError, MalformedPayload, UnknownMessageType
+from massager_protocols.nmp import (
+    MESSAGES,
+    SINGLE_WRITE_PAYLOAD,
+    Ack,
+    Event,
+    EventCode,
+    EventState,
+    Frame,
+    GetInfo,
+    GetStatus,
+    Info,
+    Keepalive,
+    Message,
+    Nack,
+    NackCode,
+    PatternStep,
+    SetAutoOff,
+    SetHeat,
+    SetOutput,
+    Status,
+    StopAll,
+    StreamDecoder,
+    UploadPattern,
+    Waveform,
+    ZoneInfo,
+    decode_frame,
+    encode,
+)
+
+EXAMPLES: list[Message] = [
+    GetInfo(),
+    GetStatus(),
+    SetOutput(0b0011, 5, Waveform.WAVE, 0, 2000),
+    SetHeat(400),
+    StopAll(),
+    Keepalive(),
+    SetAutoOff(900),
+    UploadPattern(2, (PatternStep(100, 120), PatternStep(0, 80), PatternStep(60, 200))),
+    Ack(0x03),
+    Nack(0x04, NackCode.HEAT_LOCKED),
+    Info(
+        1, 1, 2, 3, 0x3F, 10, 3000, 900, 1200, 450, 2200, 4, 16, 20, "NM-H4", "SIM-0001",
+        (380, 400, 420),
+        (ZoneInfo(1, "left neck"), ZoneInfo(2, "right neck"), ZoneInfo(3, "left shoulder")),
+    ),
+    Status.make(
+        battery_pct=76, charging=True, battery_mv=3880, heat_target_dc=420,
+        temperature_dc=395, auto_off_s=600, intensities=(3, 3, 0, 5),
+    ),
+    Event(EventCode.OVERHEAT, EventState.RAISED, 452),
+]
+
+
+def test_every_message_type_has_an_example() -> None:
+    assert {type(m) for m in EXAMPLES} == set(MESSAGES.values())
+
+
+@pytest.mark.parametrize("message", EXAMPLES, ids=lambda m: type(m).__name__)
+def test_round_trip(message: Message) -> None:
+    frame = encode(message, seq=42)
+    decoded = decode_frame(frame)
+    assert decoded.seq == 42
+    assert decoded.msg_type == message.TYPE
+    assert decoded.message() == message
+
+
+@pytest.mark.parametrize("message", EXAMPLES, ids=lambda m: type(m).__name__)
+def test_fast_path_agrees_with_construct(message: Message) -> None:
+    built = bytes(message._COMPILED.build(message._to_container()))
+    assert message.encode_payload() == built
+    assert type(message).decode_payload(built) == message
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        SetOutput(0xFF, 255, 3, 7, 65535),
+        SetHeat(450),
+        Keepalive(),
+        StopAll(),
+        GetStatus(),
+        Ack(3),
+        Nack(3, 4),
+        Event(1, 1, -5),
+        Status.make(battery_pct=1, battery_mv=3000, heat_target_dc=450, temperature_dc=-100,
+                    auto_off_s=1200, intensities=(9, 9, 9, 9)),
+    ],
+    ids=lambda m: type(m).__name__,
+)
+def test_steady_rate_messages_fit_one_ble_write(message: Message) -> None:
+    assert len(message.encode_payload()) <= SINGLE_WRITE_PAYLOAD
+    assert len(encode(message, 255)) <= 20
+
+
+def test_status_packed_fields() -> None:
+    status = Status.make(battery_pct=None, heat_target_dc=0, temperature_dc=None)
+    assert status.battery_pct is None and status.temperature_dc is None
+    status = Status.make(battery_pct=9, charging=True, heat_target_dc=4095, temperature_dc=-2047)
+    assert (status.battery_pct, status.charging) == (9, True)
+    assert (status.heat_target_dc, status.temperature_dc) == (4095, -2047)
+
+
+def test_trailing_payload_bytes_are_ignored_for_forward_compatibility() -> None:
+    assert SetHeat.decode_payload(b"\x90\x01\xee\xee") == SetHeat(400)
+
+
+def test_short_payload_is_a_clear_error() -> None:
+    with pytest.raises(MalformedPayload, match="SET_OUTPUT payload is 2 bytes, needs at least 6"):
+        SetOutput.decode_payload(b"\x01\x02")
+
+
+def test_out_of_range_field_is_a_clear_error() -> None:
+    with pytest.raises(MalformedPayload, match="cannot build SET_HEAT"):
+        SetHeat(70000).encode_payload()
+
+
+def test_unknown_type_is_a_protocol_error_not_a_crash() -> None:
+    with pytest.raises(UnknownMessageType, match="0x7E"):
+        Frame(1, 0x7E, b"").message()
+
+
+def test_decode_frame_says_what_is_wrong() -> None:
+    good = encode(SetHeat(400), 1)
+    with pytest.raises(FrameError, match="CRC"):
+        decode_frame(good[:-1] + bytes([good[-1] ^ 1]))
+    with pytest.raises(FrameError, match="shorter"):
+        decode_frame(good[:3])
+    with pytest.raises(FrameError, match="length byte"):
+        decode_frame(good + b"\x00")
+    with pytest.raises(FrameError, match="start byte"):
+        decode_frame(b"\x00" + good[1:])
+
+
+def test_stream_decoder_split_merge_and_garbage() -> None:
+    frames = [encode(m, i + 1) for i, m in enumerate(EXAMPLES)]
+    stream = b"\x00garbage\xa5" + b"".join(frames[:5]) + b"\xa5\x01\xff" + b"".join(frames[5:])
+    decoder = StreamDecoder()
+    got: list[Frame] = []
+    for i in range(0, len(stream), 7):
+        got += decoder.feed(stream[i : i + 7])
+    assert [f.message() for f in got] == EXAMPLES
+    assert decoder.stats.frames == len(EXAMPLES)
+    assert decoder.stats.bytes_skipped == len(b"\x00garbage\xa5") + 3
+    assert decoder.buffered == 0
