@@ -71,7 +71,7 @@ def fmt(value: float) -> str:
     """A figure with three significant digits."""
     if value == 0 or math.isinf(value) or math.isnan(value):
         return str(value)
-    digits = max(0, 2 - int(math.floor(math.log10(abs(value)))))
+    digits = max(0, 2 - math.floor(math.log10(abs(value))))
     return f"{value:,.{digits}f}"
 
 

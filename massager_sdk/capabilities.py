@@ -127,9 +127,7 @@ class DeviceCapabilities:
             serial=info.serial,
             firmware=info.firmware_version,
             protocol="nmp1",
-            zones=tuple(
-                Zone(i, z.name, _position(z.position)) for i, z in enumerate(info.zones)
-            ),
+            zones=tuple(Zone(i, z.name, _position(z.position)) for i, z in enumerate(info.zones)),
             intensity_steps=info.intensity_steps,
             heat=heat,
             battery_mah=info.battery_mah if info.has(Feature.BATTERY) else None,

@@ -43,9 +43,7 @@ class SafetyRefusal(MassagerError):
     the most the policy allows now (``None`` when nothing is allowed).
     """
 
-    def __init__(
-        self, limit: str, requested: object, allowed: object, detail: str = ""
-    ) -> None:
+    def __init__(self, limit: str, requested: object, allowed: object, detail: str = "") -> None:
         self.limit = limit
         self.requested = requested
         self.allowed = allowed

@@ -29,9 +29,7 @@ class _SelectorWrapper(selectors.BaseSelector):
     def __init__(self, inner: selectors.BaseSelector) -> None:
         self._inner = inner
 
-    def register(
-        self, fileobj: Any, events: int, data: Any = None
-    ) -> selectors.SelectorKey:
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         return self._inner.register(fileobj, events, data)
 
     def unregister(self, fileobj: Any) -> selectors.SelectorKey:
@@ -40,9 +38,7 @@ class _SelectorWrapper(selectors.BaseSelector):
     def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         return self._inner.modify(fileobj, events, data)
 
-    def select(
-        self, timeout: float | None = None
-    ) -> list[tuple[selectors.SelectorKey, int]]:
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         return self._inner.select(timeout)
 
     def close(self) -> None:
@@ -60,9 +56,7 @@ class _VirtualSelector(_SelectorWrapper):
         super().__init__(inner)
         self.now = 0.0
 
-    def select(
-        self, timeout: float | None = None
-    ) -> list[tuple[selectors.SelectorKey, int]]:
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         events = self._inner.select(0)
         if events or timeout == 0:
             return events
@@ -96,9 +90,7 @@ class _ScaledSelector(_SelectorWrapper):
         super().__init__(inner)
         self.speed = speed
 
-    def select(
-        self, timeout: float | None = None
-    ) -> list[tuple[selectors.SelectorKey, int]]:
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         return self._inner.select(None if timeout is None else timeout / self.speed)
 
 

@@ -33,7 +33,9 @@ SINGLE_WRITE_PAYLOAD = 20 - OVERHEAD
 #: The frame as construct sees it; documents the layout and backs the spec.
 FRAME = cs.Struct(
     "sof" / cs.Const(b"\xa5") * "start of frame",
-    "version" / cs.Const(PROTOCOL_VERSION, cs.Int8ul) * "protocol version, 1; doubles as a second sync byte",
+    "version"
+    / cs.Const(PROTOCOL_VERSION, cs.Int8ul)
+    * "protocol version, 1; doubles as a second sync byte",
     "length" / cs.Rebuild(cs.Int8ul, cs.len_(cs.this.payload)) * "payload length, 0..255",
     "seq" / cs.Int8ul * "host: 1..255, wrapping; a reply echoes it; device-initiated frames use 0",
     "type" / cs.Int8ul * "message type (table below)",
@@ -92,7 +94,8 @@ def decode_frame(data: bytes | bytearray | memoryview) -> Frame:
         raise FrameError(f"protocol version {version}, this decoder speaks {PROTOCOL_VERSION}")
     if len(data) != OVERHEAD + length:
         raise FrameError(
-            f"length byte says {length} payload bytes, so {OVERHEAD + length} in all; got {len(data)}"
+            f"length byte says {length} payload bytes, so {OVERHEAD + length} in all; "
+            f"got {len(data)}"
         )
     (crc,) = _CRC.unpack_from(data, HEADER_SIZE + length)
     expected = crc16_ccitt_false(data[1 : HEADER_SIZE + length])
@@ -120,7 +123,7 @@ class StreamDecoder:
     candidate was noise. Memory is bounded by one maximum frame plus a chunk.
     """
 
-    __slots__ = ("_buf", "stats", "rejected")
+    __slots__ = ("_buf", "rejected", "stats")
 
     def __init__(self) -> None:
         self._buf = bytearray()

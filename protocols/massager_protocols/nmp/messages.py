@@ -140,6 +140,7 @@ NO_BATTERY = 0x7F
 # --------------------------------------------------------------------------
 
 M = TypeVar("M", bound="Message")
+_PARSE_ERRORS = (cs.ConstructError, struct.error, UnicodeDecodeError, ValueError, IndexError)
 _PascalUtf8 = cs.PascalString(cs.Int8ul, "utf8")
 
 
@@ -169,7 +170,8 @@ class Message:
             return cls(*fast.decode(payload))
         try:
             container = cls._COMPILED.parse(bytes(payload))
-        except (cs.ConstructError, UnicodeDecodeError) as exc:
+        except _PARSE_ERRORS as exc:
+            # construct's compiled parsers surface struct and index errors as is
             raise MalformedPayload(f"{cls.TYPE.name} payload does not parse: {exc}") from None
         return cls._from_container(container)
 
@@ -226,7 +228,7 @@ class _FlatLayout:
     """A ``struct`` codec for a construct Struct of fixed-width little-endian
     integers, 24-bit integers, and at most one trailing run of bytes."""
 
-    __slots__ = ("_struct", "size", "_u24", "_tail", "_names")
+    __slots__ = ("_names", "_struct", "_tail", "_u24", "size")
 
     def __init__(self, fmt: str, u24: list[int], tail: bool, names: list[str]) -> None:
         self._struct = struct.Struct(fmt)
@@ -284,7 +286,6 @@ def unwrap(con: Any) -> Any:
 
 def _register(cls: type[M]) -> type[M]:
     wire = cls.WIRE
-    subcons = wire.subcons
     cls._FAST = _FlatLayout.derive(wire)
     cls._COMPILED = wire.compile()
     MESSAGES[cls.TYPE] = cls
@@ -333,7 +334,9 @@ class SetOutput(Message):
         "intensity" / cs.Int8ul * "0 (off) .. INFO intensity_steps",
         "waveform" / cs.Int8ul * "0 constant, 1 pulse, 2 wave, 3 pattern",
         "pattern_id" / cs.Int8ul * "uploaded pattern slot when waveform = 3, else 0",
-        "period_ms" / cs.Int16ul * "pulse/wave period; for a pattern, the phase offset into its loop",
+        "period_ms"
+        / cs.Int16ul
+        * "pulse/wave period; for a pattern, the phase offset into its loop",
     )
     zone_mask: int
     intensity: int
@@ -571,7 +574,10 @@ class Status(Message):
         "faults" / cs.Int8ul * "Fault flags (table below)",
         "heat"
         / cs.Int24ul
-        * "bits 0-11 heater target 0.1 C (0 = off); bits 12-23 measured 0.1 C, signed (-2048 = none)",
+        * (
+            "bits 0-11 heater target 0.1 C (0 = off); "
+            "bits 12-23 measured 0.1 C, signed (-2048 = none)"
+        ),
         "auto_off_s" / cs.Int16ul * "seconds until auto-off; 0 when nothing is on",
         "intensities" / cs.GreedyRange(cs.Int8ul) * "current level of each zone, in INFO order",
     )

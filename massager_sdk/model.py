@@ -1,0 +1,97 @@
+"""Host-side values shared by the client, safety, programs, CLI and bridge.
+
+They are protocol-neutral: an NMP/1 STATUS, a Tuya data point report and a "yh"
+frame all become a :class:`DeviceStatus`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+
+class Waveform(enum.Enum):
+    """How a zone's motor follows its level."""
+
+    CONSTANT = "constant"
+    PULSE = "pulse"  #: on for half the period, off for the other half
+    WAVE = "wave"  #: a smooth swell between 0 and the level every period
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PatternStep:
+    """One step of a looping pattern: a fraction of the level held for a time."""
+
+    level: float  #: 0.0 .. 1.0 of the intensity the pattern is played at
+    duration_s: float  #: > 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.level <= 1.0:
+            raise ValueError(f"pattern step level {self.level} is outside 0.0..1.0")
+        if not self.duration_s > 0:
+            raise ValueError(f"pattern step duration {self.duration_s} s must be positive")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Pattern:
+    """A short intensity loop the device plays on its own clock."""
+
+    steps: tuple[PatternStep, ...]
+
+    def __post_init__(self) -> None:
+        if not self.steps:
+            raise ValueError("a pattern needs at least one step")
+
+    @property
+    def loop_s(self) -> float:
+        """Length of one loop in seconds."""
+        return sum(s.duration_s for s in self.steps)
+
+
+class EventKind(enum.Enum):
+    """What a device event reports (protocol-neutral names)."""
+
+    OVERHEAT = "overheat"
+    SENSOR_FAULT = "sensor_fault"
+    LOW_BATTERY = "low_battery"
+    WATCHDOG_STOP = "watchdog_stop"
+    AUTO_OFF = "auto_off"
+    BUTTON = "button"
+    SHUTDOWN = "shutdown"
+    CHARGER = "charger"
+    MOTOR_FAULT = "motor_fault"
+    LINK_LOST = "link_lost"  #: raised by the host when the link drops
+    LINK_RESTORED = "link_restored"
+    SAFETY_STOP = "safety_stop"  #: raised by the host's safety policy
+    UNKNOWN = "unknown"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """Something happened: on the device (button, overheat...) or on the host side."""
+
+    kind: EventKind
+    active: bool | None  #: raised (True), cleared (False) or momentary (None)
+    value: float | None = None  #: temperature in C, battery %, seconds... when given
+    detail: str = ""
+    time: float = 0.0  #: the event loop's clock when the host received it
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    """A snapshot of the device, as last reported."""
+
+    intensities: tuple[int, ...]  #: level of each zone, in zone order
+    heat_target_c: float | None  #: ``None`` when the heater is off
+    temperature_c: float | None  #: ``None`` without a sensor reading
+    battery_pct: int | None  #: ``None`` on mains power
+    battery_mv: int | None
+    charging: bool
+    auto_off_s: int  #: seconds until the device switches itself off (0 when idle)
+    faults: frozenset[str]  #: fault names, e.g. ``{"overheat", "low_battery"}``
+    time: float = 0.0  #: the event loop's clock when the host received it
+
+    @property
+    def running(self) -> bool:
+        """Whether any motor or the heater is on."""
+        return any(self.intensities) or self.heat_target_c is not None

@@ -1,0 +1,341 @@
+"""Write ``nmp1.json`` from the examples below (run by hand when vectors are added).
+
+The JSON file is the reference: tests check the code against the stored file,
+never the other way round, so a change to the code that alters any byte fails.
+
+    python -m massager_protocols.vectors.build_nmp1
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from massager_protocols.nmp import (
+    Ack,
+    Event,
+    EventCode,
+    EventState,
+    Fault,
+    Feature,
+    GetInfo,
+    GetStatus,
+    Info,
+    Keepalive,
+    Message,
+    Nack,
+    NackCode,
+    PatternStep,
+    SetAutoOff,
+    SetHeat,
+    SetOutput,
+    Status,
+    StopAll,
+    UploadPattern,
+    Waveform,
+    ZoneInfo,
+    ZonePosition,
+    encode,
+    encode_frame,
+)
+
+MESSAGES: list[tuple[str, int, Message]] = [
+    ("get info", 1, GetInfo()),
+    ("get status", 2, GetStatus()),
+    ("left neck zone at level 3, constant", 3, SetOutput(0b0001, 3, Waveform.CONSTANT, 0, 0)),
+    ("both neck zones swell to 5 every 2 s", 4, SetOutput(0b0011, 5, Waveform.WAVE, 0, 2000)),
+    ("all four zones pulse at 7, 250 ms period", 5, SetOutput(0b1111, 7, Waveform.PULSE, 0, 250)),
+    (
+        "pattern 1 on the right zones, 600 ms out of phase",
+        6,
+        SetOutput(0b1010, 6, Waveform.PATTERN, 1, 600),
+    ),
+    ("zones off", 7, SetOutput(0b1111, 0, Waveform.CONSTANT, 0, 0)),
+    ("heat to 40.0 C", 8, SetHeat(400)),
+    ("heat to 42.5 C", 9, SetHeat(425)),
+    ("heat off", 10, SetHeat(0)),
+    ("stop all", 11, StopAll()),
+    ("keepalive", 12, Keepalive()),
+    ("keepalive, sequence number wraps at 255", 255, Keepalive()),
+    ("auto-off after 15 minutes", 13, SetAutoOff(900)),
+    ("auto-off back to the device default", 14, SetAutoOff(0)),
+    (
+        "upload a 3-step tapping pattern to slot 1",
+        15,
+        UploadPattern(1, (PatternStep(100, 120), PatternStep(0, 80), PatternStep(40, 100))),
+    ),
+    ("ack of SET_OUTPUT", 3, Ack(0x03)),
+    ("nack: intensity out of range", 4, Nack(0x03, NackCode.OUT_OF_RANGE)),
+    ("nack: heat locked", 8, Nack(0x04, NackCode.HEAT_LOCKED)),
+    ("nack: unknown type 0x7E", 16, Nack(0x7E, NackCode.UNKNOWN_TYPE)),
+    (
+        "info of a 4-zone heated massager",
+        1,
+        Info(
+            1,
+            1,
+            4,
+            2,
+            int(
+                Feature.HEAT
+                | Feature.PATTERNS
+                | Feature.BATTERY
+                | Feature.CHARGING
+                | Feature.BUTTON
+                | Feature.TEMPERATURE_SENSOR
+            ),
+            10,
+            3000,
+            900,
+            1200,
+            450,
+            2200,
+            4,
+            16,
+            20,
+            "NM-H4",
+            "H4-000123",
+            (380, 400, 420),
+            (
+                ZoneInfo(ZonePosition.NECK_LEFT, "left neck"),
+                ZoneInfo(ZonePosition.NECK_RIGHT, "right neck"),
+                ZoneInfo(ZonePosition.SHOULDER_LEFT, "left shoulder"),
+                ZoneInfo(ZonePosition.SHOULDER_RIGHT, "right shoulder"),
+            ),
+        ),
+    ),
+    (
+        "info of a mains handheld, no heat, no patterns, a non-ASCII zone name",
+        1,
+        Info(
+            1,
+            0,
+            9,
+            0,
+            0,
+            3,
+            5000,
+            900,
+            1200,
+            0,
+            0,
+            0,
+            0,
+            50,
+            "Four-finger",
+            "FF-7",
+            (),
+            (ZoneInfo(ZonePosition.HANDHELD, "Kopf \u2160"),),
+        ),
+    ),
+    (
+        "status: heating to 42.0 C, at 39.5 C, 76 % charging",
+        2,
+        Status.make(
+            battery_pct=76,
+            charging=True,
+            battery_mv=3880,
+            heat_target_dc=420,
+            temperature_dc=395,
+            auto_off_s=600,
+            intensities=(3, 3, 0, 5),
+        ),
+    ),
+    (
+        "status: telemetry (seq 0), mains power, no sensor, watchdog latched",
+        0,
+        Status.make(
+            battery_pct=None,
+            faults=int(Fault.WATCHDOG),
+            intensities=(0,),
+        ),
+    ),
+    (
+        "status: below freezing, low battery",
+        0,
+        Status.make(
+            battery_pct=8,
+            battery_mv=3350,
+            faults=int(Fault.LOW_BATTERY),
+            heat_target_dc=0,
+            temperature_dc=-55,
+            auto_off_s=0,
+            intensities=(0, 0),
+        ),
+    ),
+    ("event: overheat raised at 45.2 C", 0, Event(EventCode.OVERHEAT, EventState.RAISED, 452)),
+    ("event: button pressed", 0, Event(EventCode.BUTTON, EventState.MOMENTARY, 0)),
+    ("event: low battery at 10 %", 0, Event(EventCode.LOW_BATTERY, EventState.RAISED, 10)),
+]
+
+
+def _exchange(name: str, model: str, request: bytes, message: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "model": model,
+        "request_hex": request.hex(" "),
+        "reply": {"message": message, "fields": fields},
+    }
+
+
+def exchanges() -> list[dict[str, Any]]:
+    """Request frames and the replies a conforming device gives, per simulator model."""
+    out_of_range = int(NackCode.OUT_OF_RANGE)
+    return [
+        _exchange(
+            "keepalive is acknowledged", "heat4", encode(Keepalive(), 1), "ACK", acked_type=0x06
+        ),
+        _exchange(
+            "info reports protocol 1 and the 45 C heat limit",
+            "heat4",
+            encode(GetInfo(), 2),
+            "INFO",
+            protocol_version=1,
+            heat_limit_dc=450,
+        ),
+        _exchange(
+            "status of an idle device",
+            "heat4",
+            encode(GetStatus(), 3),
+            "STATUS",
+            faults=0,
+            intensities=[0, 0, 0, 0],
+            auto_off_s=0,
+        ),
+        _exchange(
+            "a valid output is acknowledged",
+            "heat4",
+            encode(SetOutput(0b0001, 3, Waveform.CONSTANT, 0, 0), 4),
+            "ACK",
+            acked_type=3,
+        ),
+        _exchange(
+            "intensity above the steps is refused",
+            "heat4",
+            encode(SetOutput(0b0001, 200, Waveform.CONSTANT, 0, 0), 5),
+            "NACK",
+            acked_type=3,
+            code=out_of_range,
+        ),
+        _exchange(
+            "a zone beyond the zone list is refused",
+            "heat4",
+            encode(SetOutput(0b10000, 3, Waveform.CONSTANT, 0, 0), 6),
+            "NACK",
+            acked_type=3,
+            code=out_of_range,
+        ),
+        _exchange(
+            "an unknown waveform is refused",
+            "heat4",
+            encode(SetOutput(0b0001, 3, 9, 0, 0), 7),
+            "NACK",
+            acked_type=3,
+            code=out_of_range,
+        ),
+        _exchange(
+            "a pattern slot never uploaded is refused",
+            "heat4",
+            encode(SetOutput(0b0001, 3, Waveform.PATTERN, 3, 0), 8),
+            "NACK",
+            acked_type=3,
+            code=out_of_range,
+        ),
+        _exchange(
+            "heat to 40 C is acknowledged", "heat4", encode(SetHeat(400), 9), "ACK", acked_type=4
+        ),
+        _exchange(
+            "heat above the limit is refused",
+            "heat4",
+            encode(SetHeat(500), 10),
+            "NACK",
+            acked_type=4,
+            code=out_of_range,
+        ),
+        _exchange(
+            "heat on a device without a heater is refused",
+            "neck2",
+            encode(SetHeat(400), 11),
+            "NACK",
+            acked_type=4,
+            code=out_of_range,
+        ),
+        _exchange(
+            "auto-off above the maximum is refused",
+            "heat4",
+            encode(SetAutoOff(5000), 12),
+            "NACK",
+            acked_type=7,
+            code=out_of_range,
+        ),
+        _exchange(
+            "a pattern upload is acknowledged",
+            "heat4",
+            encode(UploadPattern(0, (PatternStep(100, 100), PatternStep(0, 100))), 13),
+            "ACK",
+            acked_type=8,
+        ),
+        _exchange(
+            "an empty pattern is refused",
+            "heat4",
+            encode(UploadPattern(0, ()), 14),
+            "NACK",
+            acked_type=8,
+            code=out_of_range,
+        ),
+        _exchange("stop all is acknowledged", "neck2", encode(StopAll(), 15), "ACK", acked_type=5),
+        _exchange(
+            "an unknown message type is refused",
+            "neck2",
+            encode_frame(16, 0x7E, b""),
+            "NACK",
+            acked_type=0x7E,
+            code=int(NackCode.UNKNOWN_TYPE),
+        ),
+        _exchange(
+            "a short payload is refused",
+            "neck2",
+            encode_frame(17, 0x03, b"\x01\x02"),
+            "NACK",
+            acked_type=3,
+            code=int(NackCode.BAD_LENGTH),
+        ),
+        _exchange(
+            "the handheld reports one zone",
+            "handheld",
+            encode(GetStatus(), 18),
+            "STATUS",
+            intensities=[0],
+        ),
+    ]
+
+
+def build() -> dict[str, Any]:
+    """The vectors document."""
+    return {
+        "protocol": "NMP/1",
+        "crc": "CRC-16/CCITT-FALSE over version..payload, little-endian",
+        "messages": [
+            {
+                "name": name,
+                "message": message.TYPE.name,
+                "seq": seq,
+                "fields": message.fields(),
+                "hex": encode(message, seq).hex(" "),
+            }
+            for name, seq, message in MESSAGES
+        ],
+        "exchanges": exchanges(),
+    }
+
+
+def main() -> None:
+    """Write nmp1.json beside this module."""
+    path = Path(__file__).with_name("nmp1.json")
+    path.write_text(json.dumps(build(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
