@@ -1,9 +1,9 @@
 """massager-sdk: scripting, automating and building neck massagers.
 
-    import massager_sdk
+import massager_sdk
 
-    async with massager_sdk.connect() as device:  # the embedded simulator
-        await device.set_intensity(3)
+async with massager_sdk.connect() as device:  # the embedded simulator
+    await device.set_intensity(3)
 """
 
 from massager_sdk.capabilities import DeviceCapabilities, HeatCapability, Zone

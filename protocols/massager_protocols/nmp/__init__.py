@@ -4,6 +4,7 @@ Read ``protocols/specs/nmp1.md`` for the specification. This package holds its
 executable form: message layouts, framing and a streaming decoder.
 """
 
+from massager_protocols.nmp.describe import describe
 from massager_protocols.nmp.framing import (
     FRAME,
     MAX_FRAME,
@@ -95,6 +96,7 @@ __all__ = [
     "ZoneInfo",
     "ZonePosition",
     "decode_frame",
+    "describe",
     "encode",
     "encode_frame",
     "message_class",

@@ -1,0 +1,134 @@
+"""Serve a simulated device on a pseudo-terminal or TCP until stopped.
+
+``python -m massager_simulator --tcp 127.0.0.1:0`` (and ``massager
+simulate``) print the URL to connect to on the first line of standard
+output, then serve until SIGINT or SIGTERM; the exit status is then 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import signal
+import sys
+from collections.abc import Sequence
+
+from massager_simulator import clock
+from massager_simulator.device import SimulatedDevice
+from massager_simulator.faults import FaultConfig
+from massager_simulator.model import DEFAULT_MODEL, DeviceModel, ModelError, list_models, load_model
+from massager_simulator.pty_link import open_pty
+from massager_simulator.tcp import serve_tcp
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The command line of the serving entry point."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Run a simulated neck massager speaking NMP/1 on a pseudo-terminal or TCP. "
+        "The first line printed is the device URL to connect to.",
+    )
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--serial", action="store_true", help="serve on a new pseudo-terminal (serial:///dev/pts/N)"
+    )
+    where.add_argument(
+        "--tcp", metavar="HOST:PORT", help="serve on TCP, e.g. 127.0.0.1:0 (0 picks a free port)"
+    )
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"device model: {', '.join(list_models())}, or a .toml model file "
+        f"(default {DEFAULT_MODEL})",
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="run the device clock this many times faster than real time (default 1)",
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"inject a fault (repeatable); names: {', '.join(FaultConfig.names())}",
+    )
+    parser.add_argument("--seed", type=int, help="seed for the injected faults' randomness")
+    parser.add_argument("--serial-number", help="serial number to report (default: the model's)")
+    return parser
+
+
+def parse_hostport(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) as a pair; ``ValueError`` if malformed."""
+    host, sep, port_text = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(
+            f"--tcp {text!r}: expected HOST:PORT, e.g. 127.0.0.1:0, with PORT 0..65535"
+        )
+    return host, int(port_text)
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
+    """Run the simulator command line; returns the exit status."""
+    parser = build_parser(prog)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        model = load_model(args.model)
+        faults = FaultConfig.parse(args.fault)
+        if args.seed is not None:
+            faults = faults.replace(seed=args.seed)
+        if not (args.speed > 0 and math.isfinite(args.speed)):
+            raise ValueError(f"--speed {args.speed}: expected a finite number above 0")
+        address = parse_hostport(args.tcp) if args.tcp else None
+    except (ModelError, ValueError) as exc:
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return clock.run(_serve(model, faults, address, args.serial_number), speed=args.speed)
+    except OSError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _serve(
+    model: DeviceModel,
+    faults: FaultConfig,
+    address: tuple[str, int] | None,
+    serial: str | None,
+) -> int:
+    loop = asyncio.get_running_loop()
+    stopped = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopped.set)
+    device = SimulatedDevice(model, faults=faults, serial=serial)
+    server: asyncio.Server | None = None
+    try:
+        await device.start()
+        if address is not None:
+            host, port = address
+            server, bound = await serve_tcp(device, host, port)
+            url = f"tcp://[{host}]:{bound}" if ":" in host else f"tcp://{host}:{bound}"
+        else:
+            url = f"serial://{open_pty(device)}"
+        print(url, flush=True)
+        print(
+            f"simulating {model.model} ({model.name}), serial {device.serial}; "
+            "stop with Ctrl-C or SIGTERM",
+            file=sys.stderr,
+            flush=True,
+        )
+        await stopped.wait()
+    finally:
+        if server is not None:
+            server.close()
+        await device.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return 0
