@@ -48,5 +48,5 @@ class SafetyRefusal(MassagerError):
         self.requested = requested
         self.allowed = allowed
         self.detail = detail
-        text = f"safety limit {limit!r}: requested {requested}, allowed {allowed}"
+        text = f"safety limit {str(limit)!r}: requested {requested}, allowed {allowed}"
         super().__init__(f"{text}; {detail}" if detail else text)

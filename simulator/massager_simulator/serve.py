@@ -27,7 +27,13 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Run a simulated neck massager speaking NMP/1 on a pseudo-terminal or TCP. "
-        "The first line printed is the device URL to connect to.",
+        "The first line printed is the device URL to connect to; it serves until SIGINT "
+        "or SIGTERM.",
+        epilog="examples:\n"
+        "  %(prog)s --tcp 127.0.0.1:0                      a free port, printed first\n"
+        "  %(prog)s --serial --model neck2                 a pseudo-terminal\n"
+        "  %(prog)s --tcp 127.0.0.1:7000 --speed 10 --fault corrupt=0.01 --seed 1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument(

@@ -1,0 +1,64 @@
+"""``massager conformance``: the NMP/1 conformance suite against a device."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Sequence
+
+from massager_sdk.cli.exitcodes import ExitCode
+from massager_sdk.cli.output import console, emit_json, is_terminal
+
+
+def conformance(args: argparse.Namespace) -> int:
+    """Run every check, print a pass/fail table; exit 1 if any check failed."""
+    from massager_sdk.conformance import CHECKS, CheckResult, run_conformance
+
+    out = console()
+    if args.json:
+
+        def show(result: CheckResult) -> None:
+            emit_json(result.to_dict())
+
+        results = asyncio.run(run_conformance(args.device, on_result=show))
+    elif is_terminal():
+        from rich.progress import Progress
+
+        with Progress(console=out, transient=True) as progress:
+            task = progress.add_task(f"NMP/1 conformance on {args.device}", total=len(CHECKS))
+
+            def tick(result: CheckResult) -> None:
+                progress.update(task, advance=1, description=result.name)
+
+            results = asyncio.run(run_conformance(args.device, on_result=tick))
+    else:
+
+        def line(result: CheckResult) -> None:
+            print(f"{'PASS' if result.passed else 'FAIL'}  {result.name}", flush=True)
+
+        results = asyncio.run(run_conformance(args.device, on_result=line))
+    failed = [r for r in results if not r.passed]
+    if not args.json:
+        _table(out, results, args.device)
+    return ExitCode.FAILED if failed or len(results) < len(CHECKS) else ExitCode.OK
+
+
+def _table(out: object, results: Sequence[object], device: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from massager_sdk.conformance import CheckResult
+
+    assert isinstance(out, Console)
+    table = Table(title=f"NMP/1 conformance: {device}")
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("detail")
+    table.add_column("s", justify="right")
+    for r in results:
+        assert isinstance(r, CheckResult)
+        mark = "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"
+        table.add_row(r.name, mark, r.detail, f"{r.seconds:.2f}")
+    out.print(table)
+    passed = sum(1 for r in results if isinstance(r, CheckResult) and r.passed)
+    out.print(f"{passed}/{len(results)} checks passed")

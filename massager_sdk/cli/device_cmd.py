@@ -1,0 +1,424 @@
+"""``massager info|status|set|stop|scan|profile``: talking to one device."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from massager_sdk.cli.exitcodes import ExitCode
+from massager_sdk.cli.output import console, emit_json, is_terminal
+
+if TYPE_CHECKING:
+    from massager_sdk.client import Device
+    from massager_sdk.model import DeviceStatus
+    from massager_sdk.safety import UserProfile
+
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
+
+WARNING_TEXT = """\
+Before the first session: this software drives a device that touches your neck.
+It is not medical software and gives no medical advice. Do not use a massager
+with an acute flare-up, an injury of the spine or neck, cardiovascular disease,
+high blood pressure, thrombosis, a fever or infection, skin damage in the area,
+swollen lymph nodes, a tumour, or during pregnancy; see docs/safety.md for the
+full list. A user profile can record what applies to you, and the safety policy
+then refuses sessions or heat, or caps the intensity, accordingly."""
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``5m``, ``1h``, ``1m30s``; ``ValueError`` otherwise."""
+    match = _DURATION.match(text.strip().lower())
+    if not text.strip() or not match or not any(match.groups()):
+        raise ValueError(f"bad duration {text!r}: use seconds (90, 90s), minutes (5m) or 1m30s")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def user_profile(args: argparse.Namespace) -> UserProfile:
+    """The acknowledged user profile that output verbs need, asking on first use.
+
+    ``--profile FILE`` names one; otherwise the default profile is used. Without an
+    acknowledged profile an interactive user is shown the warning and asked; a
+    script gets a :class:`SafetyRefusal` that says how to acknowledge.
+    """
+    from massager_sdk.errors import SafetyRefusal
+    from massager_sdk.safety import acknowledge, load_profile, profile_status
+
+    path = getattr(args, "profile", None)
+    status = profile_status(path)
+    if status.state == "ready" and status.profile is not None:
+        return status.profile
+    if status.state == "invalid":
+        raise SafetyRefusal("user profile", str(status.path), "a valid profile", status.error or "")
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        print(WARNING_TEXT)
+        answer = input(f"Type 'yes' to acknowledge (recorded in {status.path}): ")
+        if answer.strip().lower() == "yes":
+            acknowledge(status.path)
+            return load_profile(status.path)
+    raise SafetyRefusal(
+        "acknowledged user profile",
+        status.state,
+        "acknowledged",
+        f"run `massager profile acknowledge` once (or pass --profile FILE) after reading "
+        f"docs/safety.md; profile path: {status.path}",
+    )
+
+
+@asynccontextmanager
+async def open_device(
+    args: argparse.Namespace, *, outputs: bool = False, **options: Any
+) -> AsyncIterator[Device]:
+    """Connect to ``--device``; output verbs first pass the profile check."""
+    import massager_sdk
+
+    profile = user_profile(args) if outputs else None
+    async with massager_sdk.connect(
+        args.device, profile=profile, install_signal_handlers=True, **options
+    ) as device:
+        yield device
+
+
+# -- info / status -------------------------------------------------------------
+
+
+def info(args: argparse.Namespace) -> int:
+    """Print the device's capabilities."""
+    import dataclasses
+
+    async def main() -> Any:
+        async with open_device(args) as device:
+            return device.info
+
+    caps = asyncio.run(main())
+    if args.json:
+        emit_json(dataclasses.asdict(caps))
+        return ExitCode.OK
+    from rich.table import Table
+
+    table = Table(title=f"{caps.model} ({args.device})", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    table.add_row("serial", caps.serial)
+    table.add_row("firmware", caps.firmware)
+    table.add_row("protocol", caps.protocol)
+    table.add_row(
+        "zones", ", ".join(f"{z.index}: {z.name} ({z.position.name.lower()})" for z in caps.zones)
+    )
+    table.add_row("intensity", f"0..{caps.intensity_steps}")
+    heat = caps.heat
+    table.add_row(
+        "heat",
+        "none"
+        if heat is None
+        else f"presets {', '.join(f'{t:g}' for t in heat.targets_c)} C, limit {heat.limit_c:g} C",
+    )
+    table.add_row("battery", "mains" if caps.battery_mah is None else f"{caps.battery_mah} mAh")
+    table.add_row(
+        "patterns",
+        f"{caps.pattern_slots} slots of {caps.pattern_max_steps} steps"
+        if caps.supports_patterns
+        else "none",
+    )
+    table.add_row("watchdog", f"{caps.watchdog_s:g} s")
+    table.add_row("auto-off", f"{caps.auto_off_default_s} s (max {caps.auto_off_max_s} s)")
+    console().print(table)
+    return ExitCode.OK
+
+
+def status_dict(device: Device, status: DeviceStatus) -> dict[str, Any]:
+    """A status and the safety snapshot as one JSON-able object."""
+    loop_time = asyncio.get_running_loop().time()
+    return {
+        "intensities": list(status.intensities),
+        "heat_target_c": status.heat_target_c,
+        "temperature_c": status.temperature_c,
+        "battery_pct": status.battery_pct,
+        "battery_mv": status.battery_mv,
+        "charging": status.charging,
+        "auto_off_s": status.auto_off_s,
+        "faults": sorted(status.faults),
+        "safety": device.safety.snapshot(loop_time).to_dict(),
+    }
+
+
+def _status_line(data: dict[str, Any]) -> str:
+    heat = data["heat_target_c"]
+    temp = data["temperature_c"]
+    parts = [
+        "levels " + " ".join(str(v) for v in data["intensities"]),
+        f"heat {'off' if heat is None else f'{heat:g} C'}",
+        f"temp {'-' if temp is None else f'{temp:.1f} C'}",
+        f"battery {'mains' if data['battery_pct'] is None else str(data['battery_pct']) + '%'}",
+        f"auto-off {data['auto_off_s']} s",
+    ]
+    if data["faults"]:
+        parts.append("faults " + ",".join(data["faults"]))
+    return "  ".join(parts)
+
+
+def status(args: argparse.Namespace) -> int:
+    """Print the device's status once."""
+
+    async def main() -> dict[str, Any]:
+        async with open_device(args) as device:
+            return status_dict(device, await device.status())
+
+    data = asyncio.run(main())
+    if args.json:
+        emit_json(data)
+    else:
+        console().print(_status_line(data), markup=False, highlight=False)
+    return ExitCode.OK
+
+
+# -- set -----------------------------------------------------------------------
+
+
+def _parse_level(text: str) -> tuple[str, int]:
+    zone, sep, level = text.partition("=")
+    if not sep or not zone or not level.strip().isdigit():
+        raise ValueError(f"bad --level {text!r}: use ZONE=LEVEL, e.g. 0=3 or 'left neck'=3")
+    return zone.strip(), int(level)
+
+
+def _parse_heat(text: str) -> float | None:
+    if text.strip().lower() in ("off", "0", "none"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"bad --heat {text!r}: a temperature in C (e.g. 40) or 'off'") from None
+
+
+def _parse_pattern(text: str) -> Any:
+    from massager_sdk.model import Pattern, PatternStep
+
+    steps = []
+    for part in text.split(","):
+        level, sep, seconds = part.partition("/")
+        try:
+            steps.append(PatternStep(float(level) / 100, float(seconds)))
+        except ValueError as exc:
+            raise ValueError(
+                f"bad --pattern step {part!r}: use PERCENT/SECONDS[,...], "
+                f"e.g. 100/0.2,0/0.3 ({exc})"
+            ) from None
+        if not sep:
+            raise ValueError(f"bad --pattern step {part!r}: use PERCENT/SECONDS, e.g. 100/0.2")
+    return Pattern(tuple(steps))
+
+
+def set_(args: argparse.Namespace) -> int:
+    """Hold the device at the requested setting with a live view until Ctrl-C or --for."""
+    from massager_sdk.model import Waveform
+
+    duration = parse_duration(args.for_) if args.for_ else None
+    heat = _parse_heat(args.heat) if args.heat is not None else None
+    levels = [_parse_level(item) for item in args.level]
+    pattern = _parse_pattern(args.pattern) if args.pattern else None
+    if args.intensity is None and not levels and args.heat is None:
+        raise ValueError("nothing to set: give --intensity, --level ZONE=N or --heat")
+    if pattern is not None and args.intensity is None:
+        raise ValueError("--pattern needs --intensity (the level the pattern is scaled to)")
+    zones = [int(z) if z.isdigit() else z for z in args.zone] if args.zone else None
+    out = console()
+
+    async def main() -> None:
+        async with open_device(args, outputs=True) as device:
+            if pattern is not None:
+                await device.play_pattern(pattern, zones, intensity=args.intensity)
+            elif args.intensity is not None:
+                await device.set_intensity(
+                    args.intensity, zones, waveform=Waveform(args.waveform), period=args.period
+                )
+            for zone, level in levels:
+                await device.set_intensity(level, int(zone) if zone.isdigit() else zone)
+            if args.heat is not None:
+                await device.set_heat(heat)
+            await device.flush()
+            await hold(device, duration, args.json, out)
+        if not args.json:
+            out.print("device stopped", markup=False)
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        if not args.json:
+            print("interrupted: device stopped", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    return ExitCode.OK
+
+
+async def hold(device: Device, duration: float | None, json_lines: bool, out: Any) -> None:
+    """Show live status until ``duration`` passes (forever when ``None``)."""
+    loop = asyncio.get_running_loop()
+    end = None if duration is None else loop.time() + duration
+    last_line = ""
+    live = None
+    if is_terminal() and not json_lines:
+        from rich.live import Live
+
+        live = Live(console=out, refresh_per_second=4, transient=False)
+        live.start()
+    try:
+        while end is None or loop.time() < end:
+            data = status_dict(device, await device.status())
+            line = _status_line(data)
+            if json_lines:
+                emit_json(data)
+            elif live is not None:
+                live.update(_status_table(data, None if end is None else end - loop.time()))
+            elif line != last_line:
+                out.print(line, markup=False, highlight=False)
+            last_line = line
+            wait = 1.0 if end is None else max(0.0, min(1.0, end - loop.time()))
+            await asyncio.sleep(wait)
+    finally:
+        if live is not None:
+            live.stop()
+
+
+def _status_table(data: dict[str, Any], remaining: float | None) -> Any:
+    from rich.table import Table
+
+    table = Table(title="holding (Ctrl-C stops the device)", show_header=False, min_width=44)
+    table.add_column("", style="bold")
+    table.add_column("")
+    for i, level in enumerate(data["intensities"]):
+        table.add_row(f"zone {i}", "#" * level + f" {level}")
+    heat = data["heat_target_c"]
+    temp = data["temperature_c"]
+    table.add_row("heat", "off" if heat is None else f"{heat:g} C")
+    table.add_row("temperature", "-" if temp is None else f"{temp:.1f} C")
+    battery = data["battery_pct"]
+    table.add_row("battery", "mains" if battery is None else f"{battery} %")
+    table.add_row("session left", f"{data['safety']['session_remaining_s']:.0f} s")
+    if remaining is not None:
+        table.add_row("--for left", f"{remaining:.0f} s")
+    if data["faults"]:
+        table.add_row("faults", ", ".join(data["faults"]))
+    return table
+
+
+# -- stop ----------------------------------------------------------------------
+
+
+def stop(args: argparse.Namespace) -> int:
+    """Stop every output and the heater."""
+
+    async def main() -> None:
+        async with open_device(args) as device:
+            await device.stop()
+
+    asyncio.run(main())
+    if args.json:
+        emit_json({"stopped": True, "device": args.device})
+    else:
+        console().print(f"stopped {args.device}", markup=False)
+    return ExitCode.OK
+
+
+# -- scan ----------------------------------------------------------------------
+
+
+def scan(args: argparse.Namespace) -> int:
+    """List massagers advertising over BLE."""
+    import dataclasses
+
+    from massager_sdk.discovery import scan as ble_scan
+
+    async def main() -> list[Any]:
+        if not args.simulate:
+            return await ble_scan(args.timeout, all_devices=args.all)
+        from massager_simulator.ble import SimulatedBleakScanner
+
+        async with _simulated_air(args.simulate):
+            return await ble_scan(args.timeout, all_devices=args.all, backend=SimulatedBleakScanner)
+
+    out = console()
+    if is_terminal() and not args.json:
+        with out.status(f"scanning for {args.timeout:g} s..."):
+            found = asyncio.run(main())
+    else:
+        found = asyncio.run(main())
+    if args.json:
+        emit_json([{**dataclasses.asdict(d), "url": d.url} for d in found])
+        return ExitCode.OK
+    if not found:
+        out.print("no massagers found", markup=False)
+        return ExitCode.OK
+    from rich.table import Table
+
+    table = Table(title="massagers in range")
+    for column in ("name", "address", "RSSI", "model", "protocol", "URL"):
+        table.add_column(column)
+    for d in found:
+        table.add_row(
+            d.name,
+            d.address,
+            str(d.rssi),
+            d.model or "?",
+            d.protocol or "unknown",
+            f"ble://{d.address}",
+        )
+    out.print(table)
+    return ExitCode.OK
+
+
+@asynccontextmanager
+async def _simulated_air(models: str) -> AsyncIterator[None]:
+    """Simulated devices of ``models`` (comma-separated) advertising in this process."""
+    from massager_simulator import SimulatedDevice, load_model
+    from massager_simulator.ble import BLE_REGISTRY
+
+    devices = [
+        SimulatedDevice(load_model(name.strip()), serial=f"SCAN-{i + 1:03d}")
+        for i, name in enumerate(models.split(","))
+    ]
+    for i, device in enumerate(devices):
+        await device.start()
+        BLE_REGISTRY.add(device, address=f"F0:00:00:00:00:{i + 1:02X}")
+    try:
+        yield
+    finally:
+        for device in devices:
+            BLE_REGISTRY.remove(device.address or "")
+            await device.stop()
+
+
+# -- profile -------------------------------------------------------------------
+
+
+def profile(args: argparse.Namespace) -> int:
+    """Show, check or acknowledge the user profile."""
+    from massager_sdk.safety import acknowledge, profile_status
+
+    if args.action == "acknowledge":
+        print(WARNING_TEXT)
+        acknowledge(args.profile)
+    state = profile_status(args.profile)
+    data = {
+        "path": str(state.path),
+        "state": state.state,
+        "error": state.error,
+        "contraindications": sorted(str(c) for c in state.profile.contraindications)
+        if state.profile
+        else [],
+    }
+    if args.json:
+        emit_json(data)
+    else:
+        out = console()
+        out.print(f"profile {data['path']}: {data['state']}", markup=False)
+        if data["error"]:
+            out.print(data["error"], markup=False)
+        if data["contraindications"]:
+            out.print("contraindications: " + ", ".join(data["contraindications"]), markup=False)
+    ok = state.state == "ready"
+    return ExitCode.OK if ok or args.action == "show" else ExitCode.FAILED

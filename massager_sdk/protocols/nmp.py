@@ -1,0 +1,222 @@
+"""The NMP/1 adapter: protocol-neutral commands to NMP/1 frames and back."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from massager_protocols import ProtocolError, nmp
+
+from massager_sdk.capabilities import DeviceCapabilities
+from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind, Pattern, Waveform
+from massager_sdk.protocols.base import (
+    AdapterStats,
+    Command,
+    GetInfo,
+    GetStatus,
+    Incoming,
+    Keepalive,
+    ProtocolAdapter,
+    Reply,
+    SetAutoOff,
+    SetHeat,
+    SetZones,
+    StopAll,
+    UploadPattern,
+)
+
+_WAVEFORMS = {
+    Waveform.CONSTANT: nmp.Waveform.CONSTANT,
+    Waveform.PULSE: nmp.Waveform.PULSE,
+    Waveform.WAVE: nmp.Waveform.WAVE,
+}
+#: Refusals that say nothing about the command itself: sending it again may work.
+_RETRYABLE = frozenset({nmp.NackCode.BAD_CRC, nmp.NackCode.BUSY})
+#: Events whose value is a temperature in 0.1 C.
+_TEMPERATURE_EVENTS = frozenset({nmp.EventCode.OVERHEAT, nmp.EventCode.SENSOR_FAULT})
+_EVENT_STATE = {
+    nmp.EventState.RAISED: True,
+    nmp.EventState.CLEARED: False,
+    nmp.EventState.MOMENTARY: None,
+}
+_MAX_MS = 0xFFFF
+
+
+def _ms(seconds: float, what: str, *, minimum: int = 0) -> int:
+    ms = round(seconds * 1000)
+    if not minimum <= ms <= _MAX_MS:
+        raise ValueError(
+            f"{what} of {seconds} s is outside {minimum / 1000:g}..{_MAX_MS / 1000:g} s"
+        )
+    return ms
+
+
+def pattern_steps(pattern: Pattern) -> tuple[nmp.PatternStep, ...]:
+    """A pattern as NMP/1 steps; a step longer than 65.535 s becomes several."""
+    steps: list[nmp.PatternStep] = []
+    for step in pattern.steps:
+        pct = round(step.level * 100)
+        remaining = max(1, round(step.duration_s * 1000))
+        while remaining > 0:
+            piece = min(remaining, _MAX_MS)
+            steps.append(nmp.PatternStep(pct, piece))
+            remaining -= piece
+    return tuple(steps)
+
+
+def status_from_nmp(message: nmp.Status, now: float) -> DeviceStatus:
+    """A protocol-neutral status from an NMP/1 STATUS."""
+    target = message.heat_target_dc
+    temperature = message.temperature_dc
+    battery = message.battery_pct
+    faults = frozenset(
+        flag.name.lower() for flag in nmp.Fault if flag.name and message.faults & flag
+    )
+    return DeviceStatus(
+        intensities=tuple(message.intensities),
+        heat_target_c=target / 10 if target else None,
+        temperature_c=None if temperature is None else temperature / 10,
+        battery_pct=battery,
+        battery_mv=message.battery_mv if battery is not None else None,
+        charging=message.charging,
+        auto_off_s=message.auto_off_s,
+        faults=faults,
+        time=now,
+    )
+
+
+def event_from_nmp(message: nmp.Event, now: float) -> DeviceEvent:
+    """A protocol-neutral event from an NMP/1 EVENT."""
+    try:
+        code: nmp.EventCode | None = nmp.EventCode(message.code)
+    except ValueError:
+        code = None
+    kind = EventKind.UNKNOWN if code is None else EventKind(code.name.lower())
+    try:
+        active = _EVENT_STATE[nmp.EventState(message.state)]
+    except ValueError:
+        active = None
+    value: float = message.value / 10 if code in _TEMPERATURE_EVENTS else float(message.value)
+    return DeviceEvent(kind, active, value, detail=message.name, time=now)
+
+
+def _type_name(msg_type: int) -> str:
+    try:
+        return nmp.MsgType(msg_type).name
+    except ValueError:
+        return f"TYPE_0x{msg_type:02X}"
+
+
+class NmpAdapter(ProtocolAdapter):
+    """NMP/1 over any byte stream (serial, TCP, BLE notifications, in-process)."""
+
+    name: ClassVar[str] = "nmp1"
+
+    def __init__(self) -> None:
+        self._decoder = nmp.StreamDecoder()
+        self._undecodable = 0
+
+    def encode(self, command: Command, seq: int) -> bytes:
+        """NMP/1 frame bytes for ``command``."""
+        return nmp.encode(self.message(command), seq)
+
+    def message(self, command: Command) -> nmp.Message:
+        """The NMP/1 message expressing ``command``; ``ValueError`` if none can."""
+        match command:
+            case SetZones():
+                mask = 0
+                for zone in command.zones:
+                    if not 0 <= zone < nmp.MAX_ZONES:
+                        raise ValueError(f"zone {zone} is outside 0..{nmp.MAX_ZONES - 1}")
+                    mask |= 1 << zone
+                if not 0 <= command.level <= 0xFF:
+                    raise ValueError(f"level {command.level} is outside 0..255")
+                if command.pattern_slot is not None:
+                    return nmp.SetOutput(
+                        mask,
+                        command.level,
+                        nmp.Waveform.PATTERN,
+                        command.pattern_slot,
+                        _ms(command.phase_s, "pattern phase"),
+                    )
+                return nmp.SetOutput(
+                    mask,
+                    command.level,
+                    _WAVEFORMS[command.waveform],
+                    0,
+                    _ms(command.period_s, "waveform period"),
+                )
+            case SetHeat():
+                target = command.target_c
+                if target is None:
+                    return nmp.SetHeat(0)
+                dc = round(target * 10)
+                if not 1 <= dc <= 0xFFF:
+                    raise ValueError(f"heat target {target} C is outside 0.1..409.5 C")
+                return nmp.SetHeat(dc)
+            case StopAll():
+                return nmp.StopAll()
+            case Keepalive():
+                return nmp.Keepalive()
+            case SetAutoOff():
+                if not 0 <= command.seconds <= 0xFFFF:
+                    raise ValueError(f"auto-off of {command.seconds} s is outside 0..65535 s")
+                return nmp.SetAutoOff(command.seconds)
+            case UploadPattern():
+                steps = pattern_steps(command.pattern)
+                if len(steps) > 0xFF:
+                    raise ValueError(f"a pattern of {len(steps)} steps exceeds 255")
+                return nmp.UploadPattern(command.slot, steps)
+            case GetInfo():
+                return nmp.GetInfo()
+            case GetStatus():
+                return nmp.GetStatus()
+        raise TypeError(f"not a command: {command!r}")
+
+    def pattern_length(self, pattern: Pattern) -> int:
+        """Steps on the wire: a step longer than 65.535 s counts as several."""
+        return len(pattern_steps(pattern))
+
+    def feed(self, data: bytes, now: float) -> list[Incoming]:
+        """Replies, statuses and events completed by ``data``."""
+        out: list[Incoming] = []
+        for frame in self._decoder.feed(data):
+            try:
+                message = frame.message()
+            except ProtocolError:
+                self._undecodable += 1
+                continue
+            seq = frame.seq
+            match message:
+                case nmp.Ack():
+                    out.append(Reply(seq, _type_name(message.acked_type), True))
+                case nmp.Nack():
+                    out.append(
+                        Reply(
+                            seq,
+                            _type_name(message.acked_type),
+                            False,
+                            reason=message.reason,
+                            retryable=message.code in _RETRYABLE,
+                        )
+                    )
+                case nmp.Status():
+                    status = status_from_nmp(message, now)
+                    out.append(Reply(seq, "GET_STATUS", True, status=status) if seq else status)
+                case nmp.Event():
+                    out.append(event_from_nmp(message, now))
+                case nmp.Info() if seq:
+                    info = DeviceCapabilities.from_nmp_info(message)
+                    out.append(Reply(seq, "GET_INFO", True, info=info))
+                case _:  # a host message echoed back, or an unprompted INFO
+                    self._undecodable += 1
+        return out
+
+    def reset(self) -> None:
+        """Drop any partial frame."""
+        self._decoder.reset()
+
+    @property
+    def stats(self) -> AdapterStats:
+        """Frames decoded, bytes skipped, CRC errors and frames not understood."""
+        s = self._decoder.stats
+        return AdapterStats(s.frames, s.bytes_skipped, s.crc_errors, self._undecodable)

@@ -1,0 +1,289 @@
+"""Screening: the user's contraindications and what each one makes the policy do.
+
+The list is the source article's. Each entry maps to one or more actions:
+refuse sessions (no output at all), refuse heat, or cap intensity (every zone at
+most ``SafetyLimits.capped_fraction`` of the device's steps). The table is the
+project's reading of the article, not medical advice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Iterable, Mapping
+
+from massager_sdk.errors import MassagerError
+from massager_sdk.safety.limits import SafetyLimits
+
+
+class ProfileError(MassagerError, ValueError):
+    """A user profile that cannot be used; the message says what is wrong and what is accepted."""
+
+
+class ScreeningAction(enum.StrEnum):
+    """What a contraindication makes the policy do."""
+
+    REFUSE_SESSIONS = "refuse_sessions"  #: no output and no heat at all
+    REFUSE_HEAT = "refuse_heat"  #: the heater stays off
+    CAP_INTENSITY = "cap_intensity"  #: every zone at most ``capped_fraction`` of the steps
+
+
+class Contraindication(enum.StrEnum):
+    """A contraindication from the source article, as a profile names it."""
+
+    ACUTE_EXACERBATION = "acute_exacerbation"
+    SPINE_OR_NECK_INJURY = "spine_or_neck_injury"
+    CARDIOVASCULAR_DISEASE = "cardiovascular_disease"
+    ACUTE_HEART_FAILURE = "acute_heart_failure"
+    HIGH_BLOOD_PRESSURE = "high_blood_pressure"
+    ANEURYSM = "aneurysm"
+    ATHEROSCLEROSIS = "atherosclerosis"
+    THROMBOSIS = "thrombosis"
+    VARICOSE_VEINS = "varicose_veins"
+    BLEEDING_DISORDER = "bleeding_disorder"
+    SCURVY = "scurvy"
+    PURULENT_DISEASE = "purulent_disease"
+    ACTIVE_TUBERCULOSIS = "active_tuberculosis"
+    HIV = "hiv"
+    VENEREAL_DISEASE = "venereal_disease"
+    OSTEOMYELITIS = "osteomyelitis"
+    INFECTIOUS_DISEASE = "infectious_disease"
+    FEVER = "fever"
+    SKIN_LESIONS = "skin_lesions"
+    INFLAMED_LYMPH_NODES = "inflamed_lymph_nodes"
+    TUMOUR = "tumour"
+    PREGNANCY = "pregnancy"
+    SEVERE_OVERWORK = "severe_overwork"
+    MENTAL_DISORDER = "mental_disorder"
+    LIVER_OR_KIDNEY_DISEASE = "liver_or_kidney_disease"
+    AFTER_EXERCISE = "after_exercise"
+
+    @classmethod
+    def parse(cls, text: str) -> Contraindication:
+        """A contraindication by name, ignoring case, spaces and hyphens."""
+        key = text.strip().lower().replace("-", "_").replace(" ", "_")
+        try:
+            return cls(key)
+        except ValueError:
+            accepted = ", ".join(c.value for c in cls)
+            raise ProfileError(
+                f"unknown contraindication {text!r}; accepted ones are {accepted}"
+            ) from None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScreeningRule:
+    """One row of the screening table."""
+
+    actions: frozenset[ScreeningAction]
+    article: str  #: how the source article words it
+    why: str  #: why this action
+
+
+_SESSIONS = frozenset({ScreeningAction.REFUSE_SESSIONS})
+_HEAT_AND_CAP = frozenset({ScreeningAction.REFUSE_HEAT, ScreeningAction.CAP_INTENSITY})
+_CAP = frozenset({ScreeningAction.CAP_INTENSITY})
+_C = Contraindication
+
+#: The screening table: every contraindication and what it makes the policy do.
+SCREENING: dict[Contraindication, ScreeningRule] = {
+    _C.ACUTE_EXACERBATION: ScreeningRule(
+        _SESSIONS, "acute exacerbation of the disease", "massage in an acute phase worsens it"
+    ),
+    _C.SPINE_OR_NECK_INJURY: ScreeningRule(
+        _SESSIONS, "injuries of the spine or neck", "pressure and vibration on an injured neck"
+    ),
+    _C.CARDIOVASCULAR_DISEASE: ScreeningRule(
+        _HEAT_AND_CAP,
+        "cardiovascular disease",
+        "heat widens vessels and strong massage raises the heart's load; gentle use only",
+    ),
+    _C.ACUTE_HEART_FAILURE: ScreeningRule(
+        _SESSIONS, "acute heart failure", "an acute condition: no load at all"
+    ),
+    _C.HIGH_BLOOD_PRESSURE: ScreeningRule(
+        _HEAT_AND_CAP,
+        "high blood pressure (one section lists it, another claims massage helps it)",
+        "the article's sections disagree: the middle course, no heat and gentle use",
+    ),
+    _C.ANEURYSM: ScreeningRule(
+        _SESSIONS, "aneurysm", "pressure and vibration near weakened arteries"
+    ),
+    _C.ATHEROSCLEROSIS: ScreeningRule(
+        _SESSIONS, "atherosclerosis", "pressure on the neck's arteries may loosen plaque"
+    ),
+    _C.THROMBOSIS: ScreeningRule(_SESSIONS, "thrombosis", "massage may loosen a clot"),
+    _C.VARICOSE_VEINS: ScreeningRule(
+        _HEAT_AND_CAP, "varicose veins", "heat widens veins and strong pressure strains them"
+    ),
+    _C.BLEEDING_DISORDER: ScreeningRule(
+        _SESSIONS,
+        "blood diseases, bleeding, impaired hemostasis",
+        "pressure can cause bleeding under the skin",
+    ),
+    _C.SCURVY: ScreeningRule(_SESSIONS, "scurvy", "fragile vessels bleed under pressure"),
+    _C.PURULENT_DISEASE: ScreeningRule(
+        _SESSIONS, "suppurative or purulent disease", "massage and heat spread an infection"
+    ),
+    _C.ACTIVE_TUBERCULOSIS: ScreeningRule(
+        _SESSIONS, "active tuberculosis", "listed by the article without qualification"
+    ),
+    _C.HIV: ScreeningRule(_SESSIONS, "HIV", "listed by the article without qualification"),
+    _C.VENEREAL_DISEASE: ScreeningRule(
+        _SESSIONS, "venereal disease", "listed by the article without qualification"
+    ),
+    _C.OSTEOMYELITIS: ScreeningRule(
+        _SESSIONS, "osteomyelitis", "an infection of the bone: no pressure, no heat"
+    ),
+    _C.INFECTIOUS_DISEASE: ScreeningRule(
+        _SESSIONS, "infectious disease", "massage and heat add load to an infection"
+    ),
+    _C.FEVER: ScreeningRule(_SESSIONS, "fever", "the body is already too warm; no load"),
+    _C.SKIN_LESIONS: ScreeningRule(
+        _SESSIONS,
+        "skin disease, wounds, abrasions, warts or papillomas in the area",
+        "the device presses on the damaged skin itself",
+    ),
+    _C.INFLAMED_LYMPH_NODES: ScreeningRule(
+        _SESSIONS,
+        "inflamed or swollen lymph nodes",
+        "the neck's lymph nodes lie under the device",
+    ),
+    _C.TUMOUR: ScreeningRule(_SESSIONS, "tumours of any kind", "massage and heat near a tumour"),
+    _C.PREGNANCY: ScreeningRule(
+        _HEAT_AND_CAP, "pregnancy", "no raise of body temperature; gentle use only"
+    ),
+    _C.SEVERE_OVERWORK: ScreeningRule(
+        _CAP, "severe overwork", "an exhausted body takes gentle massage only"
+    ),
+    _C.MENTAL_DISORDER: ScreeningRule(
+        _HEAT_AND_CAP,
+        "mental disorders",
+        "discomfort may go unreported: no heat, gentle use only",
+    ),
+    _C.LIVER_OR_KIDNEY_DISEASE: ScreeningRule(
+        _HEAT_AND_CAP, "liver or kidney disease", "a systemic illness: no heat, gentle use only"
+    ),
+    _C.AFTER_EXERCISE: ScreeningRule(
+        _HEAT_AND_CAP,
+        "right after exercise or heavy lifting",
+        "a temporary state (list it while it applies): the body is warm and the muscles tired",
+    ),
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UserProfile:
+    """A user's screening answers and optional personal limits (safer only).
+
+    ``acknowledged`` records that the user read the safety warning in
+    ``docs/safety.md``; the command line asks for it on first use.
+    """
+
+    contraindications: frozenset[Contraindication] = frozenset()
+    acknowledged: bool = False
+    limits: SafetyLimits | None = None
+
+    def reasons(self, action: ScreeningAction) -> tuple[Contraindication, ...]:
+        """The listed contraindications that call for ``action``, in table order."""
+        return tuple(
+            c for c in SCREENING if c in self.contraindications and action in SCREENING[c].actions
+        )
+
+    @property
+    def refuses_sessions(self) -> bool:
+        """Whether any listed contraindication refuses sessions."""
+        return bool(self.reasons(ScreeningAction.REFUSE_SESSIONS))
+
+    @property
+    def refuses_heat(self) -> bool:
+        """Whether any listed contraindication refuses heat."""
+        return bool(self.reasons(ScreeningAction.REFUSE_HEAT))
+
+    @property
+    def caps_intensity(self) -> bool:
+        """Whether any listed contraindication caps intensity."""
+        return bool(self.reasons(ScreeningAction.CAP_INTENSITY))
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, object], where: str = "profile") -> UserProfile:
+        """A profile from a parsed TOML document; ``ProfileError`` says what is wrong."""
+        unknown = set(data) - set(_PROFILE_KEYS)
+        if unknown:
+            raise ProfileError(
+                f"{where}: unknown key {', '.join(sorted(unknown))}; "
+                f"accepted keys are {', '.join(_PROFILE_KEYS)}"
+            )
+        acknowledged = data.get("acknowledged", False)
+        if not isinstance(acknowledged, bool):
+            raise ProfileError(f"{where}: acknowledged must be true or false")
+        listed = data.get("contraindications", [])
+        if not isinstance(listed, list) or not all(isinstance(c, str) for c in listed):
+            raise ProfileError(
+                f"{where}: contraindications must be a list of names, "
+                f'e.g. ["pregnancy", "high_blood_pressure"]'
+            )
+        try:
+            found = frozenset(Contraindication.parse(c) for c in listed)
+        except ProfileError as exc:
+            raise ProfileError(f"{where}: {exc}") from None
+        table = data.get("limits")
+        limits = None
+        if table is not None:
+            if not isinstance(table, dict):
+                raise ProfileError(f"{where}: [limits] must be a table")
+            try:
+                limits = SafetyLimits.from_mapping(table, where=f"{where} [limits]")
+            except ValueError as exc:
+                raise ProfileError(str(exc)) from None
+        return cls(found, acknowledged, limits)
+
+    def to_toml(self) -> str:
+        """The profile as a TOML document that :meth:`from_mapping` reads back."""
+        names = sorted(c.value for c in self.contraindications)
+        lines = [
+            "# Massager user profile. Read docs/safety.md: this is not medical advice.",
+            f"acknowledged = {'true' if self.acknowledged else 'false'}",
+            "# accepted: " + ", ".join(c.value for c in Contraindication),
+            "contraindications = [" + ", ".join(f'"{n}"' for n in names) + "]",
+        ]
+        changed = self.limits.changed() if self.limits else {}
+        if changed:
+            lines.append("")
+            lines.append("[limits]  # safer than the defaults only")
+            lines.extend(f"{name} = {value!r}" for name, value in changed.items())
+        return "\n".join(lines) + "\n"
+
+
+_PROFILE_KEYS = ("acknowledged", "contraindications", "limits")
+
+
+def screening_table_markdown() -> str:
+    """The screening table as Markdown (``docs/safety.md`` embeds it; a test compares)."""
+    rows = [
+        "| profile entry | the article's words | refuse sessions | refuse heat "
+        "| cap intensity | why |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c, rule in SCREENING.items():
+        marks = [
+            "yes" if a in rule.actions else ""
+            for a in (
+                ScreeningAction.REFUSE_SESSIONS,
+                ScreeningAction.REFUSE_HEAT,
+                ScreeningAction.CAP_INTENSITY,
+            )
+        ]
+        rows.append(f"| `{c.value}` | {rule.article} | {' | '.join(marks)} | {rule.why} |")
+    return "\n".join(rows) + "\n"
+
+
+def describe(contraindications: Iterable[Contraindication]) -> str:
+    """A short text of what the listed contraindications make the policy do."""
+    profile = UserProfile(frozenset(contraindications))
+    parts = []
+    for action in ScreeningAction:
+        found = profile.reasons(action)
+        if found:
+            parts.append(f"{action.value} ({', '.join(found)})")
+    return "; ".join(parts) if parts else "no restriction"

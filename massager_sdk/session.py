@@ -1,0 +1,312 @@
+"""The parts of a device session below the device API.
+
+:class:`Requester` sends commands and matches replies by sequence number, with
+a timeout and a bounded retry. :class:`TelemetryHub` fans statuses and events
+out to callbacks and to bounded async iterators. :class:`Device`
+(``massager_sdk.client``) builds on both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import logging
+import weakref
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from massager_sdk.errors import ConnectionFailed, DeviceRefused, DeviceTimeout
+from massager_sdk.model import DeviceEvent, DeviceStatus
+from massager_sdk.protocols import Command, ProtocolAdapter, Reply
+from massager_sdk.transports import Transport
+
+_log = logging.getLogger("massager_sdk")
+
+T = TypeVar("T")
+Telemetry = DeviceStatus | DeviceEvent
+
+#: Sequence numbers a host uses; 0 marks frames the device sends on its own.
+SEQ_MIN, SEQ_MAX = 1, 255
+#: Pause before repeating a command the device refused as busy or corrupted.
+_BUSY_PAUSE_S = 0.01
+
+
+@dataclasses.dataclass(slots=True)
+class SessionStats:
+    """Counters of one device session (for status displays and tests)."""
+
+    frames_sent: int = 0  #: frames written, retries included
+    output_commands: int = 0  #: output and heat commands sent (after coalescing)
+    pattern_uploads: int = 0  #: patterns uploaded to the device
+    coalesced: int = 0  #: output requests replaced before they were sent
+    retries: int = 0  #: commands sent again after a timeout or a transient refusal
+    timeouts: int = 0  #: requests that got no reply after every retry
+    refusals: int = 0  #: commands the device refused
+    safety_refusals: int = 0  #: calls the safety policy refused (nothing sent)
+    safety_stops: int = 0  #: stops and heat-offs the safety policy required
+    reconnects: int = 0  #: links regained after a loss
+    telemetry_dropped: int = 0  #: statuses and events a slow iterator lost (oldest first)
+
+
+class Requester:
+    """Request/response over a transport: sequence numbers, timeouts, retries.
+
+    Every frame goes out under one lock, so the chunks of two frames never
+    interleave on a link that splits writes. ``still_wanted`` lets a caller
+    withdraw a command that became stale while it waited for the lock or for a
+    retry (a stop overtook it): it is then not written at all.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        adapter: ProtocolAdapter,
+        stats: SessionStats,
+        *,
+        timeout: float,
+        retries: int,
+    ) -> None:
+        if not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if not (isinstance(retries, int) and 0 <= retries <= 10):
+            raise ValueError(f"retries must be an integer 0..10, got {retries!r}")
+        self.transport = transport
+        self.adapter = adapter
+        self.stats = stats
+        self.timeout = timeout
+        self.retries = retries
+        self._pending: dict[int, asyncio.Future[Reply]] = {}
+        self._seq = 0
+        self._lock = asyncio.Lock()
+        #: The event loop's time of the last frame written (keepalive bookkeeping).
+        self.last_write = 0.0
+
+    @property
+    def in_flight(self) -> int:
+        """Requests waiting for their reply."""
+        return len(self._pending)
+
+    def _next_seq(self) -> int:
+        for _ in range(SEQ_MAX):
+            self._seq = self._seq % SEQ_MAX + 1
+            if self._seq not in self._pending:
+                return self._seq
+        raise RuntimeError(f"{SEQ_MAX} requests are already waiting for replies")
+
+    def resolve(self, reply: Reply) -> bool:
+        """Hand a reply to the request waiting for it; ``False`` if none is."""
+        future = self._pending.get(reply.seq)
+        if future is None or future.done():
+            return False
+        future.set_result(reply)
+        return True
+
+    def fail_all(self, exc: BaseException) -> None:
+        """Fail every waiting request (the link was lost)."""
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(exc)
+                future.exception()  # retrieved here: a waiter may already be gone
+
+    async def write(self, data: bytes) -> None:
+        """Write raw bytes under the frame lock."""
+        async with self._lock:
+            await self.transport.write(data)
+            self.stats.frames_sent += 1
+            self.last_write = asyncio.get_running_loop().time()
+
+    async def request(
+        self,
+        command: Command,
+        *,
+        still_wanted: Callable[[], bool] | None = None,
+    ) -> Reply | None:
+        """Send ``command`` and return the device's acceptance.
+
+        Returns ``None`` when ``still_wanted`` withdrew the command (nothing more
+        was sent). Raises :class:`DeviceRefused` for a refusal,
+        :class:`DeviceTimeout` when every try went unanswered and
+        :class:`ConnectionFailed` when the link drops meanwhile.
+        """
+        loop = asyncio.get_running_loop()
+        seq = self._next_seq()
+        data = self.adapter.encode(command, seq)
+        future: asyncio.Future[Reply] = loop.create_future()
+        self._pending[seq] = future
+        wait = self.timeout
+        name = type(command).__name__
+        try:
+            for attempt in range(self.retries + 1):
+                async with self._lock:
+                    if still_wanted is not None and not still_wanted():
+                        return None
+                    if attempt:
+                        self.stats.retries += 1
+                    try:
+                        await self.transport.write(data)
+                    except (ConnectionError, OSError) as exc:
+                        raise ConnectionFailed(
+                            f"lost {self.transport.description} while sending {name}: {exc}"
+                        ) from exc
+                    self.stats.frames_sent += 1
+                    self.last_write = loop.time()
+                try:
+                    async with asyncio.timeout(wait):
+                        reply = await asyncio.shield(future)
+                except TimeoutError:
+                    continue
+                if reply.ok:
+                    return reply
+                if reply.retryable and attempt < self.retries:
+                    # Same seq: a late answer to the first try still counts.
+                    future = loop.create_future()
+                    self._pending[seq] = future
+                    await asyncio.sleep(_BUSY_PAUSE_S * (attempt + 1))
+                    continue
+                self.stats.refusals += 1
+                raise DeviceRefused(reply.command, reply.reason)
+            self.stats.timeouts += 1
+            raise DeviceTimeout(
+                f"no reply to {name} from {self.transport.description} after "
+                f"{self.retries + 1} tries of {wait:g} s"
+            )
+        finally:
+            if self._pending.get(seq) is future:
+                del self._pending[seq]
+            if not future.done():
+                future.cancel()
+
+
+class Feed(Generic[T]):
+    """A bounded queue: when full, the oldest item is dropped, never the newest."""
+
+    def __init__(self, maxlen: int, on_drop: Callable[[], None]) -> None:
+        if maxlen < 1:
+            raise ValueError(f"buffer must hold at least 1 item, got {maxlen!r}")
+        self._items: collections.deque[T] = collections.deque(maxlen=maxlen)
+        self._ready = asyncio.Event()
+        self._closed = False
+        self._on_drop = on_drop
+        self.dropped = 0
+
+    def put(self, item: T) -> None:
+        if self._closed:
+            return
+        if len(self._items) == self._items.maxlen:
+            self.dropped += 1
+            self._on_drop()
+        self._items.append(item)
+        self._ready.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self._ready.set()
+
+    async def get(self) -> T:
+        """The oldest item; ``StopAsyncIteration`` once closed and drained."""
+        while not self._items:
+            if self._closed:
+                raise StopAsyncIteration
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items.popleft()
+
+
+class TelemetryStream:
+    """``async for item in device.telemetry()``: statuses and events as they arrive.
+
+    Bounded: a consumer that falls behind loses the oldest items (counted in
+    :attr:`dropped`). The iteration ends when the device is closed; leave early
+    with ``break`` (or :meth:`aclose`).
+    """
+
+    def __init__(self, hub: TelemetryHub, maxlen: int) -> None:
+        self._feed: Feed[Telemetry] = Feed(maxlen, hub._count_drop)
+        self._hub = hub
+        hub._feeds.add(self._feed)
+
+    @property
+    def dropped(self) -> int:
+        """Items this stream lost because it was full."""
+        return self._feed.dropped
+
+    def __aiter__(self) -> TelemetryStream:
+        return self
+
+    async def __anext__(self) -> Telemetry:
+        return await self._feed.get()
+
+    async def aclose(self) -> None:
+        """Stop receiving."""
+        self._feed.close()
+        self._hub._feeds.discard(self._feed)
+
+    async def __aenter__(self) -> TelemetryStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class TelemetryHub:
+    """Statuses and events to callbacks and to :class:`TelemetryStream` iterators."""
+
+    def __init__(self, stats: SessionStats) -> None:
+        self._stats = stats
+        # Weak: a stream dropped without aclose() unsubscribes when collected.
+        self._feeds: weakref.WeakSet[Feed[Telemetry]] = weakref.WeakSet()
+        self._status_callbacks: list[Callable[[DeviceStatus], object]] = []
+        self._event_callbacks: list[Callable[[DeviceEvent], object]] = []
+        self._closed = False
+
+    def _count_drop(self) -> None:
+        self._stats.telemetry_dropped += 1
+
+    def stream(self, maxlen: int) -> TelemetryStream:
+        """A new bounded iterator (ends at once if the hub is closed)."""
+        stream = TelemetryStream(self, maxlen)
+        if self._closed:
+            stream._feed.close()
+        return stream
+
+    def on_status(self, callback: Callable[[DeviceStatus], object]) -> Callable[[], None]:
+        """Call ``callback(status)`` for each status; returns the unsubscribe function."""
+        return _subscribe(self._status_callbacks, callback)
+
+    def on_event(self, callback: Callable[[DeviceEvent], object]) -> Callable[[], None]:
+        """Call ``callback(event)`` for each event; returns the unsubscribe function."""
+        return _subscribe(self._event_callbacks, callback)
+
+    def publish(self, item: Telemetry) -> None:
+        """Deliver to every subscriber. A failing callback is logged, never raised."""
+        if isinstance(item, DeviceStatus):
+            _call_each(self._status_callbacks, item)
+        else:
+            _call_each(self._event_callbacks, item)
+        for feed in list(self._feeds):
+            feed.put(item)
+
+    def close(self) -> None:
+        """End every stream (after what they hold is read)."""
+        self._closed = True
+        for feed in list(self._feeds):
+            feed.close()
+
+
+def _call_each(callbacks: list[Callable[[T], object]], item: T) -> None:
+    for callback in list(callbacks):
+        try:
+            callback(item)
+        except Exception:
+            _log.exception("telemetry callback %r failed", callback)
+
+
+def _subscribe(callbacks: list[T], callback: T) -> Callable[[], None]:
+    callbacks.append(callback)
+
+    def unsubscribe() -> None:
+        if callback in callbacks:
+            callbacks.remove(callback)
+
+    return unsubscribe

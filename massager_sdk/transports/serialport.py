@@ -1,0 +1,76 @@
+"""``serial:///dev/ttyUSB0?baud=115200``: a device on a serial port (USB-UART, pty)."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.parse
+from typing import Any, ClassVar
+
+import serial_asyncio_fast
+
+from massager_sdk.errors import ConnectionFailed
+from massager_sdk.transports.base import StreamTransport, bad_url, check_options
+
+DEFAULT_BAUD = 115200
+
+
+class SerialTransport(StreamTransport):
+    """NMP/1 frames as a byte stream on a serial port (pyserial-asyncio-fast)."""
+
+    scheme: ClassVar[str] = "serial"
+    url_forms: ClassVar[tuple[str, ...]] = (
+        "serial:///dev/ttyUSB0?baud=115200",
+        "serial://COM3?baud=115200",
+    )
+
+    def __init__(
+        self,
+        port: str,
+        *,
+        baud: int = DEFAULT_BAUD,
+        connect_timeout: float = 5.0,
+        min_gap_s: float | None = None,
+    ) -> None:
+        super().__init__(min_gap_s=min_gap_s)
+        self.port = port
+        self.baud = baud
+        self.connect_timeout = connect_timeout
+
+    @classmethod
+    def from_url(cls, text: str, url: urllib.parse.SplitResult, **options: Any) -> SerialTransport:
+        """``serial://PATH?baud=N``; options ``baud``, ``connect_timeout`` and ``min_gap_s``."""
+        check_options(cls, text, options, {"baud", "connect_timeout", "min_gap_s"})
+        # serial:///dev/ttyUSB0 has the path in .path; serial://COM3 in .netloc.
+        port = urllib.parse.unquote(url.netloc + url.path)
+        if not port or port == "/":
+            raise bad_url(text, "the serial port path is missing", cls.url_forms)
+        query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        unknown = sorted(set(query) - {"baud"})
+        if unknown or url.fragment:
+            raise bad_url(
+                text,
+                f"unknown query part {', '.join(unknown) or '#'}; only baud= is accepted",
+                cls.url_forms,
+            )
+        baud = options.pop("baud", None)
+        if "baud" in query:
+            values = query["baud"]
+            if len(values) != 1 or not values[0].isdigit() or int(values[0]) <= 0:
+                raise bad_url(text, f"baud must be a positive integer, got {values}", cls.url_forms)
+            baud = int(values[0])
+        return cls(port, baud=DEFAULT_BAUD if baud is None else int(baud), **options)
+
+    @property
+    def description(self) -> str:
+        """``serial://PORT``."""
+        return f"serial://{self.port}"
+
+    async def _open_streams(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                reader, writer = await serial_asyncio_fast.open_serial_connection(
+                    url=self.port, baudrate=self.baud
+                )
+        except (OSError, TimeoutError, ValueError) as exc:  # SerialException is an OSError
+            raise ConnectionFailed(f"cannot open {self.description}: {exc}") from exc
+        return reader, writer

@@ -1,0 +1,106 @@
+"""``sim://[MODEL]``: a simulated massager in this process (the default device).
+
+Without a ``simulator=`` option the transport starts its own
+:class:`massager_simulator.SimulatedDevice` of the named model (default
+``heat4``) on the running event loop, and powers it off when closed. Pass
+``simulator=`` to talk to a device a test or an application set up itself
+(fault injection, a fleet).
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any, ClassVar
+
+from massager_simulator import DEFAULT_MODEL, LinkEnd, SimulatedDevice, list_models
+
+from massager_sdk.errors import ConnectionFailed
+from massager_sdk.transports.base import Transport, bad_url, check_options
+
+
+class SimTransport(Transport):
+    """An in-process link to a simulated device."""
+
+    scheme: ClassVar[str] = "sim"
+    url_forms: ClassVar[tuple[str, ...]] = ("sim://[MODEL]",)
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        simulator: SimulatedDevice | None = None,
+        mtu: int | None = None,
+        min_gap_s: float | None = None,
+    ) -> None:
+        super().__init__(min_gap_s=min_gap_s)
+        if simulator is not None and model is not None and simulator.model.name != model:
+            raise ValueError(
+                f"sim://{model} names model {model!r} but the simulator given runs "
+                f"{simulator.model.name!r}"
+            )
+        if mtu is not None and not (isinstance(mtu, int) and mtu >= 8):
+            raise ValueError(f"mtu must be an integer of at least 8 bytes, got {mtu!r}")
+        self.model = simulator.model.name if simulator is not None else model or DEFAULT_MODEL
+        self._simulator = simulator
+        self._owned = simulator is None
+        self._link_mtu = mtu
+        self._link: LinkEnd | None = None
+        self._opened_once = False
+
+    @classmethod
+    def from_url(cls, text: str, url: urllib.parse.SplitResult, **options: Any) -> SimTransport:
+        """``sim://`` or ``sim://MODEL``; options ``simulator``, ``mtu`` and ``min_gap_s``."""
+        check_options(cls, text, options, {"simulator", "mtu", "min_gap_s"})
+        forms = (*cls.url_forms, f"MODEL one of {', '.join(list_models())}")
+        if url.path not in ("", "/") or url.query or url.fragment:
+            raise bad_url(text, "a sim URL has only a model name", forms)
+        model = urllib.parse.unquote(url.netloc) or None
+        if model is not None and model not in list_models():
+            raise bad_url(text, f"there is no simulated model {model!r}", forms)
+        return cls(model, **options)
+
+    @property
+    def simulator(self) -> SimulatedDevice | None:
+        """The simulated device (``None`` until the first connect when the transport owns it)."""
+        return self._simulator
+
+    @property
+    def description(self) -> str:
+        """``sim://MODEL``."""
+        return f"sim://{self.model}"
+
+    @property
+    def mtu(self) -> int:
+        """The in-process link's MTU (4096 when it is a plain stream)."""
+        return self._link_mtu or 4096
+
+    async def _open(self) -> None:
+        if self._simulator is None:
+            self._simulator = SimulatedDevice(self.model)
+        simulator = self._simulator
+        if not simulator.running:
+            if self._opened_once and not self._owned:
+                # Someone powered it off: as with hardware, there is nothing to connect to.
+                raise ConnectionFailed(f"the simulated device on {self.description} is off")
+            await simulator.start()
+        self._opened_once = True
+        link = simulator.connect(mtu=self._link_mtu)
+        self._link = link
+        self._start_reader(link.read)
+
+    async def _close(self) -> None:
+        link, self._link = self._link, None
+        if link is not None:
+            link.close()
+
+    async def _write_chunk(self, chunk: bytes) -> None:
+        link = self._link
+        if link is None:
+            raise ConnectionError(f"{self.description} is not connected")
+        await link.write(chunk)
+
+    async def close(self) -> None:
+        """Close the link, and power off the simulator this transport started."""
+        await self.disconnect()
+        if self._owned and self._simulator is not None:
+            await self._simulator.stop()

@@ -1,0 +1,256 @@
+"""Each device verb, run as the real console script against ``massager simulate --tcp``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+from tests.cli.conftest import Served
+from tests.cli.helpers import MASSAGER, massager
+
+
+def levels(url: str) -> list[int]:
+    result = massager("status", "--device", url, "--json")
+    assert result.returncode == 0, result.stderr
+    return list(json.loads(result.stdout)["intensities"])
+
+
+def test_info_json(served: Served) -> None:
+    result = massager("info", "--device", served.url, "--json")
+    assert result.returncode == 0, result.stderr
+    caps = json.loads(result.stdout)
+    assert caps["protocol"] == "nmp1"
+    assert [z["name"] for z in caps["zones"]][:2] == ["left neck", "right neck"]
+    assert caps["heat"]["limit_c"] == 45.0
+
+
+def test_info_plain_names_the_zones(served: Served) -> None:
+    result = massager("info", "--device", served.url)
+    assert result.returncode == 0, result.stderr
+    assert "left shoulder" in result.stdout and "limit 45 C" in result.stdout
+
+
+def test_status_json_includes_safety(served: Served) -> None:
+    result = massager("status", "--device", served.url, "--json")
+    data = json.loads(result.stdout)
+    assert data["intensities"] == [0, 0, 0, 0]
+    assert data["safety"]["refusals"] == 0
+    assert data["heat_target_c"] is None
+
+
+def test_set_holds_then_stops(served: Served, profile_env: dict[str, str]) -> None:
+    result = massager(
+        "set",
+        "--device",
+        served.url,
+        "--intensity",
+        "3",
+        "--zone",
+        "0",
+        "--for",
+        "2s",
+        "--json",
+        env=profile_env,
+    )
+    assert result.returncode == 0, result.stderr
+    reports = [json.loads(line) for line in result.stdout.splitlines()]
+    assert reports and reports[-1]["intensities"][0] == 3
+    assert levels(served.url) == [0, 0, 0, 0], "the device is stopped after --for"
+
+
+def test_set_plain_output_and_heat(served: Served, profile_env: dict[str, str]) -> None:
+    result = massager(
+        "set",
+        "--device",
+        served.url,
+        "--level",
+        "right neck=2",
+        "--heat",
+        "40",
+        "--for",
+        "1s",
+        env=profile_env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "heat 40 C" in result.stdout
+    assert result.stdout.rstrip().endswith("device stopped")
+    assert "\x1b[" not in result.stdout
+
+
+def test_set_without_profile_is_a_safety_refusal(
+    served: Served, no_profile_env: dict[str, str]
+) -> None:
+    result = massager("set", "--device", served.url, "--intensity", "2", env=no_profile_env)
+    assert result.returncode == 4
+    assert "massager profile acknowledge" in result.stderr
+
+
+def test_set_above_the_steps_is_a_usage_error(served: Served, profile_env: dict[str, str]) -> None:
+    result = massager(
+        "set", "--device", served.url, "--intensity", "99", "--for", "1s", env=profile_env
+    )
+    assert result.returncode == 2, result.stderr
+    assert "level 99 is outside 0..10" in result.stderr
+    assert levels(served.url) == [0, 0, 0, 0]
+
+
+def test_set_heat_above_the_policy_is_refused(served: Served, profile_env: dict[str, str]) -> None:
+    result = massager("set", "--device", served.url, "--heat", "44", "--for", "1s", env=profile_env)
+    assert result.returncode == 4
+    assert "44" in result.stderr
+
+
+def test_set_bad_arguments_are_usage_errors(profile_env: dict[str, str]) -> None:
+    assert massager("set", "--heat", "warm", env=profile_env).returncode == 2
+    assert massager("set", "--intensity", "2", "--for", "soon", env=profile_env).returncode == 2
+    nothing = massager("set", env=profile_env)
+    assert nothing.returncode == 2 and "nothing to set" in nothing.stderr
+
+
+def test_stop(served: Served) -> None:
+    result = massager("stop", "--device", served.url)
+    assert result.returncode == 0
+    assert "stopped" in result.stdout
+
+
+def test_bad_url_names_the_accepted_forms() -> None:
+    result = massager("info", "--device", "ftp://example")
+    assert result.returncode == 2
+    assert "tcp://HOST:PORT" in result.stderr and "sim://" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_device_is_a_device_error() -> None:
+    result = massager("status", "--device", "tcp://127.0.0.1:9", timeout=60)
+    assert result.returncode == 3
+    assert "device error" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_device_that_disappears_mid_set(profile_env: dict[str, str]) -> None:
+    device = Served()
+    process = subprocess.Popen(
+        [str(MASSAGER), "set", "--device", device.url, "--intensity", "2", "--for", "60s"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **profile_env},
+    )
+    try:
+        time.sleep(2)
+        device.stop()
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 3, err
+    assert "device error" in err and "Traceback" not in err
+
+
+def _interrupt(served: Served, env: dict[str, str], sig: signal.Signals) -> tuple[int, str]:
+    process = subprocess.Popen(
+        [str(MASSAGER), "set", "--device", served.url, "--intensity", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env},
+    )
+    assert process.stdout is not None
+    process.stdout.readline()  # the first status line: the device is on
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=30)
+    return process.returncode, err
+
+
+def test_ctrl_c_stops_the_device_and_says_so(served: Served, profile_env: dict[str, str]) -> None:
+    code, err = _interrupt(served, profile_env, signal.SIGINT)
+    assert code == 130
+    assert "device stopped" in err
+    assert levels(served.url) == [0, 0, 0, 0]
+
+
+def test_sigterm_stops_the_device(served: Served, profile_env: dict[str, str]) -> None:
+    code, _ = _interrupt(served, profile_env, signal.SIGTERM)
+    assert code == 143
+    assert levels(served.url) == [0, 0, 0, 0]
+
+
+def test_conformance_passes_on_the_simulator(served: Served) -> None:
+    result = massager("conformance", "--device", served.url, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "12/12 checks passed" in result.stdout
+    assert "FAIL" not in result.stdout
+
+
+def test_conformance_fails_on_a_busy_device() -> None:
+    device = Served("--fault", "busy=1.0")
+    try:
+        result = massager("conformance", "--device", device.url, "--json", timeout=120)
+    finally:
+        device.stop()
+    assert result.returncode == 1
+    results = [json.loads(line) for line in result.stdout.splitlines()]
+    assert any(not r["passed"] and "BUSY" in r["detail"] for r in results)
+
+
+def test_scan_simulated_air() -> None:
+    result = massager("scan", "--simulate", "heat4,neck2", "--timeout", "0.5", "--json")
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert {d["protocol"] for d in found} == {"nmp1"}
+    assert sorted(d["address"] for d in found) == ["F0:00:00:00:00:01", "F0:00:00:00:00:02"]
+
+
+def test_profile_acknowledge_and_show(no_profile_env: dict[str, str]) -> None:
+    check = massager("profile", "check", env=no_profile_env)
+    assert check.returncode == 1 and "missing" in check.stdout
+    ack = massager("profile", "acknowledge", "--json", env=no_profile_env)
+    assert ack.returncode == 0
+    assert json.loads(ack.stdout.splitlines()[-1])["state"] == "ready"
+
+
+def run_in_terminal(args: list[str], env: dict[str, str], timeout: float = 60) -> tuple[int, str]:
+    """Run ``massager ARGS`` with a pseudo-terminal as its stdin and stdout."""
+    import os
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [str(MASSAGER), *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, **env, "COLUMNS": "100", "LINES": "40", "TERM": "xterm-256color"},
+        close_fds=True,
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif process.poll() is not None:
+            break
+    os.close(master)
+    return process.wait(10), b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_live_display_on_a_terminal(served: Served, profile_env: dict[str, str]) -> None:
+    code, screen = run_in_terminal(
+        ["set", "--device", served.url, "--intensity", "4", "--for", "3s"], profile_env
+    )
+    assert code == 0, screen
+    assert "holding (Ctrl-C stops the device)" in screen
+    assert "\x1b[" in screen, "a terminal gets the live (cursor-moving) display"
+    assert "#### 4" in screen, "the level bar shows the held level"
+    assert "device stopped" in screen

@@ -1,0 +1,151 @@
+"""Every way out of a session leaves the device stopped, STOP_ALL first.
+
+Each case keeps a second link open to the simulator, so the device does not
+stop merely because the client's link closes: what stops it is the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from massager_simulator import SimulatedDevice, serve_tcp
+from massager_simulator.clock import run_virtual
+
+import massager_sdk
+from tests.client.rig import FAST_RAMP
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Boom(Exception):
+    pass
+
+
+def test_an_exception_in_the_block_stops_the_device() -> None:
+    async def scenario() -> None:
+        sim = SimulatedDevice("heat4")
+        observer = sim.connect()
+        with pytest.raises(Boom):
+            async with massager_sdk.connect("sim://", simulator=sim, limits=FAST_RAMP) as device:
+                await device.set_intensity(3)
+                await device.set_heat(40.0)
+                await device.flush()
+                assert sim.is_on
+                raise Boom
+        assert sim.commanded == (0, 0, 0, 0)
+        assert sim.heat_target_c is None
+        observer.close()
+        await sim.stop()
+
+    run_virtual(scenario)
+
+
+@pytest.mark.parametrize("cancels", [1, 3])
+def test_cancelling_the_task_stops_the_device(cancels: int) -> None:
+    async def scenario() -> None:
+        sim = SimulatedDevice("heat4")
+        observer = sim.connect()
+        running = asyncio.Event()
+
+        async def session() -> None:
+            async with massager_sdk.connect("sim://", simulator=sim, limits=FAST_RAMP) as device:
+                await device.set_intensity(4)
+                await device.flush()
+                running.set()
+                await asyncio.sleep(3600)
+
+        task = asyncio.create_task(session())
+        await running.wait()
+        assert sim.is_on
+        for _ in range(cancels):  # cancelled again while it is stopping: it still stops
+            task.cancel()
+            await asyncio.sleep(0)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert sim.commanded == (0, 0, 0, 0)
+        observer.close()
+        await sim.stop()
+
+    run_virtual(scenario)
+
+
+def test_closing_twice_and_using_a_closed_device_are_clear() -> None:
+    async def scenario() -> None:
+        device = massager_sdk.connect()
+        async with device:
+            await device.set_intensity(1)
+        await device.close()
+        with pytest.raises(massager_sdk.ConnectionFailed, match="closed"):
+            await device.set_intensity(1)
+        with pytest.raises(RuntimeError, match="connect"):
+            await device.open()
+
+    run_virtual(scenario)
+
+
+CHILD = textwrap.dedent(
+    """
+    import asyncio, sys
+    import massager_sdk
+    from massager_sdk.safety import SafetyLimits
+
+    async def main(url: str) -> None:
+        limits = SafetyLimits(ramp_s=0.5, ramp_interval_s=0.05, overrides=frozenset({"ramp_s"}))
+        async with massager_sdk.connect(url, limits=limits, install_signal_handlers=True) as dev:
+            await dev.set_intensity(3)
+            await dev.set_heat(40.0)
+            await dev.flush()
+            print("running", flush=True)
+            await asyncio.sleep(60)
+        print("not reached", flush=True)
+
+    asyncio.run(main(sys.argv[1]))
+    """
+)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_a_signal_stops_the_device_in_another_process(signum: signal.Signals) -> None:
+    sim = SimulatedDevice("heat4")
+    server, port = await serve_tcp(sim, "127.0.0.1", 0)
+    observer = sim.connect()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        CHILD,
+        f"tcp://127.0.0.1:{port}",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None
+        async with asyncio.timeout(30):
+            line = await child.stdout.readline()
+        assert line == b"running\n", line
+        assert sim.commanded == (3, 3, 3, 3)
+        assert sim.heat_target_c == 40.0
+        child.send_signal(signum)
+        async with asyncio.timeout(30):
+            out, err = await child.communicate()
+        assert b"not reached" not in out
+        if signum == signal.SIGTERM:
+            assert child.returncode == 128 + signal.SIGTERM, err.decode()
+        else:
+            assert child.returncode != 0
+            assert b"KeyboardInterrupt" in err or child.returncode == -signal.SIGINT
+        assert sim.commanded == (0, 0, 0, 0)
+        assert sim.heat_target_c is None
+        assert not sim.is_on
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+        observer.close()
+        server.close()
+        await sim.stop()
