@@ -1,4 +1,4 @@
-# Two commands on a fresh machine with Python 3.11+ and make:
+# Two commands on a fresh machine with Python 3.11+ and make (see README.md):
 #   make demo   run a short session on the embedded simulator
 #   make test   every test, ruff and mypy --strict
 PYTHON ?= python3
