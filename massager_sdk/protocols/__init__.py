@@ -22,10 +22,14 @@ from massager_sdk.protocols.base import (
     UploadPattern,
 )
 from massager_sdk.protocols.nmp import NmpAdapter
+from massager_sdk.protocols.tuya import TuyaAdapter
+from massager_sdk.protocols.yh import YhAdapter
 
 #: Adapters by protocol identifier.
 ADAPTERS: dict[str, type[ProtocolAdapter]] = {
     NmpAdapter.name: NmpAdapter,
+    TuyaAdapter.name: TuyaAdapter,
+    YhAdapter.name: YhAdapter,
 }
 
 

@@ -78,7 +78,19 @@ class BleEntry:
     central: SimulatedBleakClient | None = None
 
     def advertisement(self) -> AdvertisementData:
-        """What the device advertises."""
+        """What the device advertises (a protocol personality's own advertisement)."""
+        personality = self.device.personality
+        if personality is not None:
+            gatt = personality.gatt
+            return AdvertisementData(
+                local_name=self.name,
+                manufacturer_data=dict(gatt.manufacturer_data),
+                service_data=dict(gatt.service_data),
+                service_uuids=list(gatt.service_uuids),
+                tx_power=None,
+                rssi=self.rssi,
+                platform_data=(),
+            )
         return AdvertisementData(
             local_name=self.name,
             manufacturer_data={COMPANY_ID: manufacturer_data(self.device.model.model)},
@@ -120,7 +132,9 @@ class BleRegistry:
         key = address.upper()
         if key in self._entries and self._entries[key].device is not device:
             raise ValueError(f"address {key} is already taken by another simulated device")
-        entry = BleEntry(device, key, name or f"NMP-{device.serial}", rssi, mtu)
+        personality = device.personality
+        default_name = personality.gatt.local_name if personality else f"NMP-{device.serial}"
+        entry = BleEntry(device, key, name or default_name, rssi, mtu)
         self._entries[key] = entry
         if device.address is None:
             device.address = key
@@ -349,13 +363,18 @@ class SimulatedBleakClient(BaseBleakClient):
     def _build_services(self, entry: BleEntry) -> BleakGATTServiceCollection:
         payload = entry.mtu - ATT_HEADER
         services = BleakGATTServiceCollection()
-        nmp = BleakGATTService(None, 1, SERVICE_UUID)
+        # A protocol personality brings its own service and characteristics.
+        gatt = entry.device.personality.gatt if entry.device.personality else None
+        service_uuid = gatt.service_uuid if gatt else SERVICE_UUID
+        rx_uuid = gatt.write_uuid if gatt else RX_CHAR_UUID
+        tx_uuid = gatt.notify_uuid if gatt else TX_CHAR_UUID
+        nmp = BleakGATTService(None, 1, service_uuid)
         services.add_service(nmp)
         self._rx = BleakGATTCharacteristic(
-            None, 2, RX_CHAR_UUID, ["write", "write-without-response"], lambda: payload, nmp
+            None, 2, rx_uuid, ["write", "write-without-response"], lambda: payload, nmp
         )
         services.add_characteristic(self._rx)
-        self._tx = BleakGATTCharacteristic(None, 4, TX_CHAR_UUID, ["notify"], lambda: payload, nmp)
+        self._tx = BleakGATTCharacteristic(None, 4, tx_uuid, ["notify"], lambda: payload, nmp)
         services.add_characteristic(self._tx)
         services.add_descriptor(BleakGATTDescriptor(None, 5, CCCD_UUID, self._tx))
         self._battery = None

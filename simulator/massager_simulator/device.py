@@ -70,6 +70,7 @@ from massager_simulator.heater import (
 from massager_simulator.link import LinkEnd, Port, Transport, attach_in_process
 from massager_simulator.model import DEFAULT_MODEL, DeviceModel, load_model
 from massager_simulator.motors import Motor, Pattern
+from massager_simulator.personalities import Personality, make_personality
 
 #: Control period while something is on (heater loop, ramps, battery).
 ACTIVE_TICK_S = 0.25
@@ -171,6 +172,10 @@ class SimulatedDevice:
             MsgType.SET_AUTO_OFF: (SetAutoOff, self._set_auto_off),
             MsgType.UPLOAD_PATTERN: (UploadPattern, self._upload_pattern),
         }
+        #: How the firmware speaks when its model names a protocol other than
+        #: NMP/1 (``None``: NMP/1). It translates that protocol's commands into
+        #: the firmware's own (:meth:`apply`) and reports in its own frames.
+        self.personality: Personality | None = make_personality(self)
 
     def __repr__(self) -> str:
         return f"SimulatedDevice({self.model.name!r}, serial={self.serial!r})"
@@ -278,6 +283,8 @@ class SimulatedDevice:
     def _port_closed(self, port: Port) -> None:
         if port in self._ports:
             self._ports.remove(port)
+        if self.personality is not None:
+            self.personality.port_closed(port)
         if not self._ports and self.is_on:
             # The host went away: a device is never left running unattended.
             self._advance(self._clock())
@@ -641,6 +648,9 @@ class SimulatedDevice:
         value = max(-0x8000, min(0x7FFF, value))  # the field is an int16
         event = Event(code=int(code), state=int(state), value=value)
         self.event_log.append((now, event))
+        if self.personality is not None:
+            self.personality.event(now, event)
+            return
         self._broadcast(encode(event, 0))
 
     def _status(self, now: float) -> Status:
@@ -670,6 +680,9 @@ class SimulatedDevice:
     def _broadcast_status(self, now: float) -> None:
         self._next_status = now + TELEMETRY_S
         if self._ports:
+            if self.personality is not None:
+                self.personality.status(now)
+                return
             self._broadcast(encode(self._status(now), 0))
 
     # ------------------------------------------------------------------
@@ -677,6 +690,9 @@ class SimulatedDevice:
     # ------------------------------------------------------------------
 
     def _port_bytes(self, port: Port, data: bytes) -> None:
+        if self.personality is not None:
+            self.personality.port_bytes(port, data)
+            return
         decoder = port.decoder
         crc_errors = decoder.stats.crc_errors
         frames = decoder.feed(data)
@@ -693,6 +709,28 @@ class SimulatedDevice:
             for seq, msg_type in list(decoder.rejected)[-bad:]:
                 if seq and msg_type in _HOST_TYPES:
                     port.send(encode(Nack(msg_type, NackCode.BAD_CRC), seq))
+
+    def apply(self, message: Message, now: float) -> int:
+        """Carry out a host command as the NMP/1 firmware would: 0, or the NackCode.
+
+        Protocol personalities call this for every command they translate, so
+        range checks, latches and the watchdog behave the same in every
+        protocol. A command counts as a frame heard (it feeds the watchdog).
+        """
+        self._advance(now)
+        self._last_rx = now
+        entry = self._handlers.get(message.TYPE)
+        if entry is None:
+            return NackCode.UNKNOWN_TYPE
+        busy = self._faults.busy
+        if busy and message.TYPE not in _NOT_BUSY and self._rng.random() < busy:
+            return NackCode.BUSY
+        return entry[1](message, now)
+
+    def heard(self, now: float) -> None:
+        """A valid frame arrived that commands nothing (it feeds the watchdog)."""
+        self._advance(now)
+        self._last_rx = now
 
     def _dispatch(self, frame: Frame, now: float) -> bytes:
         seq, msg_type = frame.seq, frame.msg_type

@@ -23,6 +23,8 @@ from massager_protocols.nmp import (
     ZonePosition,
 )
 
+from massager_simulator.personalities import known_protocols
+
 #: The model the embedded simulator runs when none is named.
 DEFAULT_MODEL = "heat4"
 
@@ -96,6 +98,10 @@ class DeviceModel:
     zones: tuple[ZoneSpec, ...]
     heat: HeatSpec | None = None
     battery: BatterySpec | None = None
+    #: The wire protocol the firmware speaks (``nmp1``, ``yh``, ``tuya_ble``).
+    protocol: str = "nmp1"
+    #: The ``[protocol_options]`` table, checked by the protocol's personality.
+    protocol_options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def features(self) -> Feature:
@@ -233,6 +239,7 @@ def parse_model(name: str, data: dict[str, Any]) -> DeviceModel:
             "model", "serial", "firmware", "intensity_steps", "watchdog_ms",
             "auto_off_default_s", "auto_off_max_s", "min_gap_ms", "pattern_slots",
             "pattern_max_steps", "button", "ramp_ms", "zones", "heat", "battery",
+            "protocol", "protocol_options",
         }
     )  # fmt: skip
     firmware = top.text("firmware", 16)
@@ -247,6 +254,14 @@ def parse_model(name: str, data: dict[str, Any]) -> DeviceModel:
     zones = tuple(_zone(name, i, z) for i, z in enumerate(zones_data))
     auto_off_max = top.integer("auto_off_max_s", 1, 0xFFFF)
     pattern_slots = top.integer("pattern_slots", 0, 255)
+    protocol = data.get("protocol", "nmp1")
+    if protocol not in known_protocols():
+        raise ModelError(
+            f"model {name}: protocol = {protocol!r}; accepted: {', '.join(known_protocols())}"
+        )
+    options = data.get("protocol_options", {})
+    if not isinstance(options, dict):
+        raise ModelError(f"model {name}: protocol_options must be a table")
     return DeviceModel(
         name=name,
         model=top.text("model", 32),
@@ -264,6 +279,8 @@ def parse_model(name: str, data: dict[str, Any]) -> DeviceModel:
         zones=zones,
         heat=_heat(name, data["heat"]) if "heat" in data else None,
         battery=_battery(name, data["battery"]) if "battery" in data else None,
+        protocol=protocol,
+        protocol_options=options,
     )
 
 

@@ -1,0 +1,470 @@
+"""Tuya BLE on the host: a secure-channel transport and the data point adapter.
+
+Tuya's protocol has two layers, and so has this module:
+
+- :class:`TuyaTransport` is the secure channel (like TLS under HTTP): it wraps
+  the link to the device (``ble://``, ``sim://``, ``tcp://``, ``serial://``),
+  runs the key exchange and pairing when it connects, encrypts and fragments
+  every message, reassembles and decrypts the device's, and acknowledges its
+  data point reports. URLs: ``tuya+ble://AA:BB:CC:DD:EE:FF``,
+  ``tuya+sim://tuya-neck``, ``tuya+tcp://HOST:PORT``, ``tuya+serial:///dev/...``.
+  It needs the device's local key, device id and uuid (options, or the user's
+  device file); without them it says how to obtain them.
+- :class:`TuyaAdapter` turns the client's commands into data point writes and
+  the device's reports into statuses, with capabilities from the device
+  profile (default ``tuya-neck``).
+
+    async with massager_sdk.connect(
+        "tuya+ble://AA:BB:CC:DD:EE:FF", protocol="tuya_ble",
+        local_key="...", device_id="...", uuid="...",
+    ) as device: ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import logging
+import urllib.parse
+from typing import Any, ClassVar
+
+from massager_protocols import ProtocolError
+from massager_protocols.tuya import (
+    Code,
+    Credentials,
+    DataPoint,
+    DpType,
+    HostChannel,
+    Message,
+    MessageStream,
+    PairResult,
+    Reassembler,
+    decode_datapoints,
+    encode_datapoints,
+)
+
+from massager_sdk.capabilities import DeviceCapabilities
+from massager_sdk.errors import ConnectionFailed, MassagerError
+from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind
+from massager_sdk.profiles import DeviceProfile, get_profile
+from massager_sdk.profiles.overrides import load_devices
+from massager_sdk.protocols.base import (
+    AdapterStats,
+    Command,
+    GetInfo,
+    GetStatus,
+    Incoming,
+    Keepalive,
+    ProtocolAdapter,
+    Reply,
+    SetAutoOff,
+    SetHeat,
+    SetZones,
+    StopAll,
+    UploadPattern,
+)
+from massager_sdk.transports import Transport, open_transport
+from massager_sdk.transports.base import bad_url
+
+_log = logging.getLogger("massager_sdk")
+
+#: The profile used when none is given.
+DEFAULT_PROFILE = "tuya-neck"
+#: How to get a device's credentials, for error messages.
+HOW_TO_GET_KEYS = (
+    "a Tuya device only talks after pairing with its local key, device id and uuid. "
+    "Get them from the Tuya IoT platform (iot.tuya.com: create a cloud project, link "
+    "your Smart Life / Tuya Smart app account, open the device: 'local key', 'device id' "
+    "and 'uuid'), or with tinytuya's wizard (python -m tinytuya wizard), then pass "
+    "local_key=, device_id= and uuid= to connect() or put them under "
+    '[devices."ADDRESS"] in the device file (massager_sdk.profiles.overrides)'
+)
+_SCHEMES = ("tuya+ble", "tuya+sim", "tuya+tcp", "tuya+serial")
+
+
+class MissingCredentials(MassagerError, ValueError):
+    """A Tuya device was asked for without its local key, device id or uuid."""
+
+
+# -----------------------------------------------------------------------------
+# The secure channel
+# -----------------------------------------------------------------------------
+
+
+class TuyaTransport(Transport):
+    """Tuya's secure channel over another transport.
+
+    Above it, bytes are plaintext Tuya messages (header, data, CRC) numbered by
+    the layer above; below it, encrypted fragments of at most 20 bytes, each
+    written on its own. Replies are renumbered back to the number the message
+    they answer had above.
+    """
+
+    scheme: ClassVar[str] = "tuya+ble"
+    url_forms: ClassVar[tuple[str, ...]] = tuple(f"{s}://..." for s in _SCHEMES)
+
+    def __init__(
+        self,
+        inner: Transport,
+        credentials: Credentials,
+        *,
+        handshake_timeout: float = 5.0,
+        min_gap_s: float | None = None,
+    ) -> None:
+        super().__init__(min_gap_s=inner.min_gap_s if min_gap_s is None else min_gap_s)
+        self.inner = inner
+        self.credentials = credentials
+        self.handshake_timeout = handshake_timeout
+        self._channel = HostChannel(credentials)
+        self._reassembler = Reassembler()
+        self._numbers: collections.OrderedDict[int, int] = collections.OrderedDict()
+        self._paired: asyncio.Future[int] | None = None
+        self._lock = asyncio.Lock()
+        self._acks: set[asyncio.Task[None]] = set()
+        #: Messages that could not be decrypted or checked.
+        self.undecodable = 0
+
+    @classmethod
+    def from_url(cls, text: str, url: urllib.parse.SplitResult, **options: Any) -> TuyaTransport:
+        """``tuya+SCHEME://...``: the link is ``SCHEME://...``; options ``local_key``,
+        ``device_id``, ``uuid``, ``handshake_timeout``; the rest go to the link."""
+        scheme = url.scheme.lower()
+        if scheme not in _SCHEMES:
+            raise bad_url(text, f"Tuya runs over {', '.join(_SCHEMES)}", cls.url_forms)
+        inner_url = text.strip()[len("tuya+") :]
+        keys = {k: options.pop(k, None) for k in ("local_key", "device_id", "uuid")}
+        timeout = float(options.pop("handshake_timeout", 5.0))
+        target = urllib.parse.unquote(url.netloc or url.path)
+        if not all(keys.values()):
+            entry = load_devices().override(target, text, inner_url)
+            if entry is not None:
+                for key in keys:
+                    keys[key] = keys[key] or getattr(entry, key)
+        missing = [k for k, v in keys.items() if not v]
+        if missing:
+            raise MissingCredentials(f"{text}: missing {', '.join(missing)}: {HOW_TO_GET_KEYS}")
+        try:
+            credentials = Credentials(
+                str(keys["local_key"]), str(keys["device_id"]), str(keys["uuid"])
+            )
+        except ProtocolError as exc:
+            raise MissingCredentials(f"{text}: {exc}: {HOW_TO_GET_KEYS}") from None
+        inner = open_transport(inner_url, **options)
+        return cls(inner, credentials, handshake_timeout=timeout)
+
+    @property
+    def description(self) -> str:
+        """``tuya+`` and the link's description."""
+        return f"tuya+{self.inner.description}"
+
+    @property
+    def mtu(self) -> int:
+        """Plaintext messages pass whole; the channel fragments them."""
+        return 4096
+
+    async def _open(self) -> None:
+        self.inner.set_receiver(self._inner_data, self._inner_lost)
+        self._reassembler.reset()
+        self._numbers.clear()
+        await self.inner.connect()
+        loop = asyncio.get_running_loop()
+        self._paired = loop.create_future()
+        try:
+            await self._send_fragments(self._channel.start())
+            async with asyncio.timeout(self.handshake_timeout):
+                result = await self._paired
+        except TimeoutError:
+            await self.inner.disconnect()
+            raise ConnectionFailed(
+                f"{self.description}: no answer to the Tuya key exchange within "
+                f"{self.handshake_timeout:g} s: a device ignores a key exchange under the wrong "
+                "local key, so check the key, and that it is a Tuya device in range"
+            ) from None
+        except BaseException:
+            await self.inner.disconnect()
+            raise
+        finally:
+            self._paired = None
+        if result not in (PairResult.OK, PairResult.ALREADY_PAIRED):
+            await self.inner.disconnect()
+            raise ConnectionFailed(
+                f"{self.description} refused pairing (result {result}): the local key, device id "
+                f"or uuid does not match this device; {HOW_TO_GET_KEYS}"
+            )
+
+    async def _close(self) -> None:
+        for task in list(self._acks):
+            task.cancel()
+        await self.inner.disconnect()
+
+    async def close(self) -> None:
+        """Close the channel and the link under it."""
+        await self.disconnect()
+        await self.inner.close()
+
+    async def _send_fragments(self, fragments: list[bytes]) -> None:
+        async with self._lock:  # the fragments of two messages never interleave
+            for piece in fragments:
+                await self.inner.write(piece)
+
+    async def _write_chunk(self, chunk: bytes) -> None:
+        stream = MessageStream()
+        for message in stream.feed(chunk):
+            seq, fragments = self._channel.seal(message.code, message.data, message.response_to)
+            self._numbers[seq] = message.seq
+            while len(self._numbers) > 256:
+                self._numbers.popitem(last=False)
+            await self._send_fragments(fragments)
+
+    def _inner_data(self, data: bytes) -> None:
+        for envelope in self._reassembler.feed(data):
+            try:
+                out = self._channel.receive(envelope)
+            except ProtocolError as exc:
+                self.undecodable += 1
+                _log.debug("%s: dropped a message: %s", self.description, exc)
+                continue
+            if out.writes:
+                task = asyncio.get_running_loop().create_task(self._send_fragments(out.writes))
+                self._acks.add(task)
+                task.add_done_callback(self._acks.discard)
+            if out.paired is not None and self._paired is not None and not self._paired.done():
+                self._paired.set_result(out.pair_result or 0)
+            for message in out.messages:
+                above = self._numbers.get(message.response_to, 0) if message.response_to else 0
+                self._deliver(dataclasses.replace(message, response_to=above).plaintext())
+
+    def _inner_lost(self, exc: BaseException | None) -> None:
+        if self._paired is not None and not self._paired.done():
+            self._paired.set_exception(ConnectionFailed(f"{self.description} dropped the link"))
+        self._lost(exc)
+
+
+# -----------------------------------------------------------------------------
+# The data point adapter
+# -----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(slots=True)
+class _Pending:
+    seq: int
+    name: str
+    wanted: dict[int, Any]  #: data point values a DPS write asks for
+    report: bool  #: the reply waits for the DP report after the result byte
+    info: bool = False
+    answered: bool = False
+
+
+class TuyaAdapter(ProtocolAdapter):
+    """Client commands as Tuya data points (the neck-massager demo's by default).
+
+    ========================= ====================================================
+    SetZones level n > 0      DPS switch on, mode (nearest the waveform), gear n-1
+                              (and the heat held while the massage was off)
+    SetZones level 0, StopAll DPS switch off (the heat goes off with it)
+    SetHeat                   DPS heat on/off while the massage runs; held until
+                              the next switch-on otherwise (the firmware ignores
+                              heat while switched off)
+    GetInfo, GetStatus,       DEVICE_STATUS; the device answers with a result
+    Keepalive, SetAutoOff     byte and a report of every data point
+    ========================= ====================================================
+
+    The demo firmware has no timer data point: SetAutoOff is answered but only
+    the host's safety clock (and the simulated firmware's default) switch off.
+    """
+
+    name: ClassVar[str] = "tuya_ble"
+
+    def __init__(self, profile: DeviceProfile | str | None = None) -> None:
+        resolved = (
+            profile
+            if isinstance(profile, DeviceProfile)
+            else get_profile(profile or DEFAULT_PROFILE)
+        )
+        if resolved.protocol != self.name or resolved.device is None:
+            raise ValueError(f"profile {resolved.id!r} is not a tuya_ble profile with capabilities")
+        self.profile = resolved
+        self.device = resolved.device
+        self.caps: DeviceCapabilities = resolved.capabilities()
+        options = resolved.options
+        self.dp = {
+            name: int(options.get(f"dp_{name}", default))
+            for name, default in (
+                ("low_battery", 101), ("heat", 102), ("gear", 103), ("mode", 104), ("switch", 105)
+            )
+        }  # fmt: skip
+        self.heat_off = int(options.get("heat_off", 1))
+        self._stream = MessageStream()
+        self._pending: collections.deque[_Pending] = collections.deque(maxlen=32)
+        self._values: dict[int, Any] = {}
+        self._heat_wanted: int | None = None  # heat level value held for the next switch-on
+        self._messages = 0
+        self._undecodable = 0
+
+    # -- commands ---------------------------------------------------------------------
+
+    def encode(self, command: Command, seq: int) -> bytes:
+        """The plaintext Tuya message of ``command`` (:class:`TuyaTransport` encrypts it)."""
+        pending, code, data = self._plan(command, seq)
+        self._pending.append(pending)
+        return Message(seq, 0, code, data).plaintext()
+
+    def validate(self, command: Command) -> None:
+        """Raise ``ValueError`` if ``command`` cannot be expressed; nothing is queued."""
+        self._plan(command, 1, dry=True)
+
+    def _dps(self, values: dict[int, Any]) -> bytes:
+        bools = {self.dp["switch"]}
+        return encode_datapoints(
+            [DataPoint(i, DpType.BOOL if i in bools else DpType.ENUM, v) for i, v in values.items()]
+        )
+
+    def _plan(self, command: Command, seq: int, dry: bool = False) -> tuple[_Pending, int, bytes]:
+        dp = self.dp
+        on = bool(self._values.get(dp["switch"], False))
+        query = (Code.DEVICE_STATUS, b"")
+        match command:
+            case SetZones():
+                if command.pattern_slot is not None:
+                    raise ValueError(f"{self.caps.model} cannot play uploaded patterns")
+                if set(command.zones) != {z.index for z in self.caps.zones}:
+                    raise ValueError(
+                        f"{self.caps.model} has one zone; got zones {list(command.zones)}"
+                    )
+                if not 0 <= command.level <= self.caps.intensity_steps:
+                    raise ValueError(
+                        f"level {command.level} is outside 0..{self.caps.intensity_steps}"
+                    )
+                if not command.level:
+                    wanted: dict[int, Any] = {dp["switch"]: False}
+                else:
+                    mode = self.device.mode_for(command.waveform, command.period_s).value
+                    wanted = {dp["switch"]: True, dp["mode"]: mode, dp["gear"]: command.level - 1}
+                    if self._heat_wanted is not None:
+                        wanted[dp["heat"]] = self._heat_wanted
+                return _Pending(seq, "DPS", wanted, True), Code.DPS, self._dps(wanted)
+            case StopAll():
+                if not dry:
+                    self._heat_wanted = None
+                wanted = {dp["switch"]: False}
+                return _Pending(seq, "STOP", wanted, True), Code.DPS, self._dps(wanted)
+            case SetHeat():
+                if command.target_c is None:
+                    value = self.heat_off
+                else:
+                    level = self.device.heat_level_for(command.target_c)
+                    if level is None:
+                        lowest = min(h.temperature_c for h in self.device.heat_levels)
+                        raise ValueError(
+                            f"{self.caps.model} heats to {lowest:g} C at least; "
+                            f"{command.target_c:g} C is below it"
+                        )
+                    value = level.value
+                if not dry:
+                    self._heat_wanted = None if value == self.heat_off else value
+                if on:
+                    wanted = {dp["heat"]: value}
+                    return _Pending(seq, "DPS", wanted, True), Code.DPS, self._dps(wanted)
+                return _Pending(seq, "HEAT_HELD", {}, False), *query
+            case UploadPattern():
+                raise ValueError(f"{self.caps.model} cannot store patterns")
+            case GetStatus():
+                return _Pending(seq, "GET_STATUS", {}, True), *query
+            case GetInfo():
+                return _Pending(seq, "GET_INFO", {}, False, info=True), *query
+            case Keepalive() | SetAutoOff():
+                return _Pending(seq, type(command).__name__.upper(), {}, False), *query
+        raise TypeError(f"not a command: {command!r}")
+
+    # -- what the device sends -------------------------------------------------------------
+
+    def feed(self, data: bytes, now: float) -> list[Incoming]:
+        """Replies, statuses and events in plaintext messages from the channel."""
+        out: list[Incoming] = []
+        for message in self._stream.feed(data):
+            self._messages += 1
+            if message.response_to:
+                out.extend(self._result(message))
+            elif message.code in (Code.RECEIVE_DP, Code.RECEIVE_SIGN_DP):
+                out.extend(self._datapoints(message, now))
+            else:
+                self._undecodable += 1
+        return out
+
+    def _result(self, message: Message) -> list[Incoming]:
+        pending = next((p for p in self._pending if p.seq == message.response_to), None)
+        if pending is None or pending.answered:
+            return []
+        result = message.data[0] if message.data else 1
+        if result != 0:
+            self._pending.remove(pending)
+            return [Reply(pending.seq, pending.name, False, reason=f"RESULT_{result}")]
+        pending.answered = True
+        if pending.report:
+            return []  # the report that follows says what is in force
+        self._pending.remove(pending)
+        info = self.caps if pending.info else None
+        return [Reply(pending.seq, pending.name, True, info=info)]
+
+    def _datapoints(self, message: Message, now: float) -> list[Incoming]:
+        data = message.data[3:] if message.code == Code.RECEIVE_SIGN_DP else message.data
+        try:
+            points = decode_datapoints(data)
+        except ProtocolError:
+            self._undecodable += 1
+            return []
+        before = dict(self._values)
+        for point in points:
+            self._values[point.id] = point.value
+        out: list[Incoming] = []
+        dp = self.dp
+        expected_stop = any(
+            p.answered and p.wanted.get(dp["switch"]) is False for p in self._pending
+        )
+        if before.get(dp["switch"]) and not self._values.get(dp["switch"]) and not expected_stop:
+            out.append(
+                DeviceEvent(EventKind.SHUTDOWN, None, detail="switched off by the device", time=now)
+            )
+        low = self._values.get(dp["low_battery"])
+        if low is not None and bool(low) != bool(before.get(dp["low_battery"], False)):
+            out.append(DeviceEvent(EventKind.LOW_BATTERY, bool(low), time=now))
+        status = self._status(now)
+        waiting = next((p for p in self._pending if p.answered and p.report), None)
+        if waiting is None:
+            out.append(status)
+            return out
+        self._pending.remove(waiting)
+        ok = all(self._values.get(i) == v for i, v in waiting.wanted.items())
+        reason = "" if ok else "NOT_APPLIED"
+        out.append(Reply(waiting.seq, waiting.name, ok, reason=reason, status=status))
+        return out
+
+    def _status(self, now: float) -> DeviceStatus:
+        dp, values = self.dp, self._values
+        on = bool(values.get(dp["switch"], False))
+        gear = values.get(dp["gear"], 0)
+        heat = values.get(dp["heat"], self.heat_off)
+        level = next((h for h in self.device.heat_levels if h.value == heat), None)
+        low = bool(values.get(dp["low_battery"], False))
+        return DeviceStatus(
+            intensities=(gear + 1 if on else 0,),
+            heat_target_c=level.temperature_c if on and level is not None else None,
+            temperature_c=None,
+            battery_pct=None,
+            battery_mv=None,
+            charging=False,
+            auto_off_s=0,
+            faults=frozenset({"low_battery"}) if low else frozenset(),
+            time=now,
+        )
+
+    def reset(self) -> None:
+        """Forget partial messages and commands in flight."""
+        self._stream.reset()
+        self._pending.clear()
+
+    @property
+    def stats(self) -> AdapterStats:
+        """Messages decoded and those not understood."""
+        return AdapterStats(self._messages, self._stream.skipped, 0, self._undecodable)

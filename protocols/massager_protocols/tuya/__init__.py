@@ -1,0 +1,86 @@
+"""Tuya's BLE protocol: fragments, encryption, the secure session and data points.
+
+Read ``protocols/specs/tuya_ble.md``: the layouts, the key exchange, the data
+points of the neck-massager demo firmware, and which details the public
+sources leave uncertain. Encryption is AES-128-CBC through ``cryptography``.
+"""
+
+from massager_protocols.tuya.datapoints import (
+    DATAPOINT,
+    DataPoint,
+    DpType,
+    decode_datapoints,
+    encode_datapoints,
+)
+from massager_protocols.tuya.packets import (
+    ENVELOPE,
+    FIRST_FRAGMENT,
+    FRAGMENT_SIZE,
+    MAX_MESSAGE,
+    MESSAGE,
+    PROTOCOL_VERSION,
+    Code,
+    Message,
+    MessageStream,
+    Reassembler,
+    ReassemblerStats,
+    Security,
+    crc16_modbus,
+    decrypt,
+    encrypt,
+    fragment,
+    login_key,
+    open_envelope,
+    read_varint,
+    security_of,
+    session_key,
+    varint,
+)
+from massager_protocols.tuya.session import (
+    DEVICE_INFO,
+    PAIR_REQUEST,
+    Credentials,
+    DeviceChannel,
+    DeviceIdentity,
+    HostChannel,
+    Output,
+    PairResult,
+)
+
+__all__ = [
+    "DATAPOINT",
+    "DEVICE_INFO",
+    "ENVELOPE",
+    "FIRST_FRAGMENT",
+    "FRAGMENT_SIZE",
+    "MAX_MESSAGE",
+    "MESSAGE",
+    "PAIR_REQUEST",
+    "PROTOCOL_VERSION",
+    "Code",
+    "Credentials",
+    "DataPoint",
+    "DeviceChannel",
+    "DeviceIdentity",
+    "DpType",
+    "HostChannel",
+    "Message",
+    "MessageStream",
+    "Output",
+    "PairResult",
+    "Reassembler",
+    "ReassemblerStats",
+    "Security",
+    "crc16_modbus",
+    "decode_datapoints",
+    "decrypt",
+    "encode_datapoints",
+    "encrypt",
+    "fragment",
+    "login_key",
+    "open_envelope",
+    "read_varint",
+    "security_of",
+    "session_key",
+    "varint",
+]
