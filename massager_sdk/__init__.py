@@ -8,11 +8,10 @@ Start here::
         await device.set_intensity(3)
 """
 
+import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from massager_sdk.capabilities import DeviceCapabilities, HeatCapability, Zone
-from massager_sdk.client import Device, connect
 from massager_sdk.errors import (
     BadURLError,
     ConnectionFailed,
@@ -22,31 +21,51 @@ from massager_sdk.errors import (
     NotSupported,
     SafetyRefusal,
 )
-from massager_sdk.model import (
-    DeviceEvent,
-    DeviceStatus,
-    EventKind,
-    Pattern,
-    PatternStep,
-    Waveform,
-)
 
 if TYPE_CHECKING:
+    from massager_sdk.capabilities import DeviceCapabilities, HeatCapability, Zone
+    from massager_sdk.client import Device, connect
     from massager_sdk.discovery import Discovered, scan
+    from massager_sdk.model import (
+        DeviceEvent,
+        DeviceStatus,
+        EventKind,
+        Pattern,
+        PatternStep,
+        Waveform,
+    )
 
 __version__ = "0.1.0"
 
 # A library logs; the application decides where it goes (nothing is printed by default).
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
+# The rest is imported on first use (PEP 562), so that `massager --help` and
+# other light entry points do not pay for asyncio, construct or bleak.
+_LAZY = {
+    "DeviceCapabilities": "massager_sdk.capabilities",
+    "HeatCapability": "massager_sdk.capabilities",
+    "Zone": "massager_sdk.capabilities",
+    "Device": "massager_sdk.client",
+    "connect": "massager_sdk.client",
+    "Discovered": "massager_sdk.discovery",
+    "scan": "massager_sdk.discovery",
+    "DeviceEvent": "massager_sdk.model",
+    "DeviceStatus": "massager_sdk.model",
+    "EventKind": "massager_sdk.model",
+    "Pattern": "massager_sdk.model",
+    "PatternStep": "massager_sdk.model",
+    "Waveform": "massager_sdk.model",
+}
+
 
 def __getattr__(name: str) -> Any:
-    # scan() needs bleak: import it only when asked for.
-    if name in ("scan", "Discovered"):
-        from massager_sdk import discovery
-
-        return getattr(discovery, name)
-    raise AttributeError(f"module 'massager_sdk' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'massager_sdk' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [

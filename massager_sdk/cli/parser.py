@@ -347,6 +347,19 @@ def build_parser() -> argparse.ArgumentParser:
     _device(conf)
     _json(conf)
 
+    # -- bridge -------------------------------------------------------------
+    from massager_sdk.cli.bridge_cmd import DESCRIPTION, EXAMPLES, add_bridge_arguments
+
+    bridge = _verb(
+        sub,
+        "bridge",
+        "massager_sdk.cli.bridge_cmd:bridge",
+        "serve massagers over MQTT, with Home Assistant discovery",
+        *EXAMPLES,
+        description=DESCRIPTION,
+    )
+    add_bridge_arguments(bridge)
+
     # -- completion -------------------------------------------------------
     completion = _verb(
         sub,

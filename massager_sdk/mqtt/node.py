@@ -1,0 +1,770 @@
+"""One device served over MQTT: claim it, connect, publish it, obey it, reconnect.
+
+A node lives as long as its device is configured on the bridge. Its device
+session and any program it runs do not depend on the broker: while the broker
+is away the program plays on, and the bridge publishes the latest state again
+when the broker is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import re
+import time
+import urllib.parse
+from collections.abc import Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+import massager_sdk
+from massager_sdk.capabilities import DeviceCapabilities
+from massager_sdk.client import Device
+from massager_sdk.errors import (
+    BadURLError,
+    ConnectionFailed,
+    DeviceRefused,
+    DeviceTimeout,
+    MassagerError,
+    NotSupported,
+    SafetyRefusal,
+)
+from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind
+from massager_sdk.mqtt.claims import Claim
+from massager_sdk.mqtt.commands import (
+    HEAT_OFF,
+    NO_PROGRAM,
+    Command,
+    CommandContext,
+    CommandError,
+    parse_json_command,
+    parse_plain_command,
+)
+from massager_sdk.mqtt.config import DeviceConfig
+from massager_sdk.mqtt.discovery import discovery_messages, removal_topics
+from massager_sdk.mqtt.state import Outputs, ProgramView, fast_view, state_document
+from massager_sdk.mqtt.topics import OFFLINE, ONLINE, check_id
+from massager_sdk.programs import ProgramRunner, Progress, compile_program, load_program
+
+if TYPE_CHECKING:
+    from massager_sdk.mqtt.bridge import Bridge
+
+_log = logging.getLogger("massager_sdk.mqtt")
+
+#: First pause before reconnecting a device; doubles up to the bridge's ``reconnect_max_s``.
+FIRST_RETRY_S = 0.5
+#: Commands waiting for one device; more are refused (the device cannot keep up).
+COMMAND_QUEUE = 32
+#: How long acknowledged outputs are shown over a status that disagrees (a motor ramping).
+OVERLAY_TTL_S = 2.0
+#: Events after which the device's outputs are off whatever was asked before.
+_OFF_EVENTS = frozenset(
+    {
+        EventKind.AUTO_OFF,
+        EventKind.BUTTON,
+        EventKind.WATCHDOG_STOP,
+        EventKind.SHUTDOWN,
+        EventKind.SAFETY_STOP,
+        EventKind.OVERHEAT,
+        EventKind.SENSOR_FAULT,
+        EventKind.MOTOR_FAULT,
+    }
+)
+_MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+
+Phase = Literal["starting", "connecting", "standby", "active", "lost", "failed", "removed"]
+
+
+def id_before_connecting(config: DeviceConfig, id_prefix: str) -> str | None:
+    """The device id when it is known without connecting: configured, or a BLE address.
+
+    Such devices have their claim checked before the bridge opens a link to
+    them; others are identified by their serial once connected.
+    """
+    if config.id is not None:
+        return config.id
+    parts = urllib.parse.urlsplit(config.url)
+    address = urllib.parse.unquote(parts.netloc)
+    if parts.scheme.lower() == "ble" and _MAC.match(address):
+        return check_id(
+            f"{id_prefix}{address.replace(':', '').lower()}", f"device id derived from {address}"
+        )
+    return None
+
+
+class DeviceNode:
+    """The bridge's side of one device."""
+
+    def __init__(self, bridge: Bridge, config: DeviceConfig, options: Mapping[str, Any]) -> None:
+        self.bridge = bridge
+        self.config = config
+        self.options = dict(options)
+        self.device_id: str | None = id_before_connecting(config, bridge.config.id_prefix)
+        self.name: str | None = config.name
+        self.caps: DeviceCapabilities | None = None
+        self.ctx: CommandContext | None = None
+        self.device: Device | None = None
+        self.phase: Phase = "starting"
+        self.error: str | None = None  #: why the last connection failed
+        self.held = False  #: this bridge holds the claim and publishes the device
+        self.link_up = False
+        self.claim: Claim | None = None
+        self._claims_changed = asyncio.Event()
+        self._session_end = asyncio.Event()
+        self._removed = False
+        self._commands: asyncio.Queue[tuple[Command, str, bytes]] = asyncio.Queue(COMMAND_QUEUE)
+        self._confirm: asyncio.Task[None] | None = None
+        self._runner: ProgramRunner | None = None
+        self._program_task: asyncio.Task[None] | None = None
+        self._progress: Progress | None = None
+        self._overlay: Outputs | None = None
+        self._overlay_at = -math.inf
+        self._last_on_level = 1
+        self._dirty = False
+        self._state_task: asyncio.Task[None] | None = None
+        self._slow_handle: asyncio.TimerHandle | None = None
+        self._last_fast: tuple[Any, ...] | None = None
+        self._last_text: str | None = None
+        self._last_full_at = -math.inf
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------
+    # lifecycle
+    # ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start serving the device in the background."""
+        self.task = asyncio.get_running_loop().create_task(
+            self.run(), name=f"massager-mqtt-{self.config.url}"
+        )
+
+    async def run(self) -> None:
+        """Claim, connect, serve; reconnect with backoff when the device is lost."""
+        delay = FIRST_RETRY_S
+        while not self._removed:
+            if self.device_id is not None:
+                await self._wait_until_free(self.device_id)
+                if self._removed:
+                    return
+            self.phase = "connecting"
+            try:
+                async with massager_sdk.connect(self.config.url, **self.options) as device:
+                    delay = FIRST_RETRY_S
+                    await self._serve(device)
+            except (BadURLError, TypeError) as exc:
+                # A URL or option no retry can fix.
+                self.phase = "failed"
+                self.error = str(exc)
+                _log.error("device %s: %s", self.config.url, exc)
+                await self.bridge.report_error(f"device {self.config.url}: {exc}")
+                return
+            except (MassagerError, OSError, ValueError) as exc:
+                self.error = str(exc) or type(exc).__name__
+                _log.warning("device %s: %s; retrying in %.1f s", self.config.url, exc, delay)
+            finally:
+                await self._detach()
+            if self._removed:
+                return
+            self.phase = "lost" if self.held else "connecting"
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.bridge.config.reconnect_max_s)
+
+    async def _wait_until_free(self, device_id: str) -> None:
+        """Wait until the claims allow this bridge to take ``device_id``."""
+        logged = False
+        while not self._removed:
+            self._claims_changed.clear()
+            await self.bridge.claims_synced()
+            reason = self.bridge.conflict(self, device_id)
+            if reason is None:
+                return
+            if not logged:
+                _log.warning("device %s stands by: %s", device_id, reason)
+                logged = True
+            self.phase = "standby"
+            self.error = reason
+            await self._claims_changed.wait()
+
+    def claims_changed(self) -> None:
+        """A claim or a bridge's state changed: a standing-by node looks again."""
+        self._claims_changed.set()
+
+    async def _serve(self, device: Device) -> None:
+        caps = device.info
+        if self.device_id is None:
+            device_id = self.bridge.config.device_id(self.config, caps.serial)
+            # From now on the id is known before connecting, and checked first.
+            self.device_id = device_id
+            await self.bridge.claims_synced()
+            reason = self.bridge.conflict(self, device_id)
+            if reason is not None:
+                _log.error("device %s (%s): %s; not taken", device_id, self.config.url, reason)
+                self.error = reason
+                return
+        assert self.device_id is not None
+        self.device = device
+        self.caps = caps
+        self.ctx = CommandContext.from_capabilities(caps, self.bridge.programs)
+        self.name = self.config.name or f"{caps.model} {self.device_id}"
+        self.error = None
+        self._session_end.clear()
+        self._overlay = None
+        self.link_up = device.connected
+        unsubscribe = [device.on_status(self._on_status), device.on_event(self._on_event)]
+        worker = asyncio.get_running_loop().create_task(self._command_worker())
+        try:
+            await self._take()
+            await self._session_end.wait()
+        finally:
+            for undo in unsubscribe:
+                undo()
+            worker.cancel()
+            for task in (self._confirm, self._program_task):
+                if task is not None and not task.done():
+                    task.cancel()
+            for task in (worker, self._confirm, self._program_task):
+                if task is not None:
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+            self._drain()
+            self.device = None
+            self.link_up = False
+
+    async def _take(self) -> None:
+        """Claim the device and publish everything about it."""
+        assert self.device_id is not None
+        book = self.bridge.claims.claims.get(self.device_id)
+        since = book.since if book is not None and book.owner == self.bridge.owner else time.time()
+        self.claim = Claim(self.bridge.owner, self.bridge.topics.bridge_state, since)
+        self.held = True
+        self.phase = "active"
+        self.bridge.holding(self)
+        await self.bridge.subscribe(self.bridge.topics.device_subscriptions(self.device_id))
+        await self.publish_all()
+
+    async def _detach(self) -> None:
+        """The session is over: tell whoever listens, unless the device is not ours."""
+        self.device = None
+        if self.held and not self._removed and self.device_id is not None:
+            self.link_up = False
+            self._progress = None
+            await self._publish_availability()
+            await self._publish_state(force=True)
+
+    def release(self, reason: str) -> None:
+        """Let the device go: another bridge's claim wins. Publishes nothing more."""
+        if not self.held:
+            return
+        _log.warning("device %s released: %s", self.device_id, reason)
+        self.held = False
+        self.error = reason
+        self.bridge.not_holding(self)
+        self._session_end.set()
+
+    async def _end(self) -> None:
+        """End the run task, whatever it is waiting for."""
+        self._removed = True
+        self._session_end.set()
+        self._claims_changed.set()
+        if self.task is not None:
+            await cancel_and_wait(self.task)
+
+    async def remove(self) -> None:
+        """Stop serving the device and clear everything published about it."""
+        self.phase = "removed"
+        was_held, device_id = self.held, self.device_id
+        self.held = False
+        await self._end()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._slow_handle is not None:
+            self._slow_handle.cancel()
+        if device_id is None:
+            return
+        self.bridge.not_holding(self)
+        if was_held:
+            topics = self.bridge.topics
+            await self.bridge.unsubscribe(topics.device_subscriptions(device_id))
+            clear = [topics.state(device_id), topics.availability(device_id)]
+            if self.caps is not None:
+                clear += removal_topics(topics, device_id, self.caps, self.bridge.programs)
+            clear.append(topics.claim(device_id))
+            for topic in clear:
+                await self.bridge.publish(topic, b"", retain=True)
+
+    async def shutdown(self) -> None:
+        """The bridge stops: stop the device and say it is offline."""
+        await self._end()
+        if self.held and self.device_id is not None:
+            await self.bridge.publish(
+                self.bridge.topics.availability(self.device_id), OFFLINE, retain=True
+            )
+
+    # ------------------------------------------------------------------
+    # publishing
+    # ------------------------------------------------------------------
+
+    async def publish_all(self) -> None:
+        """Claim, discovery, availability and state (after a (re)connect or a contest)."""
+        if not self.held or self.device_id is None or self.claim is None:
+            return
+        topics = self.bridge.topics
+        await self.bridge.publish(topics.claim(self.device_id), self.claim.payload(), retain=True)
+        await self.publish_discovery()
+        await self._publish_availability()
+        await self._publish_state(force=True)
+
+    async def publish_discovery(self) -> None:
+        """Home Assistant discovery of every entity."""
+        if not (self.held and self.bridge.config.discovery) or self.caps is None:
+            return
+        assert self.device_id is not None and self.name is not None
+        for topic, payload in discovery_messages(
+            self.bridge.topics,
+            self.device_id,
+            self.name,
+            self.caps,
+            self.bridge.programs,
+            sw_version=massager_sdk.__version__,
+        ):
+            await self.bridge.publish(topic, json.dumps(payload), retain=True)
+
+    async def _publish_availability(self) -> None:
+        if self.held and self.device_id is not None:
+            await self.bridge.publish(
+                self.bridge.topics.availability(self.device_id),
+                ONLINE if self.link_up else OFFLINE,
+                retain=True,
+            )
+
+    def state(self) -> dict[str, Any] | None:
+        """The state document now (``None`` before the device was first reached)."""
+        return self._document(with_safety=True)
+
+    def _document(self, *, with_safety: bool) -> dict[str, Any] | None:
+        if self.ctx is None:
+            return None
+        device = self.device
+        status = device.last_status if device is not None else None
+        program = None
+        outputs = self._overlay
+        progress = self._progress
+        if progress is not None:
+            program = ProgramView(
+                name=progress.program,
+                paused=progress.state == "paused",
+                elapsed_s=progress.elapsed_s,
+                duration_s=progress.total_s,
+                stage=progress.stage,
+            )
+            outputs = (
+                Outputs((0,) * len(self.ctx.zone_keys), None)
+                if program.paused
+                else Outputs(progress.intensities, progress.heat_target_c)
+            )
+        safety = None
+        if with_safety and device is not None:
+            safety = device.safety.snapshot(asyncio.get_running_loop().time()).to_dict()
+        return state_document(
+            status,
+            self.ctx.zone_keys,
+            outputs=outputs,
+            program=program,
+            safety=safety,
+            online=self.link_up,
+        )
+
+    def _state_changed(self) -> None:
+        """Something in the state may have changed: publish soon (latest wins)."""
+        if not self.held:
+            return
+        self._dirty = True
+        if self._state_task is None or self._state_task.done():
+            self._state_task = self._spawn(self._publish_dirty())
+
+    async def _publish_dirty(self) -> None:
+        while self._dirty:
+            self._dirty = False
+            await self._publish_state(force=False)
+
+    async def _publish_state(self, *, force: bool) -> None:
+        """Publish the state: at once when a fast field changed, else at the telemetry pace."""
+        if not self.held or self.device_id is None:
+            return
+        doc = self._document(with_safety=False)
+        if doc is None:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        fast = fast_view(doc)
+        if not force and fast == self._last_fast:
+            due = self._last_full_at + self.bridge.config.telemetry_interval_s
+            if now < due:
+                if self._slow_handle is None:
+                    self._slow_handle = loop.call_at(due, self._slow_due)
+                return
+        if self._slow_handle is not None:
+            self._slow_handle.cancel()
+            self._slow_handle = None
+        if self.device is not None:
+            doc["safety"] = self.device.safety.snapshot(now).to_dict()
+        text = json.dumps(doc)
+        if text == self._last_text and not force:
+            return
+        self._last_fast, self._last_full_at, self._last_text = fast, now, text
+        await self.bridge.publish(self.bridge.topics.state(self.device_id), text, retain=True)
+
+    def _slow_due(self) -> None:
+        self._slow_handle = None
+        self._state_changed()
+
+    async def publish_error(self, error: str, topic: str, payload: bytes, **extra: Any) -> None:
+        """Publish a refusal on the device's error topic, with what was sent."""
+        if self.device_id is None:
+            return
+        body = {
+            "error": error,
+            "topic": topic,
+            "payload": payload[:200].decode("utf-8", "replace"),
+            **extra,
+        }
+        await self.bridge.publish(self.bridge.topics.error(self.device_id), json.dumps(body))
+
+    # ------------------------------------------------------------------
+    # telemetry
+    # ------------------------------------------------------------------
+
+    def _on_status(self, status: DeviceStatus) -> None:
+        overlay = self._overlay
+        if overlay is not None:
+            agrees = (
+                tuple(status.intensities) == overlay.levels
+                and status.heat_target_c == overlay.heat_target_c
+            )
+            if agrees or status.time - self._overlay_at > OVERLAY_TTL_S:
+                self._overlay = None
+        self._state_changed()
+
+    def _on_event(self, event: DeviceEvent) -> None:
+        if event.kind is EventKind.LINK_LOST:
+            if event.active is None:  # the client gave up: the session is over
+                self._session_end.set()
+                return
+            self.link_up = event.active is False
+            self._spawn(self._publish_availability())
+        elif event.kind is EventKind.LINK_RESTORED:
+            self.link_up = True
+            self._spawn(self._publish_availability())
+        if event.kind in _OFF_EVENTS and event.active is not False:
+            self._overlay = None
+        self._state_changed()
+
+    # ------------------------------------------------------------------
+    # commands
+    # ------------------------------------------------------------------
+
+    def submit(self, attr: str | None, payload: bytes, topic: str) -> None:
+        """A message on one of the device's set topics (called by the bridge)."""
+        ctx = self.ctx
+        try:
+            if ctx is None:
+                raise CommandError("the device has not been reached yet; try again later")
+            if self.device is None:
+                raise CommandError("the device is not connected; the bridge is reconnecting")
+            max_bytes = self.bridge.config.max_payload
+            command = (
+                parse_json_command(payload, ctx, max_bytes=max_bytes)
+                if attr is None
+                else parse_plain_command(attr, payload, ctx, max_bytes=max_bytes)
+            )
+        except CommandError as exc:
+            self._spawn(self.publish_error(str(exc), topic, payload, **_fields(exc)))
+            return
+        if command.emergency_stop:
+            # Never queued behind other commands: those were sent before the stop.
+            self._drain()
+            self._spawn(self._emergency_stop(command, topic, payload))
+            return
+        try:
+            self._commands.put_nowait((command, topic, payload))
+        except asyncio.QueueFull:
+            self._spawn(
+                self.publish_error(
+                    f"{COMMAND_QUEUE} commands are already waiting for this device; "
+                    "this one was dropped",
+                    topic,
+                    payload,
+                )
+            )
+
+    def _drain(self) -> None:
+        while not self._commands.empty():
+            self._commands.get_nowait()
+
+    async def _command_worker(self) -> None:
+        while True:
+            command, topic, payload = await self._commands.get()
+            try:
+                await self._apply(command)
+            except CommandError as exc:
+                await self.publish_error(str(exc), topic, payload, **_fields(exc))
+            except SafetyRefusal as exc:
+                await self.publish_error(
+                    f"refused by the safety policy: {exc}",
+                    topic,
+                    payload,
+                    limit=str(exc.limit),
+                    allowed=_jsonable(exc.allowed),
+                )
+            except (DeviceRefused, NotSupported, ConnectionFailed, DeviceTimeout) as exc:
+                await self.publish_error(f"device error: {exc}", topic, payload)
+            except (MassagerError, ValueError, TypeError) as exc:
+                await self.publish_error(str(exc), topic, payload)
+            except Exception as exc:  # the bridge must outlive any bug in one command
+                _log.exception("command to %s failed", self.device_id)
+                await self.publish_error(f"internal error: {exc!r}", topic, payload)
+
+    def _program_running(self) -> bool:
+        return self._program_task is not None and not self._program_task.done()
+
+    async def _apply(self, command: Command) -> None:
+        device = self.device
+        if device is None:
+            raise CommandError("the device is not connected; the bridge is reconnecting")
+        loop = asyncio.get_running_loop()
+        if command.action is not None:
+            runner = self._runner
+            if runner is None or not self._program_running():
+                raise CommandError(
+                    "no program is running",
+                    field=command.action,
+                    accepted='start one first, e.g. {"program": "classic"}',
+                )
+            getattr(runner, command.action)()
+            return
+        if self._program_running() and command.sets_outputs and command.program != NO_PROGRAM:
+            raise CommandError(
+                "a program is running and sets intensity and heat itself",
+                accepted='pause it, or stop it first with {"program": "none"}',
+            )
+        starts = command.program is not None and command.program != NO_PROGRAM
+        if (
+            command.state == "ON"
+            and command.program is None
+            and not command.sets_outputs
+            and self._program_running()
+        ):
+            return  # on already: the program plays
+        if command.state == "ON" or starts:
+            # An explicit start is the user's request to lift an emergency stop.
+            now = loop.time()
+            if device.safety.snapshot(now).emergency_stopped:
+                device.safety.resume(now)
+        if command.program == NO_PROGRAM or starts:
+            await self._stop_program()
+        if starts:
+            assert command.program is not None
+            await self._start_program(device, command.program)
+            return
+        if command.sets_outputs or command.state == "ON":
+            await self._set_outputs(device, command)
+
+    def _current_outputs(self, device: Device) -> Outputs:
+        if self._overlay is not None:
+            return self._overlay
+        status = device.last_status
+        n = len(device.info.zones)
+        if status is None:
+            return Outputs((0,) * n, None)
+        return Outputs(tuple(status.intensities[:n]), status.heat_target_c)
+
+    async def _set_outputs(self, device: Device, command: Command) -> None:
+        """Apply intensity, zones and heat together: all checked before any is sent."""
+        caps = device.info
+        now = asyncio.get_running_loop().time()
+        current = self._current_outputs(device)
+        levels = list(current.levels)
+        if command.intensity is not None:
+            levels = [command.intensity] * len(levels)
+        for zone, level in command.zones:
+            levels[zone] = level
+        if (
+            command.state == "ON"
+            and command.intensity is None
+            and not command.zones
+            and not any(levels)
+        ):
+            levels = [min(self._last_on_level, caps.intensity_steps)] * len(levels)
+        heat = current.heat_target_c
+        if command.heat is not None:
+            heat = None if command.heat == HEAT_OFF else float(command.heat)
+        # Check everything first, so that a refusal leaves every output as it was.
+        policy = device.safety
+        for zone, level in enumerate(levels):
+            if level > current.levels[zone]:
+                policy.check_output(zone, level, now)
+        if command.heat is not None and heat is not None:
+            heat = policy.check_heat(heat, now)
+        groups: dict[int, list[int]] = {}
+        for zone, level in enumerate(levels):
+            if level != current.levels[zone] or command.intensity is not None:
+                groups.setdefault(level, []).append(zone)
+        try:
+            for level, zones in groups.items():
+                await device.set_intensity(level, zones)
+            if command.heat is not None:
+                await device.set_heat(heat)
+        except BaseException:
+            # Everything was checked, so this is the link failing half-way: put back what
+            # was scheduled (best effort; the policy still checks each level).
+            for zone, level in enumerate(current.levels):
+                if level != levels[zone]:
+                    with contextlib.suppress(Exception):
+                        await device.set_intensity(level, [zone])
+            raise
+        if any(levels):
+            self._last_on_level = max(levels)
+        wanted = Outputs(tuple(levels), heat)
+        if self._confirm is not None and not self._confirm.done():
+            self._confirm.cancel()  # a newer command supersedes the wait
+        self._confirm = self._spawn(self._confirmed(device, wanted))
+
+    async def _confirmed(self, device: Device, wanted: Outputs) -> None:
+        """Show the outputs once the device has acknowledged them."""
+        try:
+            await device.flush()
+        except (DeviceRefused, NotSupported, SafetyRefusal) as exc:
+            await self.publish_error(f"device error: {exc}", "", b"")
+            self._overlay = None
+            self._state_changed()
+            return
+        except MassagerError:
+            return  # the link is down: availability says so
+        self._overlay = wanted
+        self._overlay_at = asyncio.get_running_loop().time()
+        self._state_changed()
+
+    async def _emergency_stop(self, command: Command, topic: str, payload: bytes) -> None:
+        device = self.device
+        if command.ignored:
+            await self.publish_error(
+                f"state OFF is an emergency stop and wins: ignored {', '.join(command.ignored)}",
+                topic,
+                payload,
+                ignored=list(command.ignored),
+            )
+        if device is None:
+            await self.publish_error(
+                "the device is not connected: its watchdog has stopped it", topic, payload
+            )
+            return
+        loop = asyncio.get_running_loop()
+        device.safety.emergency_stop("state OFF over MQTT", loop.time())
+        if self._confirm is not None and not self._confirm.done():
+            self._confirm.cancel()
+        runner = self._runner
+        if runner is not None and self._program_running():
+            runner.stop("state OFF over MQTT")
+        try:
+            await device.stop()
+        except MassagerError as exc:
+            await self.publish_error(
+                f"could not confirm the stop ({exc}); the device watchdog stops it "
+                f"within {device.info.watchdog_s:g} s",
+                topic,
+                payload,
+            )
+        else:
+            self._overlay = Outputs((0,) * len(device.info.zones), None)
+            self._overlay_at = loop.time()
+        self._state_changed()
+
+    # ------------------------------------------------------------------
+    # programs
+    # ------------------------------------------------------------------
+
+    async def _start_program(self, device: Device, name: str) -> None:
+        compiled = compile_program(load_program(name), device.info)
+        runner = ProgramRunner(device, compiled)
+        self._runner = runner
+        self._progress = runner.progress()
+        self._overlay = None
+        self._program_task = self._spawn(self._play(runner))
+        self._state_changed()
+
+    async def _stop_program(self) -> None:
+        task, runner = self._program_task, self._runner
+        if task is None or runner is None or task.done():
+            return
+        runner.stop("stopped over MQTT")
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+    async def _play(self, runner: ProgramRunner) -> None:
+        try:
+            await runner.run(on_progress=self._on_progress)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            name = runner.compiled.program.name
+            await self.publish_error(f"program {name} ended: {exc}", "", b"")
+        finally:
+            if self._runner is runner:
+                self._runner = None
+                self._progress = None
+                # The runner leaves the device stopped, whatever ended it.
+                self._overlay = Outputs((0,) * len(runner.compiled.caps.zones), None)
+                self._overlay_at = asyncio.get_running_loop().time()
+                self._state_changed()
+
+    def _on_progress(self, progress: Progress) -> None:
+        if self._runner is not None and progress.program == self._runner.compiled.program.name:
+            self._progress = progress if progress.state in ("running", "paused") else None
+            self._state_changed()
+
+    # ------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def describe(self) -> dict[str, Any]:
+        """The device as the bridge's ``devices`` response lists it."""
+        caps = self.caps
+        return {
+            "id": self.device_id,
+            "name": self.name,
+            "url": self.config.url,
+            "model": caps.model if caps else None,
+            "serial": caps.serial if caps else None,
+            "firmware": caps.firmware if caps else None,
+            "phase": self.phase,
+            "online": self.held and self.link_up,
+            "error": self.error,
+        }
+
+
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait for it to end, cancelling again if a cancellation was lost.
+
+    (``asyncio.wait_for`` before Python 3.12 can swallow a cancellation that
+    arrives as its inner future completes.)
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.5)
+    if not task.cancelled() and task.exception() is not None:
+        _log.error("task %s failed", task.get_name(), exc_info=task.exception())
+
+
+def _fields(error: CommandError) -> dict[str, Any]:
+    return {"field": error.field, "accepted": error.accepted}
+
+
+def _jsonable(value: object) -> object:
+    return value if isinstance(value, int | float | str | bool | type(None)) else str(value)

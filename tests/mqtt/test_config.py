@@ -1,0 +1,222 @@
+"""Bridge configuration: TOML files, options, and errors naming the file and field."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from massager_sdk.mqtt.config import (
+    BridgeConfig,
+    ConfigError,
+    DeviceConfig,
+    load_config,
+    parse_broker_url,
+)
+from massager_sdk.mqtt.node import id_before_connecting
+
+GOOD = """
+[broker]
+url = "mqtt://user:s%40cret@broker.lan:1884"
+client_id = "bridge-lounge"
+
+[bridge]
+id = "lounge"
+base_topic = "home/massage"
+discovery_prefix = "ha"
+id_prefix = "lounge_"
+telemetry_interval = 2
+
+[[devices]]
+id = "sofa"
+name = "Sofa massager"
+url = "sim://heat4"
+
+[[devices]]
+url = "sim://neck2"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bridge.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_full_file_loads(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD))
+    assert config.broker.host == "broker.lan"
+    assert config.broker.port == 1884
+    assert config.broker.username == "user"
+    assert config.broker.password == "s@cret"  # percent-decoded
+    assert config.client_id == "bridge-lounge"
+    assert config.bridge_id == "lounge"
+    assert config.topics.bridge_state == "home/massage/bridge/lounge/state"
+    assert config.topics.discovery_prefix == "ha"
+    assert config.telemetry_interval_s == 2.0
+    assert config.devices == (
+        DeviceConfig(url="sim://heat4", id="sofa", name="Sofa massager"),
+        DeviceConfig(url="sim://neck2"),
+    )
+    # Ids derived from serials get the prefix.
+    assert config.device_id(config.devices[1], "N2-000007") == "lounge_n2_000007"
+    assert config.device_id(config.devices[0], "H4-000001") == "sofa"
+
+
+def test_options_win_over_the_file(tmp_path: Path) -> None:
+    config = load_config(
+        write(tmp_path, GOOD),
+        broker="mqtt://other:1883",
+        devices=["sim://handheld"],
+        bridge_id="bedroom",
+        base_topic="m",
+        client_id="cid",
+    )
+    assert (config.broker.host, config.broker.port, config.broker.username) == ("other", 1883, None)
+    assert config.bridge_id == "bedroom"
+    assert config.base_topic == "m"
+    assert config.client_id == "cid"
+    assert config.devices[-1] == DeviceConfig(url="sim://handheld")
+
+
+def test_options_alone_make_a_config() -> None:
+    config = load_config(broker="mqtt://localhost", devices=["sim://"])
+    assert config.broker.port == 1883
+    assert config.bridge_id is None
+    assert config.topics.bridge_state == "massager/bridge/state"
+    assert config.client_id.startswith("massager-bridge-")
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "says"),
+    [
+        ("[broker]\nurl = 3\n", "broker.url", "non-empty string"),
+        ("[broker]\nurl = 'http://x'\n", "broker.url", "mqtt or mqtts"),
+        ("[broker]\nurl = 'mqtt://x:99999'\n", "broker.url", "1-65535"),
+        ("[broker]\nurl = 'mqtt://x'\nport = 3\n", "broker.port", "unknown field"),
+        ("[broker]\nurl = 'mqtt://x'\n[bridge]\nid = 'Bad Id'\n", "bridge.id", "lower-case"),
+        ("[broker]\nurl = 'mqtt://x'\n[bridge]\nid = 'bridge'\n", "bridge.id", "reserved"),
+        ("[broker]\nurl = 'mqtt://x'\n[bridge]\nbase_topic = 'a/#'\n", "bridge.base_topic", "'#'"),
+        (
+            "[broker]\nurl = 'mqtt://x'\n[bridge]\ntelemetry_interval = 0\n",
+            "bridge.telemetry_interval",
+            "out of range",
+        ),
+        ("[broker]\nurl = 'mqtt://x'\n[bridge]\ndiscovery = 'yes'\n", "bridge.discovery", "true"),
+        ("[broker]\nurl = 'mqtt://x'\n[[devices]]\nid = 'a'\n", "devices[0].url", "missing"),
+        (
+            "[broker]\nurl = 'mqtt://x'\n[[devices]]\nurl = 'bogus://x'\n",
+            "devices[0].url",
+            "accepted forms",
+        ),
+        (
+            "[broker]\nurl = 'mqtt://x'\n[[devices]]\nurl = 'sim://'\ncolour = 'red'\n",
+            "devices[0].colour",
+            "accepted: id, name, url",
+        ),
+        (
+            "[broker]\nurl = 'mqtt://x'\n[[devices]]\nurl = 'sim://'\nid = 'a'\n"
+            "[[devices]]\nurl = 'sim://'\nid = 'a'\n",
+            "devices[1].id",
+            "already the id of devices[0]",
+        ),
+        ("[broker]\nurl = 'mqtt://x'\n[weather]\n", "weather", "unknown field"),
+        (
+            "[broker]\nurl = 'mqtt://x'\nca_file = '/nonexistent.pem'\n",
+            "broker.ca_file",
+            "mqtts",
+        ),
+        (
+            "[broker]\nurl = 'mqtts://x'\nca_file = '/nonexistent.pem'\n",
+            "broker.ca_file",
+            "no such file",
+        ),
+    ],
+)
+def test_bad_files_name_the_file_and_the_field(
+    tmp_path: Path, text: str, field: str, says: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=re.escape(says)) as info:
+        load_config(path)
+    assert info.value.file == str(path)
+    assert info.value.field == field
+    assert str(info.value).startswith(f"{path}: {field}: ")
+
+
+def test_a_file_that_is_not_toml(tmp_path: Path) -> None:
+    path = write(tmp_path, "[broker\nurl = ")
+    with pytest.raises(ConfigError, match="not valid TOML") as info:
+        load_config(path)
+    assert info.value.file == str(path)
+
+
+def test_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_no_broker_anywhere_says_how_to_give_one() -> None:
+    with pytest.raises(ConfigError, match=re.escape("--broker URL or broker.url")):
+        load_config(devices=["sim://"])
+
+
+def test_a_bad_device_option_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"--device: .*accepted forms"):
+        load_config(broker="mqtt://x", devices=["nonsense"])
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "port", "tls", "user", "password"),
+    [
+        ("mqtt://localhost", "localhost", 1883, False, None, None),
+        ("mqtts://broker.lan", "broker.lan", 8883, True, None, None),
+        ("mqtt://u:p@10.0.0.2:1999", "10.0.0.2", 1999, False, "u", "p"),
+        ("mqtt://u@h", "h", 1883, False, "u", None),
+        ("MQTT://[::1]:1883", "::1", 1883, False, None, None),
+    ],
+)
+def test_broker_urls(
+    url: str, host: str, port: int, tls: bool, user: str | None, password: str | None
+) -> None:
+    broker = parse_broker_url(url)
+    assert (broker.host, broker.port, broker.tls, broker.username, broker.password) == (
+        host,
+        port,
+        tls,
+        user,
+        password,
+    )
+
+
+@pytest.mark.parametrize(
+    "url", ["localhost", "tcp://h", "mqtt://", "mqtt://h/path", "mqtt://h?x=1", "mqtt://h:0"]
+)
+def test_bad_broker_urls_name_the_accepted_forms(url: str) -> None:
+    with pytest.raises(ValueError, match="mqtt://"):
+        parse_broker_url(url)
+
+
+def test_the_broker_url_masks_the_password() -> None:
+    broker = parse_broker_url("mqtt://me:secret@h")
+    assert broker.url() == "mqtt://me:***@h:1883"
+    assert broker.url(with_password=True) == "mqtt://me:secret@h:1883"
+
+
+def test_derived_ids_must_still_be_valid() -> None:
+    config = BridgeConfig(broker=parse_broker_url("mqtt://h"))
+    with pytest.raises(ValueError, match="derived from"):
+        config.device_id(DeviceConfig("sim://"), "---")
+
+
+def test_ids_known_before_connecting() -> None:
+    """Configured ids and BLE addresses: their claims are checked before any link opens."""
+    assert id_before_connecting(DeviceConfig("ble://AA:BB:CC:DD:EE:0F"), "") == "aabbccddee0f"
+    assert id_before_connecting(DeviceConfig("ble://aa:bb:cc:dd:ee:0f"), "hall_") == (
+        "hall_aabbccddee0f"
+    )
+    assert id_before_connecting(DeviceConfig("ble://Neck Pro", id="sofa"), "") == "sofa"
+    # Names, ports and simulators are identified by the serial they report.
+    for url in ("ble://Neck Pro", "serial:///dev/ttyUSB0", "tcp://10.0.0.5:7000", "sim://"):
+        assert id_before_connecting(DeviceConfig(url), "") is None
