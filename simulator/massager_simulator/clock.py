@@ -5,8 +5,9 @@ all read ``loop.time()`` and wait with ``asyncio.sleep``. Choosing the loop
 chooses the clock:
 
 - the default loop runs in real time;
-- :class:`ScaledTimeEventLoop` runs ``speed`` times faster than real time
-  (``massager simulate --speed 10``), real I/O included;
+- :class:`ScaledTimeEventLoop` runs up to ``speed`` times faster than real
+  time (``massager simulate --speed 10``, ``massager run --speed 60``), real
+  I/O included; its clock moves only while the loop waits;
 - :class:`VirtualTimeEventLoop` jumps straight to the next timer whenever no
   callback is ready, so a 20-minute session of in-process work completes in a
   fraction of a second, deterministically.
@@ -89,23 +90,39 @@ class _ScaledSelector(_SelectorWrapper):
     def __init__(self, inner: selectors.BaseSelector, speed: float) -> None:
         super().__init__(inner)
         self.speed = speed
+        self.now = time.monotonic()
 
-    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        return self._inner.select(None if timeout is None else timeout / self.speed)
+    def select(
+        self, timeout: float | None = None
+    ) -> list[tuple[selectors.SelectorKey, int]]:
+        start = time.monotonic()
+        events = self._inner.select(None if timeout is None else timeout / self.speed)
+        waited = (time.monotonic() - start) * self.speed
+        # The clock moves only while the loop waits, never past the next timer.
+        self.now += waited if timeout is None else min(waited, timeout)
+        return events
 
 
 class ScaledTimeEventLoop(asyncio.SelectorEventLoop):
-    """An event loop whose clock runs ``speed`` times faster than real time."""
+    """An event loop whose clock runs up to ``speed`` times faster than real time.
+
+    The clock advances only while the loop waits (by the real time waited times
+    ``speed``, never beyond the next timer), not while callbacks run. So a
+    process that is descheduled or busy for a moment does not see seconds of
+    device time vanish at once: a host and an embedded device sharing the loop
+    stay in step at any speed, and the device watchdog never fires because the
+    machine was loaded.
+    """
 
     def __init__(self, speed: float) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be a positive number, got {speed!r}")
         self.speed = speed
-        self._t0 = time.monotonic()
-        super().__init__(selector=_ScaledSelector(selectors.DefaultSelector(), speed))
+        self._scaled = _ScaledSelector(selectors.DefaultSelector(), speed)
+        super().__init__(selector=self._scaled)
 
     def time(self) -> float:
-        return self._t0 + (time.monotonic() - self._t0) * self.speed
+        return self._scaled.now
 
 
 def loop_factory(speed: float | None) -> Callable[[], asyncio.AbstractEventLoop]:
