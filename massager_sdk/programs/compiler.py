@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import TypeVar
 
 from massager_sdk.capabilities import DeviceCapabilities, Zone
@@ -127,9 +128,16 @@ class CompiledProgram:
         return tuple(seen)
 
 
-def compile_program(program: Program, caps: DeviceCapabilities) -> CompiledProgram:
-    """Compile ``program`` for a device with capabilities ``caps``."""
-    timeline, notes = build_timeline(program, caps)
+def compile_program(
+    program: Program, caps: DeviceCapabilities, *, zone_max: Sequence[int] | None = None
+) -> CompiledProgram:
+    """Compile ``program`` for a device with capabilities ``caps``.
+
+    ``zone_max`` holds each zone to a highest level (the safety policy's
+    ``zone_max``: a screening cap, the front of the neck); levels above it are
+    held at it, with a note. The runner passes it when the device has a policy.
+    """
+    timeline, notes = build_timeline(program, caps, zone_max=zone_max)
     commands = command_stream(timeline, caps.min_gap_s)
     return CompiledProgram(program, caps, timeline, tuple(commands), tuple(notes))
 
@@ -145,10 +153,14 @@ class _Notes(list[str]):
             self.append(text)
 
 
-def build_timeline(program: Program, caps: DeviceCapabilities) -> tuple[Timeline, list[str]]:
+def build_timeline(
+    program: Program, caps: DeviceCapabilities, *, zone_max: Sequence[int] | None = None
+) -> tuple[Timeline, list[str]]:
     """The timeline of ``program`` on ``caps``, and the notes on how it was adapted."""
     notes = _Notes()
     zone_count = len(caps.zones)
+    if zone_max is not None and len(zone_max) != zone_count:
+        raise ValueError(f"zone_max has {len(zone_max)} values for {zone_count} zones")
     outputs: list[list[tuple[float, Output]]] = [[(0.0, OFF)] for _ in range(zone_count)]
     heat: list[tuple[float, float | None]] = [(0.0, None)]
     spans: list[StepSpan] = []
@@ -168,7 +180,15 @@ def build_timeline(program: Program, caps: DeviceCapabilities) -> tuple[Timeline
                 rendered = _render(envelope, start, caps, step.name, notes)
                 for zone_index, changes in rendered.items():
                     playing.add(zone_index)
+                    ceiling = caps.intensity_steps if zone_max is None else zone_max[zone_index]
                     for t, out in changes:
+                        if out.level > ceiling:
+                            notes.add(
+                                f"zone {caps.zones[zone_index].name!r}: levels held to "
+                                f"{ceiling} of {caps.intensity_steps}, the most the safety "
+                                "policy allows there"
+                            )
+                            out = out._replace(level=ceiling) if ceiling > 0 else OFF
                         _change(outputs[zone_index], t, out)
             for zone_index in range(zone_count):
                 if zone_index not in playing:

@@ -35,12 +35,14 @@ from typing import Any
 from massager_sdk.programs.errors import Problem, ProgramError
 from massager_sdk.programs.params import Param, ParamValue
 from massager_sdk.programs.techniques import ALIASES, TECHNIQUES, Technique, technique
+from massager_sdk.safety.limits import SafetyLimits
 
-#: "A full range of effects on the body can take only 20 minutes."
-SESSION_LIMIT_S = 20 * 60
-#: Heat a program may ask for: up to the safety policy's default maximum.
+#: "A full range of effects on the body can take only 20 minutes" (the safety
+#: policy's ``session_max_s``).
+SESSION_LIMIT_S = SafetyLimits().session_max_s
+#: Heat a program may ask for: up to the safety policy's default maximum (42 C).
 HEAT_MIN_C = 30.0
-HEAT_MAX_C = 42.0
+HEAT_MAX_C = SafetyLimits().heat_max_c
 #: Zone selectors every device understands (rows and sides); other names are zone names.
 ZONE_KEYWORDS = ("all", "neck", "shoulders", "back", "left", "right", "centre")
 

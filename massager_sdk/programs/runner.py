@@ -3,12 +3,15 @@
 Timing: every command is due at an absolute instant, ``origin + at``, on the
 running event loop's clock (``loop.time()``), so waiting never accumulates
 error: a late command makes the next wait shorter, and there is no drift.
-:func:`sleep_until` sleeps to within ``spin_s`` of the deadline, then yields to
-the loop (``asyncio.sleep(0)``) until the deadline passes: epoll wakes a sleeper
-on a whole millisecond, and the short final spin takes the remaining lateness
-from about a millisecond down to microseconds while other tasks keep running.
-On a clock that does not move by itself (the virtual clock of tests), the spin
-notices and simply sleeps the rest.
+:func:`sleep_until` sleeps on the loop to within ``spin_s`` (1.5 ms) of the
+deadline, because the loop's selector wakes sleepers on whole milliseconds and
+late by the scheduler's whims. On the real clock the last stretch is a precise
+blocking sleep (the kernel's high-resolution timer, no CPU burnt) to 0.2 ms
+before the deadline, then a yield to the loop until it passes: the loop is held
+for at most ``spin_s`` per deadline, and lateness drops from a millisecond or
+more to tens of microseconds. On any other clock (scaled, or the virtual clock
+of tests, which only moves when the loop idles) the last stretch yields to the
+loop, or sleeps on it when the clock does not move by itself.
 
 Control: :meth:`ProgramRunner.pause` stops the device and freezes the program
 clock; :meth:`~ProgramRunner.resume` brings the device back to what the program
@@ -22,6 +25,12 @@ the program (without a stop command: the device's watchdog has stopped it), a
 from a command (the client gave up) ends the run with that error. A press of
 the device's button, its auto-off or shutdown, and a safety stop end the run.
 Whatever ends the run, the device is left stopped.
+
+Safety: when the device has a safety policy (``device.safety.zone_max``), a
+program that goes above a zone's allowed level is recompiled with its levels
+held there (:attr:`ProgramRunner.compiled`, with a note), so the policy never
+has to refuse a command halfway through. A refused heat target lets the
+program play on without heat.
 """
 
 from __future__ import annotations
@@ -32,9 +41,11 @@ import contextlib
 import dataclasses
 import inspect
 import math
+import time
 from collections.abc import Callable
 from typing import Any, Literal
 
+from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.errors import ConnectionFailed, SafetyRefusal
 from massager_sdk.model import DeviceEvent, EventKind
 from massager_sdk.programs.commands import (
@@ -45,12 +56,14 @@ from massager_sdk.programs.commands import (
     Stop,
     send,
 )
-from massager_sdk.programs.compiler import CompiledProgram
+from massager_sdk.programs.compiler import CompiledProgram, compile_program
 from massager_sdk.programs.errors import Problem, ProgramError
 from massager_sdk.programs.program import SESSION_LIMIT_S
 
-#: Final stretch before a deadline spent yielding to the loop instead of sleeping.
+#: The last stretch before a deadline, not left to the loop's millisecond timers.
 SPIN_S = 0.0015
+#: The very end of it is spent yielding to the loop until the deadline passes.
+_YIELD_S = 0.0002
 #: Deadlines this close count as reached (a float clock cannot always land exactly).
 _CLOSE_S = 1e-7
 #: The device's auto-off is set this long past the program's end.
@@ -64,7 +77,7 @@ State = Literal["ready", "running", "paused", "stopped", "completed"]
 
 
 async def sleep_until(deadline: float, *, spin_s: float = SPIN_S) -> None:
-    """Wait until ``loop.time() >= deadline``: sleep, then a bounded cooperative spin."""
+    """Wait until ``loop.time() >= deadline``: sleep on the loop, then the precise last stretch."""
     loop = asyncio.get_running_loop()
     while True:
         now = loop.time()
@@ -74,9 +87,21 @@ async def sleep_until(deadline: float, *, spin_s: float = SPIN_S) -> None:
         if remaining > spin_s + _CLOSE_S:
             await asyncio.sleep(remaining - spin_s)
             continue
-        await asyncio.sleep(0)
-        if loop.time() == now:  # a clock that only moves when the loop idles
-            await asyncio.sleep(remaining)
+        await _last_stretch(loop, now, remaining)
+
+
+async def _last_stretch(loop: asyncio.AbstractEventLoop, now: float, remaining: float) -> None:
+    """Close most of the last ``remaining`` seconds (at most ``spin_s``) before a deadline."""
+    if type(loop).time is asyncio.BaseEventLoop.time:  # loop.time() is time.monotonic()
+        if remaining > 2 * _YIELD_S:
+            # Bounded by spin_s: a high-resolution sleep, without burning the CPU.
+            time.sleep(remaining - _YIELD_S)  # noqa: ASYNC251
+        else:
+            await asyncio.sleep(0)
+        return
+    await asyncio.sleep(0)
+    if loop.time() == now:  # a clock that only moves when the loop idles
+        await asyncio.sleep(remaining)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -127,18 +152,24 @@ class ProgramRunner:
         spin_s: float = SPIN_S,
     ) -> None:
         caps = device.info
-        if len(caps.zones) != len(compiled.caps.zones) or (
-            caps.intensity_steps != compiled.caps.intensity_steps
-        ):
+        mismatch = _mismatch(compiled, caps)
+        if mismatch:
             raise ProgramError(
                 Problem(
-                    f"compiled for {compiled.caps.model} ({len(compiled.caps.zones)} zones, "
-                    f"{compiled.caps.intensity_steps} steps), but the device is {caps.model} "
-                    f"({len(caps.zones)} zones, {caps.intensity_steps} steps)",
+                    f"compiled for {compiled.caps.model}, but the device is {caps.model}: "
+                    f"{mismatch}",
                     file=compiled.program.source,
                     allowed="a program compiled with this device's capabilities",
                 )
             )
+        maxima = _safety_maxima(device)
+        if maxima is not None and any(
+            out.level > ceiling
+            for changes, ceiling in zip(compiled.timeline.outputs, maxima, strict=True)
+            for _, out in changes
+        ):
+            # Held to what the safety policy allows, rather than refused mid-program.
+            compiled = compile_program(compiled.program, compiled.caps, zone_max=maxima)
         if not progress_interval_s > 0:
             raise ValueError(f"progress_interval_s must be positive, got {progress_interval_s!r}")
         self.device = device
@@ -278,9 +309,9 @@ class ProgramRunner:
             return await report()
         except BaseException as error:
             if self._state not in ("stopped", "completed"):
+                self._position = self.position  # before the state changes: it reads the clock
                 self._state = "stopped"
                 self._reason = _describe(error)
-                self._position = self.position if self._origin is not None else 0.0
             await self._stop_device()
             if not isinstance(error, asyncio.CancelledError):
                 with contextlib.suppress(Exception):
@@ -394,6 +425,8 @@ class ProgramRunner:
             # Heat refused (a screening answer, the thermal dose): play on without it.
             self._heat_refused = True
             self._reason = f"heat refused: {refusal}"
+            self._emitter.heat = None
+            return
         if not recorded:
             self._emitter.record(command, at)
 
@@ -419,9 +452,7 @@ class ProgramRunner:
                         handle.cancel()
                     self._waiter = None
                 continue
-            await asyncio.sleep(0)
-            if loop.time() == now:  # a clock that only moves when the loop idles
-                await asyncio.sleep(remaining)
+            await _last_stretch(loop, now, remaining)
 
     async def _set_auto_off(self) -> None:
         """Have the device switch itself off shortly after the program's end."""
@@ -437,6 +468,40 @@ class ProgramRunner:
         with contextlib.suppress(Exception):
             await asyncio.shield(self.device.stop())
         self._emitter.record(Stop(), self._position)
+
+
+def _mismatch(compiled: CompiledProgram, caps: DeviceCapabilities) -> str:
+    """Why ``compiled`` cannot play on a device with ``caps`` ("" when it can)."""
+    made = compiled.caps
+    if len(made.zones) != len(caps.zones):
+        return f"{len(made.zones)} zones, not {len(caps.zones)}"
+    if made.intensity_steps != caps.intensity_steps:
+        return f"{made.intensity_steps} steps, not {caps.intensity_steps}"
+    if compiled.patterns and not caps.supports_patterns:
+        return "it loops patterns, which this device cannot"
+    if caps.heat is None and any(t is not None for _, t in compiled.timeline.heat):
+        return "it heats, and this device has no heater"
+    return ""
+
+
+def _safety_maxima(device: ProgramDevice) -> tuple[int, ...] | None:
+    """Each zone's highest level under the device's safety policy, if it has one.
+
+    A zone the policy closes entirely (0) is left alone: its first command then
+    raises the policy's own refusal, which says why.
+    """
+    try:
+        zone_max = getattr(getattr(device, "safety", None), "zone_max", None)
+    except RuntimeError:  # a client not connected yet
+        return None
+    if not callable(zone_max):
+        return None
+    steps = device.info.intensity_steps
+    levels = []
+    for zone in range(len(device.info.zones)):
+        level = zone_max(zone)
+        levels.append(level if isinstance(level, int) and level > 0 else steps)
+    return tuple(levels)
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

@@ -24,12 +24,14 @@ from typing import ClassVar
 from massager_sdk.capabilities import Row, Side, Zone
 from massager_sdk.model import Pattern, PatternStep, Waveform
 from massager_sdk.programs.params import Param, ParamValue
+from massager_sdk.safety.limits import SafetyLimits
 
 #: Every step fades in and out over this long (or a quarter of the step, if
 #: shorter): "movements must never be sharp or sudden".
 FADE_S = 1.0
-#: Peak level on zones over the front of the neck, which take gentle stroking only.
-GENTLE_LEVEL = 0.35
+#: Peak level on zones over the front of the neck, which take gentle stroking only
+#: (the safety policy's default ``gentle_fraction``).
+GENTLE_LEVEL = SafetyLimits().gentle_fraction
 
 
 # --------------------------------------------------------------------------

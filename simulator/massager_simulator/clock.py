@@ -92,9 +92,7 @@ class _ScaledSelector(_SelectorWrapper):
         self.speed = speed
         self.now = time.monotonic()
 
-    def select(
-        self, timeout: float | None = None
-    ) -> list[tuple[selectors.SelectorKey, int]]:
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         start = time.monotonic()
         events = self._inner.select(None if timeout is None else timeout / self.speed)
         waited = (time.monotonic() - start) * self.speed

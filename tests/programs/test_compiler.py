@@ -256,3 +256,15 @@ def test_changes_closer_than_the_gap_are_coalesced_latest_wins() -> None:
     sets = [c for c in compiled.commands if isinstance(c.command, SetIntensity)]
     assert 0 < len(sets) < changes
     assert isinstance(sets[-1].command, SetIntensity) and sets[-1].command.level == 0
+
+
+def test_levels_are_held_to_the_zone_maxima_given() -> None:
+    program = load_program("classic")
+    free = compile_program(program, HEAT4)
+    held = compile_program(program, HEAT4, zone_max=(10, 10, 4, 4))
+    for zone, ceiling in enumerate((10, 10, 4, 4)):
+        assert max(o.level for _, o in held.timeline.outputs[zone]) <= ceiling
+    assert max(o.level for _, o in free.timeline.outputs[2]) > 4
+    assert any("'left shoulder': levels held to 4 of 10" in n for n in held.notes)
+    with pytest.raises(ValueError, match="zone_max has 2 values for 4 zones"):
+        compile_program(program, HEAT4, zone_max=(1, 2))

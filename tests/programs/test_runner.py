@@ -22,6 +22,7 @@ from massager_sdk.programs import (
     load_program,
     sleep_until,
 )
+from massager_sdk.safety import Contraindication, UserProfile
 from tests.programs.devices import NECK2_PLAIN
 
 #: A level the timeline holds this long is what the device must show (rises ramp).
@@ -250,6 +251,7 @@ def test_cancelling_the_run_stops_the_device() -> None:
     commanded, progress = run_virtual(main)
     assert commanded == (0, 0, 0, 0)
     assert progress.state == "stopped" and progress.reason == "cancelled"
+    assert progress.elapsed_s == pytest.approx(300, abs=0.05)
 
 
 def test_progress_events_are_json() -> None:
@@ -278,7 +280,7 @@ def test_a_program_compiled_for_another_device_is_refused() -> None:
     async def main() -> None:
         async with connect("sim://heat4") as device:
             compiled = compile_program(load_program("classic"), NECK2_PLAIN)
-            with pytest.raises(ProgramError, match="compiled for plain neck 2"):
+            with pytest.raises(ProgramError, match=r"compiled for plain neck 2.*2 zones, not 4"):
                 ProgramRunner(device, compiled)
 
     run_virtual(main)
@@ -295,3 +297,35 @@ def test_sleep_until_lands_on_the_deadline_on_the_virtual_clock() -> None:
         return out
 
     assert run_virtual(main) == pytest.approx([0.3, 0.6, 0.9, 1.2, 1.5], abs=1e-9)
+
+
+def test_a_screening_profile_caps_the_program_and_keeps_the_heat_off() -> None:
+    # Varicose veins: no heat, every zone at most half of the device's steps.
+    profile = UserProfile(frozenset({Contraindication.VARICOSE_VEINS}), acknowledged=True)
+    seen: list[tuple[tuple[int, ...], float | None]] = []
+    events: list[Progress] = []
+
+    async def main() -> Progress:
+        sim = SimulatedDevice("heat4")
+        async with connect("sim://", simulator=sim, profile=profile) as device:
+            compiled = compile_program(load_program("evening-heat"), device.info)
+            runner = ProgramRunner(device, compiled)
+            assert any("levels held to 5 of 10" in n for n in runner.compiled.notes)
+
+            async def watch() -> None:
+                while runner.state in ("ready", "running"):
+                    seen.append((sim.commanded, sim.heat_target_c))
+                    await asyncio.sleep(1)
+
+            watcher = asyncio.create_task(watch())
+            last = await runner.run(on_progress=events.append)
+            await watcher
+            return last
+
+    last = run_virtual(main)
+    assert last.state == "completed"
+    assert len(seen) > 600
+    assert all(max(levels) <= 5 and heat is None for levels, heat in seen)
+    assert any(max(levels) == 5 for levels, _ in seen)
+    assert any(e.reason.startswith("heat refused") for e in events)
+    assert all(e.heat_target_c is None for e in events)

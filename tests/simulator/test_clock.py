@@ -27,7 +27,7 @@ def test_scaled_clock_is_frozen_while_callbacks_run() -> None:
     async def main() -> float:
         loop = asyncio.get_running_loop()
         before = loop.time()
-        time.sleep(0.05)  # a busy (or descheduled) moment: no device time passes
+        time.sleep(0.05)  # noqa: ASYNC251 (a busy or descheduled moment: no device time passes)
         return loop.time() - before
 
     assert run(main(), speed=1000) == 0.0
