@@ -185,7 +185,8 @@ def program_list(args: argparse.Namespace) -> int:
 
 
 def _minutes(seconds: float) -> str:
-    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+    whole = round(seconds)
+    return f"{whole // 60}:{whole % 60:02d}"
 
 
 def program_show(args: argparse.Namespace) -> int:
