@@ -48,6 +48,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import os
 import signal
 from collections.abc import Callable, Iterable
 from types import TracebackType
@@ -63,6 +64,9 @@ from massager_sdk.errors import (
     SafetyRefusal,
 )
 from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind, Pattern, Waveform
+from massager_sdk.profiles.model import DeviceProfile
+from massager_sdk.profiles.overrides import DeviceOverride
+from massager_sdk.profiles.selection import LinkRequest, Selection, check_allowed
 from massager_sdk.protocols import (
     AdapterStats,
     Command,
@@ -76,7 +80,6 @@ from massager_sdk.protocols import (
     SetZones,
     StopAll,
     UploadPattern,
-    adapter_for,
 )
 from massager_sdk.safety import SafetyLimits, SafetyPolicy, UserProfile
 from massager_sdk.session import Requester, SessionStats, TelemetryHub, TelemetryStream
@@ -129,7 +132,7 @@ class Device:
         self,
         transport: Transport,
         *,
-        protocol: str = "nmp1",
+        link: LinkRequest | None = None,
         limits: SafetyLimits | None = None,
         profile: UserProfile | None = None,
         timeout: float = 1.0,
@@ -154,7 +157,13 @@ class Device:
         if telemetry_buffer < 1:
             raise ValueError(f"telemetry_buffer must be at least 1, got {telemetry_buffer!r}")
         self._transport = transport
-        self._adapter: ProtocolAdapter = adapter_for(protocol)
+        self._link = link or LinkRequest(transport.description)
+        # Until the device is opened and identified: the best guess without the link's word.
+        self._selection: Selection
+        self._adapter: ProtocolAdapter
+        self._selection, self._adapter = self._link.guess()
+        self._link_keys: tuple[str, ...] = ()
+        self._override: DeviceOverride | None = None
         self._limits = limits
         self._profile = profile
         self.stats = SessionStats()
@@ -220,8 +229,25 @@ class Device:
 
     @property
     def transport(self) -> Transport:
-        """The link to the device."""
+        """The link to the device (once open, inside Tuya's secure channel if it needs one)."""
         return self._transport
+
+    @property
+    def protocol(self) -> str:
+        """The wire protocol spoken (settled when the device is opened)."""
+        return self._selection.protocol
+
+    @property
+    def device_profile(self) -> DeviceProfile:
+        """The device profile in use (settled when the device is opened)."""
+        return self._selection.profile
+
+    @property
+    def name(self) -> str:
+        """The display name: the user's device file's, else the model."""
+        if self._override is not None and self._override.name:
+            return self._override.name
+        return self._caps.model if self._caps else "device"
 
     @property
     def connected(self) -> bool:
@@ -311,6 +337,18 @@ class Device:
             raise RuntimeError(f"this Device is {self._state}; call connect() for a new one")
         self._state = "opening"
         loop = asyncio.get_running_loop()
+        try:
+            prepared = await self._link.prepare(self._transport)
+        except BaseException:
+            self._state = "closed"
+            await self._transport.close()
+            raise
+        self._transport = self._requester.transport = prepared.transport
+        self._adapter = self._requester.adapter = prepared.adapter
+        self._selection = prepared.selection
+        self._link_keys = prepared.keys
+        self._override = prepared.override
+        self._gap_s = self._transport.min_gap_s
         self._transport.set_receiver(self._on_data, self._on_lost)
         try:
             await self._transport.connect()
@@ -369,8 +407,7 @@ class Device:
 
     def describe(self) -> str:
         """The device and link, for messages: ``NMP Heat 4 on sim://heat4``."""
-        model = self._caps.model if self._caps else "device"
-        return f"{model} on {self._transport.description}"
+        return f"{self.name} on {self._transport.description}"
 
     # ------------------------------------------------------------------
     # commands
@@ -775,6 +812,7 @@ class Device:
         caps = info.info
         first = self._caps is None
         if self._caps is None:
+            caps = self._user_overrides(caps)
             self._caps = caps
             self._safety = SafetyPolicy(caps, self._limits, self._profile)
             n = len(caps.zones)
@@ -811,6 +849,26 @@ class Device:
         self._link_up = True
         self._lost_at = None
         self._notify()
+
+    def _user_overrides(self, caps: DeviceCapabilities) -> DeviceCapabilities:
+        """The device file's word on this device, now that its serial number is known too."""
+        keys = (*self._link_keys, caps.serial) if caps.serial else self._link_keys
+        devices = self._link.devices
+        check_allowed(devices, keys, self._transport.description)
+        if self._override is None:
+            self._override = devices.override(*keys)
+        if self._override is None:
+            return caps
+        applied = self._override.apply(caps)
+        if applied != caps:
+            _log.info(
+                "%s: the device file caps %s (intensity 0..%d, heater %s)",
+                self._transport.description,
+                caps.model,
+                applied.intensity_steps,
+                "off" if applied.heat is None else "allowed",
+            )
+        return applied
 
     # ------------------------------------------------------------------
     # link loss and reconnection
@@ -1156,7 +1214,8 @@ def connect(
     *,
     limits: SafetyLimits | None = None,
     profile: UserProfile | None = None,
-    protocol: str = "nmp1",
+    protocol: str | None = None,
+    device_profile: str | os.PathLike[str] | DeviceProfile | None = None,
     timeout: float = 1.0,
     retries: int = 2,
     reconnect_grace_s: float = 10.0,
@@ -1174,6 +1233,19 @@ def connect(
     ``ble://AA:BB:CC:DD:EE:FF`` or ``ble://NAME``; a bad URL raises
     :class:`~massager_sdk.errors.BadURLError`.
 
+    The wire protocol is ``protocol`` (``nmp1``, ``yh``, ``tuya_ble``), else the
+    URL's ``protocol=`` query parameter (``tcp://HOST:PORT?protocol=yh``), else
+    the user's device file, else what the link knows (a ``sim://MODEL``'s
+    model, a BLE advertisement matched against the device profiles), else
+    ``nmp1``. ``device_profile`` (an id such as ``"yh-ems"``, or a path to a
+    ``.toml`` file) names the device family instead: its protocol, GATT
+    endpoints and, for protocols without INFO, capabilities. A Tuya BLE device
+    takes ``local_key=``, ``device_id=`` and ``uuid=`` (or the device file's;
+    a simulated one needs none). The device file
+    (:mod:`massager_sdk.profiles.overrides`) may refuse the device, give it a
+    display name, lower its intensity cap or disable its heater: ``device.info``
+    shows the result, which the safety policy and programs see.
+
     ``limits`` and ``profile`` configure the safety policy. ``timeout`` and
     ``retries`` bound each request; ``reconnect_grace_s`` is how long a lost link
     may take to come back before the session ends. ``keepalive_s`` defaults to a
@@ -1182,10 +1254,13 @@ def connect(
     Other keyword arguments go to the transport (for example ``baud=``,
     ``min_gap_s=``, ``simulator=`` for ``sim://``).
     """
-    transport = open_transport(url, **transport_options)
+    link = LinkRequest.from_options(
+        url, protocol=protocol, device_profile=device_profile, options=transport_options
+    )
+    transport = open_transport(link.link_url, **transport_options)
     return Device(
         transport,
-        protocol=protocol,
+        link=link,
         limits=limits,
         profile=profile,
         timeout=timeout,

@@ -358,13 +358,15 @@ async def _auto_off(probe: Probe) -> str:
     await probe.expect_ack(SetOutput(0b1, 1, Waveform.CONSTANT, 0, 0))
     loop = asyncio.get_running_loop()
     started = loop.time()
-    feeder = asyncio.ensure_future(_feed_watchdog(probe, info.watchdog_ms / 3000))
+    done = asyncio.Event()
+    feeder = asyncio.ensure_future(_feed_watchdog(probe, info.watchdog_ms / 3000, done))
     try:
         await probe.wait_event(EventCode.AUTO_OFF, 4.0)
     finally:
-        feeder.cancel()
-        with suppress(asyncio.CancelledError):
-            await feeder
+        # Ask the feeder to finish rather than cancel it: on Python 3.11 a
+        # cancellation that races a reply inside wait_for() can be swallowed.
+        done.set()
+        await feeder
     took = loop.time() - started
     status = await probe.status()
     if any(status.intensities) or not status.faults & Fault.AUTO_OFF:
@@ -373,9 +375,14 @@ async def _auto_off(probe: Probe) -> str:
     return f"stopped after {took:.2f} s (set to 2 s)"
 
 
-async def _feed_watchdog(probe: Probe, every: float) -> None:
+async def _feed_watchdog(probe: Probe, every: float, done: asyncio.Event) -> None:
+    """Send KEEPALIVE every ``every`` seconds until ``done`` is set."""
     while True:
-        await asyncio.sleep(every)
+        try:
+            await asyncio.wait_for(done.wait(), every)
+            return
+        except TimeoutError:
+            pass
         with suppress(CheckFailed):
             await probe.request(Keepalive())
 

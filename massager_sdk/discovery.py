@@ -1,10 +1,14 @@
 """Find massagers in Bluetooth range.
 
     for found in await massager_sdk.scan(duration=5):
-        print(found.name, found.url, found.model, found.rssi)
+        print(found.name, found.url, found.protocol, found.profile, found.model, found.rssi)
 
-A massager is recognised by its advertisement: NMP manufacturer data (protocol
-version and model) or the NMP service UUID.
+Each advertisement is matched against the device profiles
+(:func:`massager_sdk.profiles.matching.identify_advertisement`): the profile's
+most specific rule wins, and a device no profile matches is still recognised
+by its protocol's own markers (NMP manufacturer data or service, Tuya's
+service, the "yh" company id). ``all_devices=True`` lists everything heard,
+unknown devices with a summary of what they advertised.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from __future__ import annotations
 import dataclasses
 
 from bleak import BleakScanner
-from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
-from massager_protocols.nmp.gatt import COMPANY_ID, SERVICE_UUID, parse_manufacturer_data
+from bleak.backends.scanner import BaseBleakScanner
 
+from massager_sdk.profiles.loader import all_profiles
+from massager_sdk.profiles.matching import identify_advertisement
 from massager_sdk.transports.ble import scanner_kwargs
 
 
@@ -25,26 +30,21 @@ class Discovered:
     name: str
     address: str
     rssi: int
-    model: str | None  #: the model named in the advertisement, when it names one
-    protocol: str | None  #: ``"nmp1"`` for an NMP/1 massager; ``None`` when not recognised
+    model: str | None  #: the model, when the profile or the advertisement names it
+    protocol: str | None  #: ``nmp1``, ``yh``, ``tuya_ble``; ``None`` when not recognised
+    profile: str | None = None  #: the id of the device profile it matched, if any
+    #: What was heard, in short: ``name 'HM-10', services [ffe0], mfr 0x004C=0215``.
+    seen: str = ""
 
     @property
     def url(self) -> str:
         """The device URL to pass to :func:`massager_sdk.connect`."""
         return f"ble://{self.address}"
 
-
-def match_advertisement(adv: AdvertisementData) -> tuple[str | None, str] | None:
-    """``(model, protocol)`` of a massager's advertisement, or ``None`` for anything else."""
-    data = adv.manufacturer_data.get(COMPANY_ID)
-    if data is not None:
-        parsed = parse_manufacturer_data(data)
-        if parsed is not None:
-            version, model = parsed
-            return model or None, f"nmp{version}"
-    if SERVICE_UUID in (uuid.lower() for uuid in adv.service_uuids):
-        return None, "nmp1"
-    return None
+    @property
+    def known(self) -> bool:
+        """Whether it is a massager this SDK can talk to (its protocol is known)."""
+        return self.protocol is not None
 
 
 async def scan(
@@ -56,25 +56,28 @@ async def scan(
     """Listen for ``duration`` seconds; the massagers heard, strongest signal first.
 
     ``all_devices=True`` lists every advertiser (unrecognised ones with
-    ``protocol=None``). ``backend`` replaces bleak's scanner backend (see
+    ``protocol=None`` and what they advertised in ``seen``). ``backend``
+    replaces bleak's scanner backend (see
     :func:`massager_sdk.transports.ble.use_backends`).
     """
     if not duration > 0:
         raise ValueError(f"duration must be a positive number of seconds, got {duration!r}")
     heard = await BleakScanner.discover(duration, return_adv=True, **scanner_kwargs(backend))
+    profiles = list(all_profiles().values())
     found: list[Discovered] = []
     for device, adv in heard.values():
-        match = match_advertisement(adv)
-        if match is None and not all_devices:
+        match = identify_advertisement(adv, device.name, profiles)
+        if not match.known and not all_devices:
             continue
-        model, protocol = match if match is not None else (None, None)
         found.append(
             Discovered(
                 name=adv.local_name or device.name or device.address,
                 address=device.address,
                 rssi=adv.rssi,
-                model=model,
-                protocol=protocol,
+                model=match.model,
+                protocol=match.protocol,
+                profile=match.profile.id if match.profile is not None else None,
+                seen=match.seen,
             )
         )
     found.sort(key=lambda d: d.rssi, reverse=True)

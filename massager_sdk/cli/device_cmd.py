@@ -70,16 +70,33 @@ def user_profile(args: argparse.Namespace) -> UserProfile:
     )
 
 
+def add_device_profile_argument(parser: argparse.ArgumentParser) -> None:
+    """``--device-profile NAME|FILE``: which device family ``--device`` is, when it
+    cannot be recognised (a serial or TCP link to a non-NMP device)."""
+    parser.add_argument(
+        "--device-profile",
+        metavar="NAME|FILE",
+        help="device profile (yh-ems, tuya-neck, nmp or a .toml file): its protocol, "
+        "GATT endpoints and capabilities (default: recognised from the device)",
+    )
+
+
 @asynccontextmanager
 async def open_device(
     args: argparse.Namespace, *, outputs: bool = False, **options: Any
 ) -> AsyncIterator[Device]:
-    """Connect to ``--device``; output verbs first pass the profile check."""
+    """Connect to ``--device`` (with ``--device-profile`` when given); output verbs
+    first pass the user profile check."""
     import massager_sdk
 
     profile = user_profile(args) if outputs else None
+    device_profile = getattr(args, "device_profile", None)
     async with massager_sdk.connect(
-        args.device, profile=profile, install_signal_handlers=True, **options
+        args.device,
+        profile=profile,
+        device_profile=device_profile,
+        install_signal_handlers=True,
+        **options,
     ) as device:
         yield device
 
@@ -353,20 +370,24 @@ def scan(args: argparse.Namespace) -> int:
     if not found:
         out.print("no massagers found", markup=False)
         return ExitCode.OK
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title="massagers in range")
-    for column in ("name", "address", "RSSI", "model", "protocol", "URL"):
-        table.add_column(column)
+    table = Table(title="devices in range" if args.all else "massagers in range")
+    for column in ("name", "address", "RSSI", "protocol", "profile", "model", "URL"):
+        table.add_column(column, overflow="fold")
     for d in found:
-        table.add_row(
+        cells = (
             d.name,
             d.address,
             str(d.rssi),
-            d.model or "?",
             d.protocol or "unknown",
-            f"ble://{d.address}",
+            d.profile or "-",
+            # An unknown device: what it advertised, so a profile can be written for it.
+            d.model or ("?" if d.known else f"seen: {d.seen}"),
+            d.url,
         )
+        table.add_row(*(escape(c) for c in cells))  # advertised names are not markup
     out.print(table)
     return ExitCode.OK
 

@@ -56,6 +56,12 @@ def _device(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("MASSAGER_DEVICE", DEFAULT_DEVICE),
         help=DEVICE_HELP,
     )
+    parser.add_argument(
+        "--device-profile",
+        metavar="NAME|FILE",
+        help="device profile (yh-ems, tuya-neck, nmp or a .toml file): its protocol, "
+        "GATT endpoints and capabilities (default: recognised from the device)",
+    )
 
 
 def _json(parser: argparse.ArgumentParser) -> None:

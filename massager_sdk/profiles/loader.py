@@ -116,10 +116,11 @@ class _Table:
             raise ProfileError(f"{self._name(key)} must not be empty")
         return str(value)
 
-    def uuid(self, key: str, default: Any = ...) -> str:
+    def uuid(self, key: str, default: Any = ...) -> Any:
+        """A UUID in its 128-bit lower-case form (``default`` as given when absent)."""
         value = self.get(key, str, default)
         if value is default:
-            return str(value)
+            return default
         return _uuid(self._name(key), value)
 
     def tables(self, key: str) -> list[_Table]:

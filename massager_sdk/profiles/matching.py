@@ -114,12 +114,15 @@ def _nmp_model(manufacturer: Mapping[int, bytes]) -> str | None:
     return (parsed[1] or None) if parsed is not None else None
 
 
-def identify_advertisement(adv: Any, name: str | None = None) -> Match:
+def identify_advertisement(
+    adv: Any, name: str | None = None, profiles: Iterable[DeviceProfile] | None = None
+) -> Match:
     """:func:`identify` for a bleak ``AdvertisementData`` (``name``: the device's, if
-    the advertisement carries none)."""
+    the advertisement carries none; ``profiles``: default all of them)."""
     return identify(
         adv.local_name or name or "",
         adv.service_uuids,
         adv.manufacturer_data,
         adv.service_data,
+        profiles,
     )

@@ -74,9 +74,13 @@ class DeviceFile:
     def allowed(self, *keys: str) -> bool:
         """Whether a device known by any of ``keys`` (address, name, URL) may be used."""
         keys = tuple(k for k in keys if k)
-        if any(_fits(p, k) for p in self.deny for k in keys):
+        if self.denied(*keys):
             return False
         return not self.allow or any(_fits(p, k) for p in self.allow for k in keys)
+
+    def denied(self, *keys: str) -> bool:
+        """Whether the deny list names a device known by any of ``keys``."""
+        return any(_fits(p, k) for p in self.deny for k in keys if k)
 
     def override(self, *keys: str) -> DeviceOverride | None:
         """The first entry matching any of ``keys``, exact patterns before wildcards."""

@@ -460,9 +460,14 @@ class TuyaAdapter(ProtocolAdapter):
         )
 
     def reset(self) -> None:
-        """Forget partial messages and commands in flight."""
+        """Forget partial messages, commands in flight and the data points last reported.
+
+        A device found switched off after a reconnect switched off because its host
+        was gone, not on its own: its first report must not read as a shutdown.
+        """
         self._stream.reset()
         self._pending.clear()
+        self._values.clear()
 
     @property
     def stats(self) -> AdapterStats:

@@ -277,10 +277,16 @@ class YhAdapter(ProtocolAdapter):
         )
 
     def reset(self) -> None:
-        """Drop any partial frame and forget commands in flight."""
+        """Drop any partial frame, forget commands in flight and the device's last state.
+
+        A device found stopped after a reconnect stopped because its host was gone,
+        not on its own: its first report must not read as a shutdown.
+        """
         self._decoder.reset()
         self._pending.clear()
         self._mode = self._zone = None
+        self._level = 0
+        self._last = None
 
     @property
     def stats(self) -> AdapterStats:

@@ -8,21 +8,33 @@ A third party adds a scheme with an entry point in the group
 ``massager_sdk.transports`` (name: the scheme, value: ``module:TransportClass``),
 or at run time with :func:`register_transport`. Entry points are only read when
 a URL names a scheme that is not built in.
+
+A transport that can tell what is at the other end of its link before any
+protocol is spoken (the simulator knows its model, a BLE device advertises)
+also implements :class:`IdentifyingTransport`; the client then picks the wire
+protocol and the device profile from what it says.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.metadata
 import urllib.parse
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from massager_sdk.errors import BadURLError
 from massager_sdk.transports.base import Transport, bad_url, split
 
+if TYPE_CHECKING:
+    from massager_sdk.profiles.model import DeviceProfile
+
 __all__ = [
     "DEFAULT_URL",
     "ENTRY_POINT_GROUP",
+    "IdentifyingTransport",
+    "LinkIdentity",
     "Transport",
     "accepted_forms",
     "bad_url",
@@ -53,6 +65,31 @@ _BUILTIN_FORMS: tuple[str, ...] = (
 )
 
 _registry: dict[str, type[Transport] | str] = dict(_BUILTIN)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LinkIdentity:
+    """What a link knows of the device at its end before a protocol is spoken."""
+
+    protocol: str | None = None  #: the wire protocol the device speaks, when known
+    profile: DeviceProfile | None = None  #: the device profile its advertisement matched
+    model: str | None = None  #: the model, when the link names it
+    #: Names the user's device file may know the device by (address, advertised name).
+    keys: tuple[str, ...] = ()
+    seen: str = ""  #: what was heard, in short (an advertisement's summary)
+    #: Protocol settings the link knows (a simulated Tuya device's own credentials).
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@runtime_checkable
+class IdentifyingTransport(Protocol):
+    """A transport that can say what device is at the other end before connecting."""
+
+    async def identify(self) -> LinkIdentity:
+        """Find the device (it may scan) and say what is known of it."""
+        ...
+
+
 _entry_points_read = False
 
 

@@ -2,9 +2,16 @@
 
 The transport finds the device with bleak's ``BleakScanner``, connects through
 ``bleak_retry_connector.establish_connection`` (retries, service cache), writes
-to the RX characteristic in pieces of the negotiated ATT MTU minus 3 bytes,
-takes the device's bytes from TX notifications and reports bleak's disconnect
-callback as a lost link. GATT UUIDs: :mod:`massager_protocols.nmp.gatt`.
+to the write characteristic in pieces of the negotiated ATT MTU minus 3 bytes,
+takes the device's bytes from notifications and reports bleak's disconnect
+callback as a lost link.
+
+Which characteristics carry the bytes is a :class:`~massager_sdk.profiles.GattEndpoints`
+(service, write, notify and an optional Battery Level): the ``gatt=`` option,
+else the device profile the client selected, else NMP/1's
+(:mod:`massager_protocols.nmp.gatt`). :meth:`BleTransport.identify` scans for
+the device and matches its advertisement against the device profiles, so the
+client knows the protocol before it connects.
 
 bleak's backend can be replaced, for tests and for other radios: per
 connection with the ``client_backend=`` and ``scanner_backend=`` options, or
@@ -29,10 +36,21 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.exc import BleakError
 from bleak_retry_connector import establish_connection
-from massager_protocols.nmp.gatt import DEFAULT_ATT_MTU, RX_CHAR_UUID, TX_CHAR_UUID
+from massager_protocols.nmp import gatt as nmp_gatt
 
 from massager_sdk.errors import ConnectionFailed
+from massager_sdk.profiles.matching import identify_advertisement
+from massager_sdk.profiles.model import GattEndpoints
+from massager_sdk.transports import LinkIdentity
 from massager_sdk.transports.base import Transport, bad_url, check_options
+
+#: NMP/1's endpoints: the default when neither an option nor a profile names others.
+NMP_GATT = GattEndpoints(
+    service=nmp_gatt.SERVICE_UUID,
+    write=nmp_gatt.RX_CHAR_UUID,
+    notify=nmp_gatt.TX_CHAR_UUID,
+    battery=nmp_gatt.BATTERY_LEVEL_CHAR_UUID,
+)
 
 #: Bytes of ATT header in a write or notification: the payload is MTU minus this.
 ATT_HEADER = 3
@@ -76,7 +94,7 @@ def is_address(text: str) -> bool:
 
 
 class BleTransport(Transport):
-    """NMP/1 over the NMP GATT service (RX writes, TX notifications)."""
+    """Bytes over a GATT service: writes to one characteristic, notifications of another."""
 
     scheme: ClassVar[str] = "ble"
     url_forms: ClassVar[tuple[str, ...]] = ("ble://AA:BB:CC:DD:EE:FF", "ble://NAME")
@@ -92,31 +110,48 @@ class BleTransport(Transport):
         scan_timeout: float = 10.0,
         connect_attempts: int = 3,
         min_gap_s: float | None = None,
+        gatt: GattEndpoints | None = None,
     ) -> None:
         super().__init__(min_gap_s=min_gap_s)
         if not target:
             raise ValueError("a BLE address or name is needed")
+        if gatt is not None and not isinstance(gatt, GattEndpoints):
+            raise TypeError(
+                "gatt must be a massager_sdk.profiles.GattEndpoints(service, write, notify, "
+                f"battery), got {type(gatt).__name__}"
+            )
         self.target = target
         self.by_address = is_address(target)
         self.scan_timeout = scan_timeout
         self.connect_attempts = connect_attempts
         self._client_backend = client_backend
         self._scanner_backend = scanner_backend
+        self._gatt = gatt
         self._device: BLEDevice | None = None
+        self._advertisement: AdvertisementData | None = None
         self._client: BleakClient | None = None
         self._rx: BleakGATTCharacteristic | None = None
+        self._battery: BleakGATTCharacteristic | None = None
         self._response = False
-        self._mtu = DEFAULT_ATT_MTU - ATT_HEADER
+        self._mtu = nmp_gatt.DEFAULT_ATT_MTU - ATT_HEADER
 
     @classmethod
     def from_url(cls, text: str, url: urllib.parse.SplitResult, **options: Any) -> BleTransport:
         """``ble://ADDRESS`` or ``ble://NAME``; options ``client_backend``,
-        ``scanner_backend``, ``scan_timeout``, ``connect_attempts`` and ``min_gap_s``."""
+        ``scanner_backend``, ``scan_timeout``, ``connect_attempts``, ``min_gap_s`` and
+        ``gatt``."""
         check_options(
             cls,
             text,
             options,
-            {"client_backend", "scanner_backend", "scan_timeout", "connect_attempts", "min_gap_s"},
+            {
+                "client_backend",
+                "scanner_backend",
+                "scan_timeout",
+                "connect_attempts",
+                "min_gap_s",
+                "gatt",
+            },
         )
         if url.path not in ("", "/") or url.query or url.fragment:
             raise bad_url(text, "a BLE URL has only an address or a name", cls.url_forms)
@@ -135,27 +170,76 @@ class BleTransport(Transport):
         """The negotiated ATT MTU minus 3: the most one write carries."""
         return self._mtu
 
+    @property
+    def gatt(self) -> GattEndpoints:
+        """The characteristics the bytes go through (NMP/1's unless told otherwise)."""
+        return self._gatt or NMP_GATT
+
+    @property
+    def gatt_chosen(self) -> bool:
+        """Whether endpoints were given (option or profile), not NMP/1's by default."""
+        return self._gatt is not None
+
+    def use_gatt(self, gatt: GattEndpoints) -> None:
+        """Use these endpoints from the next connection on (the client passes the profile's)."""
+        self._gatt = gatt
+
+    async def identify(self) -> LinkIdentity:
+        """Scan for the device and match its advertisement against the device profiles.
+
+        What the scan found is kept: connecting does not scan again.
+        """
+        if self._device is None or self._advertisement is None:
+            await self._find()
+        device, adv = self._device, self._advertisement
+        assert device is not None and adv is not None
+        match = identify_advertisement(adv, device.name)
+        names = {device.address, adv.local_name or "", device.name or ""}
+        return LinkIdentity(
+            protocol=match.protocol,
+            profile=match.profile,
+            model=match.model,
+            keys=tuple(sorted(n for n in names if n)),
+            seen=match.seen,
+        )
+
     async def _find(self) -> BLEDevice:
         kwargs = scanner_kwargs(self._scanner_backend)
         target = self.target
-        if self.by_address:
-            found = await BleakScanner.find_device_by_address(
-                target, timeout=self.scan_timeout, **kwargs
-            )
-        else:
+        heard: list[AdvertisementData] = []
 
-            def named(device: BLEDevice, adv: AdvertisementData) -> bool:
-                return target in (adv.local_name, device.name)
+        def wanted(device: BLEDevice, adv: AdvertisementData) -> bool:
+            if self.by_address:
+                hit = device.address.upper() == target.upper()
+            else:
+                hit = target in (adv.local_name, device.name)
+            if hit:
+                heard.append(adv)
+            return hit
 
-            found = await BleakScanner.find_device_by_filter(
-                named, timeout=self.scan_timeout, **kwargs
-            )
+        found = await BleakScanner.find_device_by_filter(
+            wanted, timeout=self.scan_timeout, **kwargs
+        )
         if found is None:
             raise ConnectionFailed(
                 f"no BLE device {'at' if self.by_address else 'named'} {target!r} found "
                 f"within {self.scan_timeout:g} s of scanning"
             )
+        self._device, self._advertisement = found, heard[-1]
         return found
+
+    async def read_battery(self) -> int | None:
+        """The Battery Level characteristic in percent (``None`` when there is none)."""
+        client, battery = self._client, self._battery
+        if client is None or battery is None:
+            return None
+        try:
+            data = await client.read_gatt_char(battery)
+        except BleakError as exc:
+            raise ConnectionError(
+                f"reading the battery of {self.description} failed: {exc}"
+            ) from exc
+        return data[0] if data else None
 
     async def _open(self) -> None:
         # Reuse what the last scan found: a device that dropped the link is often
@@ -173,20 +257,27 @@ class BleTransport(Transport):
                 **extra,
             )
         except (BleakError, TimeoutError, OSError) as exc:
-            self._device = None  # scan again next time
+            self._device = self._advertisement = None  # scan again next time
             raise ConnectionFailed(f"cannot connect to {self.description}: {exc}") from exc
         self._device = device
+        gatt = self.gatt
         try:
-            rx = client.services.get_characteristic(RX_CHAR_UUID)
-            tx = client.services.get_characteristic(TX_CHAR_UUID)
+            service = client.services.get_service(gatt.service)
+            rx = service.get_characteristic(gatt.write) if service is not None else None
+            tx = service.get_characteristic(gatt.notify) if service is not None else None
             if rx is None or tx is None:
                 raise ConnectionFailed(
-                    f"{self.description} has no NMP service (RX {RX_CHAR_UUID}, TX {TX_CHAR_UUID})"
+                    f"{self.description} has no service {gatt.service} with write "
+                    f"{gatt.write} and notify {gatt.notify}: not the device profile's "
+                    "endpoints (name another with device_profile= or gatt=)"
                 )
             self._client = client
             self._rx = rx
+            self._battery = (
+                client.services.get_characteristic(gatt.battery) if gatt.battery else None
+            )
             self._response = "write-without-response" not in rx.properties
-            self._mtu = max(DEFAULT_ATT_MTU, client.mtu_size) - ATT_HEADER
+            self._mtu = max(nmp_gatt.DEFAULT_ATT_MTU, client.mtu_size) - ATT_HEADER
             await client.start_notify(tx, self._notified)
         except BaseException:
             self._client = None

@@ -5,6 +5,11 @@ Without a ``simulator=`` option the transport starts its own
 ``heat4``) on the running event loop, and powers it off when closed. Pass
 ``simulator=`` to talk to a device a test or an application set up itself
 (fault injection, a fleet).
+
+The transport knows the simulated model, so it tells the client which wire
+protocol the device speaks (:meth:`SimTransport.identify`) and, for a Tuya
+model, the simulated device's own credentials: ``sim://tuya-neck`` connects
+without the user typing keys.
 """
 
 from __future__ import annotations
@@ -12,10 +17,14 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any, ClassVar
 
-from massager_simulator import DEFAULT_MODEL, LinkEnd, SimulatedDevice, list_models
+from massager_simulator import DEFAULT_MODEL, LinkEnd, SimulatedDevice, list_models, load_model
 
 from massager_sdk.errors import ConnectionFailed
+from massager_sdk.transports import LinkIdentity
 from massager_sdk.transports.base import Transport, bad_url, check_options
+
+#: Model options a host may know of a simulated device: a Tuya device's credentials.
+_KNOWN_OPTIONS = ("local_key", "device_id", "uuid")
 
 
 class SimTransport(Transport):
@@ -68,6 +77,17 @@ class SimTransport(Transport):
     def description(self) -> str:
         """``sim://MODEL``."""
         return f"sim://{self.model}"
+
+    async def identify(self) -> LinkIdentity:
+        """The simulated model's protocol and name, and the credentials it was given."""
+        model = self._simulator.model if self._simulator is not None else load_model(self.model)
+        options = {k: v for k, v in model.protocol_options.items() if k in _KNOWN_OPTIONS}
+        return LinkIdentity(
+            protocol=model.protocol,
+            model=model.model,
+            keys=(self.description, self.model),
+            options=options,
+        )
 
     @property
     def mtu(self) -> int:

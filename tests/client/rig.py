@@ -1,4 +1,4 @@
-"""Running the client against the simulator over each transport.
+"""Running the client against the simulator over each transport, in each protocol.
 
 A case is an async ``body(device, sim)``: ``device`` is the SDK's client,
 connected over the named transport, and ``sim`` the simulated massager at the
@@ -6,6 +6,12 @@ other end, whose state (zone levels, heater target) the test checks. The
 in-process case runs on the virtual clock; the others (a pseudo-terminal
 driven by pyserial, TCP on loopback, bleak's ``BleakClient`` with the
 simulator's backend) in real time.
+
+Each wire protocol has its simulator model (:data:`PROTOCOL_MODELS`). The
+client is reached the way a user reaches such a device: ``sim://MODEL`` and
+BLE find the protocol themselves (the model, the advertisement); a serial or
+TCP link names it in the URL (``?protocol=yh``); a Tuya device over anything
+but the in-process simulator is given its credentials.
 """
 
 from __future__ import annotations
@@ -28,6 +34,12 @@ T = TypeVar("T")
 
 #: Every transport the behavioural suite runs over.
 TRANSPORTS = ("sim", "pty", "tcp", "ble")
+#: The simulator model that speaks each wire protocol.
+PROTOCOL_MODELS = {"nmp1": "heat4", "yh": "yh-ems", "tuya_ble": "tuya-neck"}
+#: Every wire protocol the behavioural suite runs in.
+PROTOCOLS = tuple(PROTOCOL_MODELS)
+#: The model options that are a Tuya device's credentials.
+TUYA_KEYS = ("local_key", "device_id", "uuid")
 #: A quick but still soft start: off to full in half a second, a step every 50 ms.
 FAST_RAMP = SafetyLimits(ramp_s=0.5, ramp_interval_s=0.05, overrides=frozenset({"ramp_s"}))
 #: Bound on any wait in a real-time case; a passing case never comes near it.
@@ -51,24 +63,26 @@ def next_ble_address() -> str:
 @contextlib.asynccontextmanager
 async def device_url(kind: str, sim: SimulatedDevice) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """The URL and connect options that reach ``sim`` over ``kind``."""
+    protocol = sim.model.protocol
+    # A byte-stream link cannot tell what speaks at its end: the URL says.
+    named = "" if protocol == "nmp1" else f"protocol={protocol}"
+    # The in-process simulator knows its own keys; any other link needs the user's.
+    keys = {k: sim.model.protocol_options[k] for k in TUYA_KEYS} if protocol == "tuya_ble" else {}
     if kind == "sim":
-        yield (
-            "sim://heat4" if sim.model.name == "heat4" else f"sim://{sim.model.name}",
-            {"simulator": sim},
-        )
+        yield f"sim://{sim.model.name}", {"simulator": sim}
     elif kind == "pty":
-        yield f"serial://{open_pty(sim)}?baud=115200", {}
+        yield f"serial://{open_pty(sim)}?baud=115200{'&' if named else ''}{named}", keys
     elif kind == "tcp":
         server, port = await serve_tcp(sim, "127.0.0.1", 0)
         try:
-            yield f"tcp://127.0.0.1:{port}", {}
+            yield f"tcp://127.0.0.1:{port}{'?' if named else ''}{named}", keys
         finally:
             server.close()
     elif kind == "ble":
         address = next_ble_address()
         BLE_REGISTRY.add(sim, address=address)
         try:
-            yield f"ble://{address}", dict(BLE_OPTIONS)
+            yield f"ble://{address}", {**BLE_OPTIONS, **keys}
         finally:
             BLE_REGISTRY.remove(address)
     else:
@@ -96,12 +110,13 @@ def with_device(
     *,
     model: str | DeviceModel = "heat4",
     faults: FaultConfig | None = None,
+    battery_pct: float | None = None,
     **options: Any,
 ) -> T:
     """Start a simulator, connect to it over ``kind`` and run ``body(device, sim)``."""
 
     async def scenario() -> T:
-        sim = SimulatedDevice(model, faults=faults)
+        sim = SimulatedDevice(model, faults=faults, battery_pct=battery_pct)
         await sim.start()
         try:
             async with device_url(kind, sim) as (url, extra):

@@ -15,7 +15,7 @@ from massager_sdk import SafetyRefusal
 from massager_sdk.client import Device
 from massager_sdk.model import DeviceEvent, EventKind, Pattern, PatternStep, Waveform
 from massager_sdk.safety import SafetyLimits
-from tests.client.rig import wait_for, with_device
+from tests.client.rig import PROTOCOL_MODELS, PROTOCOLS, wait_for, with_device
 
 
 async def sample(sim: SimulatedDevice, seconds: float, every: float) -> list[int]:
@@ -51,18 +51,19 @@ def test_a_rise_starts_soft_and_climbs_at_the_ramp_pace_while_a_fall_is_immediat
     with_device("sim", body, limits=SafetyLimits())
 
 
-def test_keepalive_holds_the_device_on_well_past_its_watchdog() -> None:
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_keepalive_holds_the_device_on_well_past_its_watchdog(protocol: str) -> None:
     async def body(device: Device, sim: SimulatedDevice) -> None:
         await device.set_intensity(2)
         await device.flush()
         await asyncio.sleep(10 * device.info.watchdog_s)
-        assert sim.commanded == (2, 2, 2, 2)
+        assert sim.commanded == (2,) * len(device.info.zones)
         assert "watchdog" not in (device.last_status.faults if device.last_status else {"?"})
         # The device's own auto-off mirrors the time the policy has left.
         snapshot = device.safety.snapshot(asyncio.get_running_loop().time())
         assert abs(sim.auto_off_remaining_s - snapshot.session_remaining_s) <= 2.0
 
-    with_device("sim", body)
+    with_device("sim", body, model=PROTOCOL_MODELS[protocol])
 
 
 def test_the_session_limit_stops_the_device_and_refuses_more() -> None:

@@ -17,7 +17,7 @@ from massager_simulator import SimulatedDevice, serve_tcp
 from massager_simulator.clock import run_virtual
 
 import massager_sdk
-from tests.client.rig import FAST_RAMP
+from tests.client.rig import FAST_RAMP, PROTOCOL_MODELS, PROTOCOLS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,18 +26,22 @@ class Boom(Exception):
     pass
 
 
-def test_an_exception_in_the_block_stops_the_device() -> None:
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_an_exception_in_the_block_stops_the_device(protocol: str) -> None:
     async def scenario() -> None:
-        sim = SimulatedDevice("heat4")
+        sim = SimulatedDevice(PROTOCOL_MODELS[protocol])
         observer = sim.connect()
+        url = f"sim://{sim.model.name}"
         with pytest.raises(Boom):
-            async with massager_sdk.connect("sim://", simulator=sim, limits=FAST_RAMP) as device:
+            async with massager_sdk.connect(url, simulator=sim, limits=FAST_RAMP) as device:
                 await device.set_intensity(3)
-                await device.set_heat(40.0)
+                if device.info.heat is not None:
+                    await device.set_heat(40.0)
                 await device.flush()
                 assert sim.is_on
                 raise Boom
-        assert sim.commanded == (0, 0, 0, 0)
+        assert not sim.is_on
+        assert sim.commanded == (0,) * len(sim.model.zones)
         assert sim.heat_target_c is None
         observer.close()
         await sim.stop()
@@ -45,15 +49,17 @@ def test_an_exception_in_the_block_stops_the_device() -> None:
     run_virtual(scenario)
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("cancels", [1, 3])
-def test_cancelling_the_task_stops_the_device(cancels: int) -> None:
+def test_cancelling_the_task_stops_the_device(cancels: int, protocol: str) -> None:
     async def scenario() -> None:
-        sim = SimulatedDevice("heat4")
+        sim = SimulatedDevice(PROTOCOL_MODELS[protocol])
         observer = sim.connect()
         running = asyncio.Event()
+        url = f"sim://{sim.model.name}"
 
         async def session() -> None:
-            async with massager_sdk.connect("sim://", simulator=sim, limits=FAST_RAMP) as device:
+            async with massager_sdk.connect(url, simulator=sim, limits=FAST_RAMP) as device:
                 await device.set_intensity(4)
                 await device.flush()
                 running.set()
@@ -67,7 +73,8 @@ def test_cancelling_the_task_stops_the_device(cancels: int) -> None:
             await asyncio.sleep(0)
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert sim.commanded == (0, 0, 0, 0)
+        assert not sim.is_on
+        assert sim.commanded == (0,) * len(sim.model.zones)
         observer.close()
         await sim.stop()
 

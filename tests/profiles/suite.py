@@ -1,9 +1,8 @@
 """Running the client against a third-party protocol's simulator over each transport.
 
 The same public API as the NMP/1 behavioural suite (``massager_sdk.connect``);
-only the URL and ``protocol=`` differ. BLE needs the client's BLE transport to
-take the GATT endpoints from the device profile; until it does, those cases
-are expected to fail (strictly: they start failing the test run once it works).
+only the URL and ``protocol=`` differ. Over BLE the transport takes the GATT
+endpoints (the yh FFE0 service, Tuya's A201) from the device profile.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-import pytest
 from massager_simulator import SimulatedDevice, open_pty, serve_tcp
 from massager_simulator.ble import BLE_REGISTRY, SimulatedBleakClient, SimulatedBleakScanner
 from massager_simulator.clock import run_virtual
@@ -61,13 +59,8 @@ async def wait_for(predicate: Callable[[], bool], what: str, within: float = 10.
         await asyncio.sleep(0.01)
 
 
-#: Waits for the BLE transport to take its characteristics from the profile.
-BLE_HOOK = pytest.mark.xfail(
-    strict=True,
-    reason="massager_sdk.transports.ble uses the NMP/1 characteristics; it needs "
-    "write_uuid=/notify_uuid= from the device profile",
-)
-KINDS = ["sim", "pty", "tcp", pytest.param("ble", marks=BLE_HOOK)]
+#: Every transport the client reaches the simulators over.
+KINDS = ["sim", "pty", "tcp", "ble"]
 
 #: The simulated Tuya neck massager's credentials (from its model file).
 TUYA_CREDENTIALS = {

@@ -98,8 +98,28 @@ def test_without_credentials_the_error_says_how_to_get_them(
     monkeypatch: pytest.MonkeyPatch, tmp_path: object
 ) -> None:
     monkeypatch.setenv("MASSAGER_DEVICES", str(tmp_path) + "/none.toml")
-    with pytest.raises(MissingCredentials, match=r"local_key.*Tuya IoT platform.*tinytuya"):
-        massager_sdk.connect("tuya+sim://tuya-neck", protocol="tuya_ble")
+
+    async def main() -> None:
+        # Refused before anything is sent: no TCP connection is even tried.
+        for url in ("tuya+tcp://127.0.0.1:9", "tcp://127.0.0.1:9?protocol=tuya_ble"):
+            device = massager_sdk.connect(url)
+            with pytest.raises(MissingCredentials, match=r"local_key.*Tuya IoT platform.*tinytuya"):
+                await device.open()
+
+    run_virtual(main)
+
+
+def test_a_simulated_device_needs_no_keys() -> None:
+    async def main() -> None:
+        for url in ("sim://tuya-neck", "tuya+sim://tuya-neck"):
+            async with massager_sdk.connect(url) as device:
+                assert device.protocol == "tuya_ble"
+                assert device.transport.description == "tuya+sim://tuya-neck"
+                await device.set_intensity(4)
+                await device.flush()
+                assert (await device.status()).intensities == (4,)
+
+    run_virtual(main)
 
 
 def test_credentials_come_from_the_device_file(

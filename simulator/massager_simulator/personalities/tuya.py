@@ -125,6 +125,8 @@ class TuyaPersonality(Personality):
     def values(self) -> dict[int, Any]:
         """Every data point's value in force."""
         dp = self.dp
+        if self.power and not self.device.is_on:
+            self.power = False  # the firmware stopped (its host went away) since the last report
         low = bool(self.device.fault_flags & (Fault.LOW_BATTERY | Fault.BATTERY_CRITICAL))
         return {
             dp["switch"]: self.power,
