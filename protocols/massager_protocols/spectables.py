@@ -10,6 +10,8 @@ renderers are the ones NMP/1's spec uses, so every page reads the same way.
 from __future__ import annotations
 
 import argparse
+import enum
+import inspect
 import re
 import sys
 from collections.abc import Callable
@@ -19,8 +21,6 @@ from typing import Any
 import construct as cs
 
 from massager_protocols.nmp.messages import unwrap
-from massager_protocols.nmp.spec import _type_name as _nmp_type_name
-from massager_protocols.nmp.spec import code_table
 
 __all__ = ["SPECS_DIR", "SpecPage", "code_table", "struct_table", "type_name"]
 
@@ -53,13 +53,51 @@ def type_name(con: Any) -> tuple[str, int | None]:
         return type_name(con.checksumfield)
     if isinstance(con, cs.Rebuild):
         return type_name(con.subcon)
-    return _nmp_type_name(con)
+    if isinstance(con, cs.BytesInteger):
+        return f"{'i' if con.signed else 'u'}{8 * con.length}", con.length
+    if isinstance(con, cs.Const):
+        value = con.value
+        shown = value.hex(" ").upper() if isinstance(value, bytes) else f"0x{value:02X}"
+        return f"const {shown}", con.sizeof()
+    if isinstance(con, cs.StringEncoded):
+        return "str: u8 length + UTF-8", None
+    if isinstance(con, cs.FocusedSeq):  # PrefixedArray(count, item)
+        count, items = con.subcons
+        inner, _ = type_name(unwrap(items).subcon)
+        return f"{type_name(count)[0]} count + count x {inner}", None
+    if isinstance(con, cs.GreedyRange):
+        inner, _ = type_name(con.subcon)
+        return f"{inner} x (rest of payload)", None
+    if isinstance(con, cs.Bytes):
+        return "bytes[length]", None
+    if isinstance(con, cs.Struct):
+        return "{" + ", ".join(f"{sc.name}: {type_name(sc)[0]}" for sc in con.subcons) + "}", None
+    return type(con).__name__, None
+
+
+def code_table(codes: type[enum.Enum]) -> str:
+    """A Markdown table of an enum's names and values (and ``#:`` comments)."""
+    rows = ["| value | name | meaning |", "|---|---|---|"]
+    for member in codes:
+        doc = _member_doc(codes, member.name)
+        rows.append(f"| 0x{int(member.value):02X} | `{member.name}` | {doc} |")
+    return "\n".join(rows) + "\n"
+
+
+def _member_doc(codes: type[enum.Enum], name: str) -> str:
+    """The ``#:`` comment after an enum member in the source, if any."""
+    try:
+        source = inspect.getsource(codes)
+    except (OSError, TypeError):
+        return ""
+    match = re.search(rf"^\s+{name} = [^\n#]*#:\s*(.+)$", source, re.M)
+    return match.group(1).strip().replace("|", "\\|") if match else ""
 
 
 def struct_table(struct: Any) -> str:
     """A Markdown table of a construct Struct: offset, size, field, type, meaning."""
     if not struct.subcons:
-        return "_Empty._\n"
+        return "_Empty payload._\n"
     rows = ["| offset | size | field | type | meaning |", "|---|---|---|---|---|"]
     offset: int | None = 0
     for sub in struct.subcons:

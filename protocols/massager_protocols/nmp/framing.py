@@ -20,6 +20,8 @@ import construct as cs
 from massager_protocols.crc import crc16_ccitt_false
 from massager_protocols.errors import FrameError, MalformedPayload
 from massager_protocols.nmp.messages import PROTOCOL_VERSION, Message, message_class
+from massager_protocols.streaming import DecoderStats as DecoderStats
+from massager_protocols.streaming import SyncStreamDecoder
 
 SOF = 0xA5
 HEADER_SIZE = 5
@@ -104,97 +106,39 @@ def decode_frame(data: bytes | bytearray | memoryview) -> Frame:
     return Frame(seq, msg_type, data[HEADER_SIZE : HEADER_SIZE + length])
 
 
-@dataclasses.dataclass(slots=True)
-class DecoderStats:
-    """What a stream decoder saw: frames, and what it had to throw away."""
-
-    frames: int = 0
-    bytes_skipped: int = 0
-    crc_errors: int = 0
-
-
-class StreamDecoder:
-    """Turns a byte stream cut anywhere into whole frames.
+class StreamDecoder(SyncStreamDecoder[Frame]):
+    """Turns a byte stream cut anywhere into whole NMP/1 frames.
 
     Chunks may split frames, merge several, or carry garbage between them. The
-    decoder resynchronises on the next start byte after a bad checksum, and a
+    decoder resynchronises on the next ``A5 01`` after a bad checksum, and a
     valid frame after garbage is never held back: if a candidate frame is still
     incomplete but a complete, valid frame starts later in the buffer, the
     candidate was noise. Memory is bounded by one maximum frame plus a chunk.
     """
 
-    __slots__ = ("_buf", "rejected", "stats")
+    SYNC = _PREFIX
+    LENGTH_AT = 3
+    MIN_FRAME = OVERHEAD
+
+    __slots__ = ("rejected",)
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-        self.stats = DecoderStats()
+        super().__init__()
         #: ``(seq, type)`` of recent frames that failed their CRC, newest last.
         #: A device may answer them with NACK BAD_CRC; bounded, oldest dropped.
         self.rejected: deque[tuple[int, int]] = deque(maxlen=8)
 
-    @property
-    def buffered(self) -> int:
-        """Bytes held while waiting for the rest of a frame."""
-        return len(self._buf)
+    def _frame_length(self, pos: int) -> int:
+        return OVERHEAD + self._buf[pos + 2]
 
-    def reset(self) -> None:
-        """Drop any partial frame (for example after a reconnect)."""
-        self.stats.bytes_skipped += len(self._buf)
-        self._buf.clear()
-
-    def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
-        """Add bytes; return every frame they complete, in order."""
+    def _valid(self, start: int, end: int) -> bool:
         buf = self._buf
-        buf += data
-        out: list[Frame] = []
-        stats = self.stats
-        pos = 0
-        n = len(buf)
-        while True:
-            start = buf.find(_PREFIX, pos)
-            if start < 0:
-                # Keep a trailing start byte: its version byte may be on its way.
-                keep = 1 if n and buf[-1] == SOF else 0
-                stats.bytes_skipped += n - pos - keep
-                pos = n - keep
-                break
-            stats.bytes_skipped += start - pos
-            pos = start
-            if n - pos < OVERHEAD:
-                break
-            length = buf[pos + 2]
-            end = pos + OVERHEAD + length
-            if end > n:
-                later = self._complete_frame_after(pos + 1, n)
-                if later < 0:
-                    break
-                stats.bytes_skipped += later - pos
-                pos = later
-                continue
-            crc = buf[end - 2] | (buf[end - 1] << 8)
-            if crc != crc16_ccitt_false(memoryview(buf)[pos + 1 : end - 2]):
-                stats.crc_errors += 1
-                self.rejected.append((buf[pos + 3], buf[pos + 4]))
-                stats.bytes_skipped += 1
-                pos += 1
-                continue
-            out.append(Frame(buf[pos + 3], buf[pos + 4], bytes(buf[pos + HEADER_SIZE : end - 2])))
-            stats.frames += 1
-            pos = end
-        if pos:
-            del buf[:pos]
-        return out
+        crc = buf[end - 2] | (buf[end - 1] << 8)
+        return crc == crc16_ccitt_false(memoryview(buf)[start + 1 : end - 2])
 
-    def _complete_frame_after(self, pos: int, n: int) -> int:
-        """Start of the first complete, valid frame at or after ``pos``, or -1."""
+    def _frame(self, start: int, end: int) -> Frame:
         buf = self._buf
-        while True:
-            start = buf.find(_PREFIX, pos)
-            if start < 0 or n - start < OVERHEAD:
-                return -1
-            end = start + OVERHEAD + buf[start + 2]
-            if end <= n:
-                crc = buf[end - 2] | (buf[end - 1] << 8)
-                if crc == crc16_ccitt_false(memoryview(buf)[start + 1 : end - 2]):
-                    return start
-            pos = start + 1
+        return Frame(buf[start + 3], buf[start + 4], bytes(buf[start + HEADER_SIZE : end - 2]))
+
+    def _rejected(self, start: int) -> None:
+        self.rejected.append((self._buf[start + 3], self._buf[start + 4]))

@@ -26,6 +26,8 @@ import construct as cs
 
 from massager_protocols.crc import crc16_xmodem
 from massager_protocols.errors import FrameError, MalformedPayload, UnknownMessageType
+from massager_protocols.streaming import DecoderStats as DecoderStats
+from massager_protocols.streaming import SyncStreamDecoder
 
 SYNC = b"\x79\x68"  # "yh"
 TRAILER = b"\r\n"
@@ -265,16 +267,7 @@ def decode_frame(
     return Frame(data[4], data[5], data[HEADER_SIZE : length - 4])
 
 
-@dataclasses.dataclass(slots=True)
-class DecoderStats:
-    """What a stream decoder saw: frames, and what it had to throw away."""
-
-    frames: int = 0
-    bytes_skipped: int = 0
-    crc_errors: int = 0
-
-
-class StreamDecoder:
+class StreamDecoder(SyncStreamDecoder[Frame]):
     """Turns a byte stream cut anywhere into whole "yh" frames.
 
     Chunks may split frames, merge several, or carry garbage between them. A
@@ -285,26 +278,24 @@ class StreamDecoder:
     a chunk.
     """
 
-    __slots__ = ("_buf", "_rules", "stats")
+    SYNC = SYNC
+    LENGTH_AT = 4
+    MIN_FRAME = OVERHEAD
+
+    __slots__ = ("_rules",)
 
     def __init__(self, rules: Iterable[CrcRule] = (CrcRule.SPEC,)) -> None:
-        self._buf = bytearray()
+        super().__init__()
         self._rules = tuple(rules)
         if not self._rules:
             raise ValueError("a decoder needs at least one CRC rule")
-        self.stats = DecoderStats()
 
-    @property
-    def buffered(self) -> int:
-        """Bytes held while waiting for the rest of a frame."""
-        return len(self._buf)
+    def _frame_length(self, pos: int) -> int:
+        buf = self._buf
+        length = buf[pos + 2] | (buf[pos + 3] << 8)
+        return length if OVERHEAD <= length <= MAX_FRAME else 0
 
-    def reset(self) -> None:
-        """Drop any partial frame (for example after a reconnect)."""
-        self.stats.bytes_skipped += len(self._buf)
-        self._buf.clear()
-
-    def _check(self, start: int, end: int) -> bool:
+    def _valid(self, start: int, end: int) -> bool:
         buf = self._buf
         if buf[end - 2 : end] != TRAILER:
             return False
@@ -312,63 +303,6 @@ class StreamDecoder:
         crc = bytes(buf[end - 4 : end - 2])
         return any(frame_crc(body, rule) == crc for rule in self._rules)
 
-    def _length_at(self, pos: int) -> int:
+    def _frame(self, start: int, end: int) -> Frame:
         buf = self._buf
-        length = buf[pos + 2] | (buf[pos + 3] << 8)
-        return length if OVERHEAD <= length <= MAX_FRAME else 0
-
-    def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
-        """Add bytes; return every frame they complete, in order."""
-        buf = self._buf
-        buf += data
-        out: list[Frame] = []
-        stats = self.stats
-        pos = 0
-        n = len(buf)
-        while True:
-            start = buf.find(SYNC, pos)
-            if start < 0:
-                keep = 1 if n > pos and buf[-1] == SYNC[0] else 0
-                stats.bytes_skipped += n - pos - keep
-                pos = n - keep
-                break
-            stats.bytes_skipped += start - pos
-            pos = start
-            if n - pos < 4:
-                break
-            length = self._length_at(pos)
-            if not length:
-                stats.bytes_skipped += 1
-                pos += 1
-                continue
-            end = pos + length
-            if end > n:
-                later = self._complete_frame_after(pos + 1, n)
-                if later < 0:
-                    break
-                stats.bytes_skipped += later - pos
-                pos = later
-                continue
-            if not self._check(pos, end):
-                stats.crc_errors += 1
-                stats.bytes_skipped += 1
-                pos += 1
-                continue
-            out.append(Frame(buf[pos + 4], buf[pos + 5], bytes(buf[pos + HEADER_SIZE : end - 4])))
-            stats.frames += 1
-            pos = end
-        if pos:
-            del buf[:pos]
-        return out
-
-    def _complete_frame_after(self, pos: int, n: int) -> int:
-        """Start of the first complete, valid frame at or after ``pos``, or -1."""
-        buf = self._buf
-        while True:
-            start = buf.find(SYNC, pos)
-            if start < 0 or n - start < OVERHEAD:
-                return -1
-            length = self._length_at(start)
-            if length and start + length <= n and self._check(start, start + length):
-                return start
-            pos = start + 1
+        return Frame(buf[start + 4], buf[start + 5], bytes(buf[start + HEADER_SIZE : end - 4]))
