@@ -15,6 +15,7 @@ degrades and says how in :attr:`Envelope.notes`.
 
 from __future__ import annotations
 
+import abc
 import bisect
 import dataclasses
 import math
@@ -226,7 +227,7 @@ def _has_both_sides(zones: Sequence[Zone]) -> bool:
 # --------------------------------------------------------------------------
 
 
-class Technique:
+class Technique(abc.ABC):
     """A massage technique: its parameters, defaults, timing rules and generator."""
 
     name: ClassVar[str]
@@ -278,9 +279,9 @@ class Technique:
             zones[zone.index] = ZoneEnvelope(contour, env.carrier)
         return Envelope(ctx.duration_s, zones, raw.notes)
 
-    def generate(self, ctx: StepContext) -> Envelope:  # pragma: no cover - abstract
+    @abc.abstractmethod
+    def generate(self, ctx: StepContext) -> Envelope:
         """The raw envelopes (before fades and gentle limits)."""
-        raise NotImplementedError
 
 
 class Stroking(Technique):
