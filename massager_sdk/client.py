@@ -31,6 +31,13 @@ the device watchdog will have stopped them), patterns are uploaded again, a
 not, the session ends: outputs are forgotten, the device is left stopped by its
 own watchdog and every further call raises ``ConnectionFailed``.
 
+A lost link is not an emergency stop: the session does not pass its own
+``LINK_LOST`` and ``LINK_RESTORED`` events to the safety policy, so outputs come
+back after a short outage. The policy keeps counting the session's on-time, heat
+contact and thermal dose through it, and every limit still applies. A stop the
+device reports on its own (watchdog, auto-off) is an emergency stop: outputs stay
+refused until :meth:`Device.resume` (``docs/safety.md``, "Lost link").
+
 Leaving
 -------
 Leaving the ``async with`` block (normally, by an exception or by
@@ -543,11 +550,18 @@ class Device:
             raise TypeError(f"seconds must be an integer, got {seconds!r}")
         if seconds < 0:
             raise ValueError(f"auto-off must be >= 0 seconds (0: the default), got {seconds}")
+        now = self._now()
         try:
-            applied = self.safety.check_auto_off(seconds, self._now())
+            applied = self.safety.check_auto_off(seconds, now)
         except SafetyRefusal:
             self.stats.safety_refusals += 1
             raise
+        # A shorter auto-off may have ended the session already: stop now, not at the
+        # next keepalive, and before the device's own auto-off would stop it too.
+        self._check_safety(now)
+        stopping = self._stop_task
+        if stopping is not None and not stopping.done():
+            await asyncio.shield(stopping)
         await self._request(SetAutoOff(applied))
 
     async def status(self) -> DeviceStatus:
@@ -1048,8 +1062,10 @@ class Device:
             self._heat_want = self._heat_told
             self._error = exc
             return
-        if reply is None or self._epoch != epoch:
+        if reply is None:
             return
+        # Acknowledged: the device runs it even if a stop overtook it meanwhile. Record
+        # the truth; the stop that follows (or the next step) switches it off again.
         self.stats.output_commands += 1
         self._heat_told = target
         self._outputs_changed()
@@ -1100,8 +1116,10 @@ class Device:
                 self._want[zone] = self._told[zone]
             self._error = exc
             return None
-        if reply is None or self._epoch != epoch:
+        if reply is None:
             return None
+        # Acknowledged: the device runs it even if a stop overtook it meanwhile (see
+        # _send_heat).
         self.stats.output_commands += 1
         for zone in zones:
             self._told[zone] = first
@@ -1198,8 +1216,13 @@ class Device:
         if self._signal is None:
             self._signal = sig
             _log.warning("%s: %s received: stopping", self.describe(), signal.Signals(sig).name)
+        reason = f"{signal.Signals(sig).name} received"
+        if self._safety is not None:
+            # An emergency stop: outputs stay refused until resume(), even on a device
+            # that stays open after the signal.
+            self._safety.emergency_stop(reason, self._now())
         if self._state == "open" and self._failure is None:
-            self._spawn_stop(f"{signal.Signals(sig).name} received")
+            self._spawn_stop(reason)
         owner = self._owner
         if owner is not None and not owner.done():
             owner.cancel()

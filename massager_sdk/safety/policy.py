@@ -764,6 +764,8 @@ class SafetyPolicy:
             and self._on_s >= self._deadline_s - TIME_EPS
         ):
             self._session_over = True
+            # A lock begins here even with everything off: a command may be in flight.
+            self._block_since = now
             logger.warning(
                 "session reached its %g min auto-off; rest %g min",
                 self._deadline_s / 60,
