@@ -18,6 +18,7 @@ from massager_sdk.errors import (
     DeviceRefused,
     DeviceTimeout,
     MassagerError,
+    NotInControl,
     NotSupported,
     SafetyRefusal,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "EventKind",
     "HeatCapability",
     "MassagerError",
+    "NotInControl",
     "NotSupported",
     "Pattern",
     "PatternStep",

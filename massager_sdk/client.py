@@ -38,6 +38,16 @@ contact and thermal dose through it, and every limit still applies. A stop the
 device reports on its own (watchdog, auto-off) is an emergency stop: outputs stay
 refused until :meth:`Device.resume` (``docs/safety.md``, "Lost link").
 
+Watching without control
+------------------------
+``connect(url, control=False)`` opens a monitoring connection: it reads INFO and
+STATUS and passes on the status and events the device sends, but it leaves the
+device as it finds it. Connecting does not stop a device another host is
+running, leaving sends nothing, and it sends no keepalives or status polls of
+its own (so it never keeps a device's watchdog fed for a host that went
+quiet). Output, heat and auto-off calls raise :class:`NotInControl`;
+:meth:`Device.stop` works, because anyone may stop a massager.
+
 Leaving
 -------
 Leaving the ``async with`` block (normally, by an exception or by
@@ -67,6 +77,7 @@ from massager_sdk.errors import (
     DeviceRefused,
     DeviceTimeout,
     MassagerError,
+    NotInControl,
     NotSupported,
     SafetyRefusal,
 )
@@ -149,7 +160,10 @@ class Device:
         status_interval_s: float | None = 2.0,
         telemetry_buffer: int = 256,
         install_signal_handlers: bool = False,
+        control: bool = True,
     ) -> None:
+        if not isinstance(control, bool):
+            raise TypeError(f"control must be True or False, got {control!r}")
         if not reconnect_grace_s >= 0:
             raise ValueError(f"reconnect_grace_s must be >= 0 seconds, got {reconnect_grace_s!r}")
         if keepalive_s is not None and not keepalive_s > 0:
@@ -183,6 +197,7 @@ class Device:
         self._status_interval = status_interval_s
         self._telemetry_buffer = telemetry_buffer
         self._signals_wanted = install_signal_handlers
+        self._control = control
 
         self._state: State = "new"
         self._caps: DeviceCapabilities | None = None
@@ -281,6 +296,11 @@ class Device:
     def wire_stats(self) -> AdapterStats:
         """What the protocol decoder saw: frames, skipped bytes, CRC errors."""
         return self._adapter.stats
+
+    @property
+    def in_control(self) -> bool:
+        """Whether this host drives the device (``False``: a ``control=False`` monitor)."""
+        return self._control
 
     @property
     def signal_received(self) -> int | None:
@@ -391,7 +411,9 @@ class Device:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            if self._link_up and self._failure is None:
+            if not self._control:
+                pass  # a monitor leaves the device as it found it
+            elif self._link_up and self._failure is None:
                 self._clear_wants()
                 try:
                     await self._send_stop()
@@ -435,7 +457,7 @@ class Device:
         :class:`SafetyRefusal` (nothing changes), ``ValueError``/``TypeError``
         for bad arguments, or a pending device refusal of an earlier call.
         """
-        self._check_usable()
+        self._check_usable(drives=True)
         zones = self._zones(zone)
         level = self._level(level)
         if not isinstance(waveform, Waveform):
@@ -464,7 +486,7 @@ class Device:
         (cached by content) and selected; returns once scheduled, like
         :meth:`set_intensity`.
         """
-        self._check_usable()
+        self._check_usable(drives=True)
         caps = self.info
         if not caps.supports_patterns:
             raise NotSupported(f"{caps.model} cannot play uploaded patterns")
@@ -499,7 +521,7 @@ class Device:
 
         Returns once the safety policy accepted the target and it is scheduled.
         """
-        self._check_usable()
+        self._check_usable(drives=True)
         heat = self.info.heat
         if isinstance(target_c, bool) or not isinstance(target_c, int | float | None):
             raise TypeError(f"target_c must be a number of degrees C or None, got {target_c!r}")
@@ -545,7 +567,7 @@ class Device:
         The policy counts it on the host; the device is told too, as its own second
         line of defence. Waits for the device's acknowledgement.
         """
-        self._check_usable()
+        self._check_usable(drives=True)
         if isinstance(seconds, bool) or not isinstance(seconds, int):
             raise TypeError(f"seconds must be an integer, got {seconds!r}")
         if seconds < 0:
@@ -588,11 +610,17 @@ class Device:
     # argument checks
     # ------------------------------------------------------------------
 
-    def _check_usable(self, *, report_error: bool = True) -> None:
+    def _check_usable(self, *, report_error: bool = True, drives: bool = False) -> None:
         if self._failure is not None:
             raise self._failure
         if self._state != "open":
             raise ConnectionFailed(f"the device is {self._state}")
+        if drives and not self._control:
+            raise NotInControl(
+                f"{self.describe()} was opened with control=False (a monitoring connection): "
+                "it reads status and can stop the device, but drives nothing; "
+                "connect with control=True to drive it"
+            )
         if report_error and self._error is not None:
             error, self._error = self._error, None
             raise error
@@ -679,15 +707,26 @@ class Device:
     def _status_arrived(self, status: DeviceStatus, now: float) -> None:
         self._last_status = status
         self._last_status_at = now
-        if self._safety is not None:
+        if not self._control:
+            self._follow(status)
+        elif self._safety is not None:
             self._safety.observe_status(status, now)
         self._hub.publish(status)
         self._check_safety(now)
 
+    def _follow(self, status: DeviceStatus) -> None:
+        """A monitor takes the device's outputs as they are (it wants nothing of its own)."""
+        levels = list(status.intensities[: len(self._told)])
+        levels += [0] * (len(self._told) - len(levels))
+        self._told = [_OFF.at(level) for level in levels]
+        self._want = list(self._told)
+        self._heat_told = self._heat_want = status.heat_target_c
+        self._notify()
+
     def _event_arrived(self, event: DeviceEvent, now: float) -> None:
-        if self._safety is not None:
+        if self._safety is not None and self._control:
             self._safety.observe_event(event, now)
-        if event.active is not False:
+        if event.active is not False and self._control:
             if event.kind in _DEVICE_STOPS:
                 # The device switched off on its own (timer, button, battery): so do we.
                 self._forget_outputs()
@@ -708,7 +747,12 @@ class Device:
 
     def _check_safety(self, now: float) -> None:
         """Carry out what the policy requires now; an action already under way is not repeated."""
-        if self._safety is None or self._state != "open" or self._failure is not None:
+        if (
+            self._safety is None
+            or not self._control  # a monitor's policy sees no session of its own
+            or self._state != "open"
+            or self._failure is not None
+        ):
             return
         actions = self._safety.required_actions(now)
         if not actions:
@@ -847,7 +891,7 @@ class Device:
         reply = await self._requester.request(GetStatus())
         assert reply is not None and reply.status is not None
         status = reply.status
-        if first and status.running:
+        if first and status.running and self._control:
             # Connecting takes control: start from a stopped device.
             await self._requester.request(StopAll())
             status = dataclasses.replace(
@@ -857,6 +901,8 @@ class Device:
         levels += [0] * (len(self._told) - len(levels))
         self._told = [_OFF.at(level) for level in levels]
         self._heat_told = status.heat_target_c
+        if not self._control:
+            self._want, self._heat_want = list(self._told), self._heat_told
         self._auto_off_synced = False
         self._loaded.clear()
         self._outputs_changed()
@@ -940,7 +986,8 @@ class Device:
             "the session is stopped and the device watchdog has stopped its outputs"
         )
         _log.error("%s", text)
-        if self._transport.connected:  # it answers nothing, but a STOP may still get through
+        if self._control and self._transport.connected:
+            # It answers nothing, but a STOP may still get through.
             with contextlib.suppress(Exception):
                 await self._requester.write(self._adapter.encode(StopAll(), 1))
         self._failure = ConnectionFailed(text)
@@ -976,6 +1023,9 @@ class Device:
             if not self._link_up:
                 if not await self._reconnect():
                     return
+                continue
+            if not self._control:
+                await self._wake.wait()  # a monitor sends nothing of its own
                 continue
             now = loop.time()
             self._check_safety(now)
@@ -1151,7 +1201,7 @@ class Device:
     def _outputs_changed(self) -> None:
         if not any(d.level for d in self._told) and self._heat_told is None:
             self._auto_off_synced = False
-        if self._safety is not None:
+        if self._safety is not None and self._control:
             self._safety.outputs_changed(
                 [d.level for d in self._told], self._heat_told, self._now()
             )
@@ -1217,11 +1267,13 @@ class Device:
             self._signal = sig
             _log.warning("%s: %s received: stopping", self.describe(), signal.Signals(sig).name)
         reason = f"{signal.Signals(sig).name} received"
-        if self._safety is not None:
+        if not self._control:
+            pass  # a monitor only ends: the device is another host's to stop
+        elif self._safety is not None:
             # An emergency stop: outputs stay refused until resume(), even on a device
             # that stays open after the signal.
             self._safety.emergency_stop(reason, self._now())
-        if self._state == "open" and self._failure is None:
+        if self._control and self._state == "open" and self._failure is None:
             self._spawn_stop(reason)
         owner = self._owner
         if owner is not None and not owner.done():
@@ -1246,6 +1298,7 @@ def connect(
     status_interval_s: float | None = 2.0,
     telemetry_buffer: int = 256,
     install_signal_handlers: bool = False,
+    control: bool = True,
     **transport_options: Any,
 ) -> Device:
     """A :class:`Device` for ``url``, to open with ``async with`` (or ``await .open()``).
@@ -1274,8 +1327,11 @@ def connect(
     may take to come back before the session ends. ``keepalive_s`` defaults to a
     quarter of the device watchdog; ``status_interval_s`` is how often the device
     is asked for its status while it runs, when it has not reported on its own.
-    Other keyword arguments go to the transport (for example ``baud=``,
-    ``min_gap_s=``, ``simulator=`` for ``sim://``).
+    ``control=False`` opens a monitoring connection that reads status and
+    events, may stop the device, and otherwise leaves it as it finds it (see
+    "Watching without control" in this module's documentation). Other keyword
+    arguments go to the transport (for example ``baud=``, ``min_gap_s=``,
+    ``simulator=`` for ``sim://``).
     """
     link = LinkRequest.from_options(
         url, protocol=protocol, device_profile=device_profile, options=transport_options
@@ -1293,4 +1349,5 @@ def connect(
         status_interval_s=status_interval_s,
         telemetry_buffer=telemetry_buffer,
         install_signal_handlers=install_signal_handlers,
+        control=control,
     )

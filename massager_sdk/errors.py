@@ -36,6 +36,14 @@ class NotSupported(MassagerError):
     """The device lacks the capability a call needs (no heater, no patterns...)."""
 
 
+class NotInControl(MassagerError):
+    """An output call on a monitoring connection (``connect(control=False)``).
+
+    A monitor reads status and events and may stop the device; driving outputs,
+    heat or the auto-off needs a connection made with ``control=True``.
+    """
+
+
 class SafetyRefusal(MassagerError):
     """The safety policy refused a command. Nothing was sent.
 

@@ -109,6 +109,11 @@ class SyncDevice:
         return self._device.connected
 
     @property
+    def in_control(self) -> bool:
+        """Whether this host drives the device (``False``: a ``control=False`` monitor)."""
+        return self._device.in_control
+
+    @property
     def last_status(self) -> DeviceStatus | None:
         """The latest status the device reported (no I/O)."""
         return self._device.last_status

@@ -83,10 +83,12 @@ def add_device_profile_argument(parser: argparse.ArgumentParser) -> None:
 
 @asynccontextmanager
 async def open_device(
-    args: argparse.Namespace, *, outputs: bool = False, **options: Any
+    args: argparse.Namespace, *, outputs: bool = False, control: bool = True, **options: Any
 ) -> AsyncIterator[Device]:
     """Connect to ``--device`` (with ``--device-profile`` when given); output verbs
-    first pass the user profile check."""
+    first pass the user profile check. ``control=False`` watches without taking
+    control: the device is not stopped on connecting or leaving (``info``,
+    ``status``), and ``stop`` sends its one STOP_ALL."""
     import massager_sdk
 
     profile = user_profile(args) if outputs else None
@@ -96,6 +98,7 @@ async def open_device(
         profile=profile,
         device_profile=device_profile,
         install_signal_handlers=True,
+        control=control,
         **options,
     ) as device:
         yield device
@@ -109,7 +112,7 @@ def info(args: argparse.Namespace) -> int:
     import dataclasses
 
     async def main() -> Any:
-        async with open_device(args) as device:
+        async with open_device(args, control=False) as device:
             return device.info
 
     caps = asyncio.run(main())
@@ -183,7 +186,7 @@ def status(args: argparse.Namespace) -> int:
     """Print the device's status once."""
 
     async def main() -> dict[str, Any]:
-        async with open_device(args) as device:
+        async with open_device(args, control=False) as device:
             return status_dict(device, await device.status())
 
     data = asyncio.run(main())
@@ -330,7 +333,7 @@ def stop(args: argparse.Namespace) -> int:
     """Stop every output and the heater."""
 
     async def main() -> None:
-        async with open_device(args) as device:
+        async with open_device(args, control=False) as device:
             await device.stop()
 
     asyncio.run(main())

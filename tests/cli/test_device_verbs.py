@@ -116,6 +116,53 @@ def test_stop(served: Served) -> None:
     assert "stopped" in result.stdout
 
 
+def _running_set(served: Served, profile_env: dict[str, str]) -> subprocess.Popen[str]:
+    """``massager set`` holding every zone at 2 for a minute, once the device is there."""
+    process = subprocess.Popen(
+        [str(MASSAGER), "set", "--device", served.url, "--intensity", "2", "--for", "60s"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **profile_env},
+    )
+    deadline = time.monotonic() + 30
+    while levels(served.url) != [2, 2, 2, 2]:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "set never reached level 2"
+        time.sleep(0.2)
+    return process
+
+
+def test_info_and_status_watch_another_hosts_session_without_stopping_it(
+    served: Served, profile_env: dict[str, str]
+) -> None:
+    process = _running_set(served, profile_env)
+    try:
+        assert massager("info", "--device", served.url).returncode == 0
+        status = json.loads(massager("status", "--device", served.url, "--json").stdout)
+        assert status["intensities"] == [2, 2, 2, 2]
+        time.sleep(0.5)
+        assert levels(served.url) == [2, 2, 2, 2], "status or info stopped the session"
+        assert process.poll() is None
+    finally:
+        process.kill()
+        process.communicate()
+
+
+def test_stop_stops_another_hosts_session(served: Served, profile_env: dict[str, str]) -> None:
+    process = _running_set(served, profile_env)
+    try:
+        result = massager("stop", "--device", served.url, "--json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["stopped"] is True
+        assert levels(served.url) == [0, 0, 0, 0]
+        time.sleep(3)  # longer than the ramp and the keepalive: nothing switches it back on
+        assert levels(served.url) == [0, 0, 0, 0]
+    finally:
+        process.kill()
+        process.communicate()
+
+
 def test_bad_url_names_the_accepted_forms() -> None:
     result = massager("info", "--device", "ftp://example")
     assert result.returncode == 2

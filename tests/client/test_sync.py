@@ -8,7 +8,7 @@ import pytest
 from massager_simulator import SimulatedDevice
 
 import massager_sdk.sync
-from massager_sdk import SafetyRefusal
+from massager_sdk import NotInControl, SafetyRefusal
 from massager_sdk.model import DeviceStatus
 from massager_sdk.transports.sim import SimTransport
 from tests.client.rig import FAST_RAMP
@@ -43,6 +43,14 @@ def test_errors_reach_the_calling_thread_unchanged() -> None:
         assert refused.value.limit == "heat_max"
         with pytest.raises(ValueError, match=r"level 11 is outside 0\.\.10"):
             device.set_intensity(11)
+
+
+def test_a_monitor_says_so_and_refuses_outputs_in_the_calling_thread() -> None:
+    with massager_sdk.sync.connect(control=False) as device:
+        assert not device.in_control
+        with pytest.raises(NotInControl):
+            device.set_intensity(1)
+        assert device.status().intensities == (0, 0, 0, 0)
 
 
 def test_telemetry_iterates_statuses() -> None:
