@@ -162,7 +162,9 @@ class Bridge:
         raise KeyError(device_id)
 
     def _add_node(self, device: DeviceConfig, options: Mapping[str, Any]) -> DeviceNode:
-        node = DeviceNode(self, device, {**self.device_options, **options})
+        # The entry's own profile and limits replace the bridge-wide ones.
+        merged = {**self.device_options, **device.connect_options(), **options}
+        node = DeviceNode(self, device, merged)
         self.nodes.append(node)
         node.start()
         return node

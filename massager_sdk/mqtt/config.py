@@ -18,6 +18,11 @@ is optional)::
     id = "sofa"                    # optional: derived from the serial otherwise
     name = "Sofa massager"
     url = "ble://AA:BB:CC:DD:EE:FF"
+    profile = "/etc/massager/anna.toml"   # whose safety profile (default: the bridge's)
+
+    [devices.limits]               # safer than the defaults only
+    heat_max_c = 40.0
+    auto_off_s = 600
 
 Errors (:class:`ConfigError`) name the file and the field, and say what is accepted.
 """
@@ -36,6 +41,8 @@ from typing import Any
 
 from massager_sdk.errors import MassagerError
 from massager_sdk.mqtt.topics import Topics, check_id, check_topic_prefix, slug
+from massager_sdk.safety.limits import SafetyLimits
+from massager_sdk.safety.screening import UserProfile
 
 BROKER_FORMS = "mqtt://[USER:PASSWORD@]HOST[:PORT] or mqtts://[USER:PASSWORD@]HOST[:PORT]"
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
@@ -123,6 +130,19 @@ class DeviceConfig:
     url: str
     id: str | None = None  #: ``None``: ``id_prefix`` + the device's serial, as a slug
     name: str | None = None  #: ``None``: the model and the id
+    #: The safety profile of whoever uses this device (``None``: the bridge's).
+    profile: UserProfile | None = None
+    #: Limits for this device, safer than the defaults only (``None``: the defaults).
+    limits: SafetyLimits | None = None
+
+    def connect_options(self) -> dict[str, Any]:
+        """What this entry adds to :func:`massager_sdk.connect`'s options."""
+        options: dict[str, Any] = {}
+        if self.profile is not None:
+            options["profile"] = self.profile
+        if self.limits is not None:
+            options["limits"] = self.limits
+        return options
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -175,7 +195,7 @@ _BRIDGE_KEYS = {
     "reconnect_max",
     "max_payload",
 }
-_DEVICE_KEYS = {"url", "id", "name"}
+_DEVICE_KEYS = {"url", "id", "name", "profile", "limits"}
 
 
 class _Reader:
@@ -360,7 +380,9 @@ def config_from_mapping(
     for i, entry in enumerate(raw):
         where = f"devices[{i}]"
         if not isinstance(entry, Mapping):
-            raise r.fail(where, "must be a table with url, and optionally id and name")
+            raise r.fail(
+                where, "must be a table with url, and optionally id, name, profile and limits"
+            )
         r.unknown(entry, _DEVICE_KEYS, where)
         durl = r.text(entry, "url", where)
         if durl is None:
@@ -372,7 +394,18 @@ def config_from_mapping(
         name = r.text(entry, "name", where)
         if name is not None and len(name) > 64:
             raise r.fail(f"{where}.name", "at most 64 characters")
-        out.append(DeviceConfig(url=durl, id=did, name=name))
+        profile_path = r.text(entry, "profile", where)
+        profile = None
+        if profile_path is not None:
+            profile_path = os.path.expanduser(profile_path)
+            profile = r.checked(f"{where}.profile", _acknowledged_profile, profile_path)
+        limits = None
+        if "limits" in entry:
+            table = entry["limits"]
+            if not isinstance(table, Mapping):
+                raise r.fail(f"{where}.limits", "must be a table ([devices.limits])")
+            limits = r.checked(f"{where}.limits", SafetyLimits.from_mapping, table, "limits")
+        out.append(DeviceConfig(url=durl, id=did, name=name, profile=profile, limits=limits))
     for durl in devices:
         r.checked("--device", check_device_url, durl)
         out.append(DeviceConfig(url=durl))
@@ -399,6 +432,23 @@ def config_from_mapping(
         reconnect_max_s=backoff if backoff is not None else defaults.reconnect_max_s,
         max_payload=int(max_payload) if max_payload is not None else defaults.max_payload,
     )
+
+
+def _acknowledged_profile(path: str) -> UserProfile:
+    """The acknowledged user profile at ``path``; ``ValueError`` says what is wrong."""
+    from massager_sdk.safety.profile import profile_status
+
+    status = profile_status(path)
+    if status.state == "missing":
+        raise ValueError(f"no user profile at {path} (see docs/safety.md, 'User profile')")
+    if status.state == "invalid":
+        raise ValueError(status.error or f"{path} is not a valid user profile")
+    if status.state == "unacknowledged" or status.profile is None:
+        raise ValueError(
+            f"{path} is not acknowledged; run `massager profile acknowledge --profile {path}` "
+            "after reading docs/safety.md (a service cannot ask)"
+        )
+    return status.profile
 
 
 def check_device_url(url: str) -> str:

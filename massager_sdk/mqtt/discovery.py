@@ -33,11 +33,25 @@ class Entity:
 
 
 def entities(
-    topics: Topics, device_id: str, caps: DeviceCapabilities, programs: Sequence[str]
+    topics: Topics,
+    device_id: str,
+    caps: DeviceCapabilities,
+    programs: Sequence[str],
+    *,
+    intensity_max: int | None = None,
+    heat_presets: Sequence[float] | None = None,
 ) -> list[Entity]:
-    """The entities a device with ``caps`` gets (heat and battery only where present)."""
+    """The entities a device with ``caps`` gets (heat and battery only where present).
+
+    ``intensity_max`` and ``heat_presets`` narrow the controls to what the safety
+    policy will accept (default: everything the device can do), so Home Assistant
+    does not offer a level or a heat setting that would only be refused.
+    """
     state = topics.state(device_id)
     ctx = CommandContext.from_capabilities(caps, programs)
+    if heat_presets is not None:
+        ctx = dataclasses.replace(ctx, heat_targets_c=tuple(heat_presets))
+    top = caps.intensity_steps if intensity_max is None else max(1, intensity_max)
     out = [
         Entity(
             "switch",
@@ -64,7 +78,7 @@ def entities(
                 "value_template": "{{ value_json.intensity }}",
                 "command_topic": topics.set_attr(device_id, "intensity"),
                 "min": 0,
-                "max": caps.intensity_steps,
+                "max": top,
                 "step": 1,
                 "mode": "slider",
             },
@@ -184,8 +198,13 @@ def discovery_messages(
     programs: Sequence[str],
     *,
     sw_version: str,
+    intensity_max: int | None = None,
+    heat_presets: Sequence[float] | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """``(topic, payload)`` of every entity's discovery config, to publish retained."""
+    """``(topic, payload)`` of every entity's discovery config, to publish retained.
+
+    ``intensity_max`` and ``heat_presets``: see :func:`entities`.
+    """
     shared = {
         "availability": [
             {
@@ -204,7 +223,15 @@ def discovery_messages(
         "origin": {"name": ORIGIN_NAME, "sw_version": sw_version},
     }
     out = []
-    for entity in entities(topics, device_id, caps, programs):
+    narrowed = entities(
+        topics,
+        device_id,
+        caps,
+        programs,
+        intensity_max=intensity_max,
+        heat_presets=heat_presets,
+    )
+    for entity in narrowed:
         payload = {
             **entity.config,
             "unique_id": unique_id(device_id, entity.object_id),

@@ -105,6 +105,8 @@ class DeviceNode:
         self.name: str | None = config.name
         self.caps: DeviceCapabilities | None = None
         self.ctx: CommandContext | None = None
+        self._intensity_max: int | None = None
+        self._heat_presets: tuple[float, ...] | None = None
         self.device: Device | None = None
         self.phase: Phase = "starting"
         self.error: str | None = None  #: why the last connection failed
@@ -208,6 +210,9 @@ class DeviceNode:
         self.device = device
         self.caps = caps
         self.ctx = CommandContext.from_capabilities(caps, self.bridge.programs)
+        # Discovery offers only what this device's safety policy accepts.
+        self._intensity_max = device.safety.intensity_max()
+        self._heat_presets = device.safety.heat_presets()
         self.name = self.config.name or f"{caps.model} {self.device_id}"
         self.error = None
         self._session_end.clear()
@@ -329,6 +334,8 @@ class DeviceNode:
             self.caps,
             self.bridge.programs,
             sw_version=massager_sdk.__version__,
+            intensity_max=self._intensity_max,
+            heat_presets=self._heat_presets,
         ):
             await self.bridge.publish(topic, json.dumps(payload), retain=True)
 

@@ -207,6 +207,18 @@ class SafetyPolicy:
             return 0
         return min(value for _, value in self._zone_caps(index))
 
+    def intensity_max(self) -> int:
+        """The highest level every zone may take (what one control for all zones offers)."""
+        return min(self.zone_max(zone.index) for zone in self.caps.zones)
+
+    def heat_presets(self) -> tuple[float, ...]:
+        """The device's heat presets this policy may ever accept (empty: no heat at all)."""
+        heat = self.caps.heat
+        if heat is None or self.profile.refuses_sessions or self.profile.refuses_heat:
+            return ()
+        ceiling = min(heat.limit_c, self.limits.heat_max_c)
+        return tuple(t for t in heat.targets_c if t <= ceiling)
+
     # ------------------------------------------------------------ the checks
 
     def check_output(self, zone: int, level: int, now: float) -> None:

@@ -8,13 +8,14 @@ check on the simulated hardware.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 from massager_simulator import FaultConfig, Fleet, SimulatedDevice
 
-from massager_sdk.mqtt import DeviceConfig
+from massager_sdk.mqtt import Bridge, DeviceConfig, load_config
 from massager_sdk.safety import SafetyLimits
 from tests.mqtt.broker import BrokerProcess
 from tests.mqtt.helpers import Observer, Setup, add, observer, running_bridge, unique_prefix
@@ -365,6 +366,78 @@ async def test_a_safety_refusal_leaves_every_output_as_it_was(live_broker: Broke
         assert sim.commanded == (0, 0, 0, 0)
         assert sim.heat_target_c is None
         assert obs.json(setup.topics.state("sofa"))["intensity"] == 0
+
+
+async def test_each_device_in_the_file_gets_its_own_safety_settings(
+    live_broker: BrokerProcess, tmp_path: Path
+) -> None:
+    """A device entry's profile and limits hold it; its neighbour keeps the defaults.
+
+    Home Assistant is offered only what the policy accepts (heat presets, the
+    intensity slider's top), and a command beyond that is refused on the error topic.
+    """
+    prefix = unique_prefix()
+    anna = tmp_path / "anna.toml"
+    anna.write_text('acknowledged = true\ncontraindications = ["severe overwork"]\n')
+    path = tmp_path / "bridge.toml"
+    path.write_text(
+        f"""
+[broker]
+url = "{live_broker.url}"
+
+[bridge]
+base_topic = "{prefix}/massager"
+discovery_prefix = "{prefix}/ha"
+
+[[devices]]
+id = "kids"
+url = "sim://heat4"
+profile = "{anna}"
+limits = {{ heat_max_c = 40.0 }}
+
+[[devices]]
+id = "adult"
+url = "sim://heat4"
+"""
+    )
+    config = load_config(path)
+    sims = {"kids": SimulatedDevice("heat4"), "adult": SimulatedDevice("heat4")}
+    # The devices of the file, each on a simulator the test can look into.
+    bridge = Bridge(dataclasses.replace(config, devices=()))
+    setup = Setup(bridge, config.topics, f"{prefix}/ha", prefix)
+    async with sims["kids"], sims["adult"], bridge, observer(live_broker, setup.watch) as obs:
+        for entry in config.devices:
+            assert entry.id is not None
+            await bridge.add_device(entry, simulator=sims[entry.id])
+        for device_id in sims:
+            await ready(obs, setup, device_id)
+        t = setup.topics
+
+        offered = {
+            device_id: (
+                (await obs.wait_json(config_topic(setup, device_id, "heat")))["options"],
+                (await obs.wait_json(config_topic(setup, device_id, "intensity")))["max"],
+            )
+            for device_id in sims
+        }
+        assert offered["kids"] == (["off", "38", "40"], 5)  # heat_max_c 40; capped to half
+        assert offered["adult"] == (["off", "38", "40", "42"], 10)
+
+        m = obs.mark()
+        await obs.send(t.set("kids"), {"heat": 42})
+        error = await error_after(obs, setup, "kids", m)
+        assert (error["limit"], error["allowed"]) == ("heat_max", 40.0)
+        m = obs.mark()
+        await obs.send(t.set("kids"), {"intensity": 6})
+        error = await error_after(obs, setup, "kids", m)
+        assert (error["limit"], error["allowed"]) == ("screening_intensity", 5)
+        await asyncio.sleep(0.3)
+        assert sims["kids"].commanded == (0, 0, 0, 0) and sims["kids"].heat_target_c is None
+
+        await obs.send(t.set("adult"), {"heat": 42, "intensity": 6})
+        await state_where(obs, setup, "adult", lambda d: d["heat"] == 42)
+        await state_where(obs, setup, "adult", lambda d: levels(d) == [6] * 4)
+        assert sims["adult"].heat_target_c == 42.0
 
 
 # -- Home Assistant and requests ---------------------------------------------------------

@@ -15,6 +15,7 @@ from massager_sdk.mqtt.config import (
     parse_broker_url,
 )
 from massager_sdk.mqtt.node import id_before_connecting
+from massager_sdk.safety import SafetyLimits
 
 GOOD = """
 [broker]
@@ -113,7 +114,7 @@ def test_options_alone_make_a_config() -> None:
         (
             "[broker]\nurl = 'mqtt://x'\n[[devices]]\nurl = 'sim://'\ncolour = 'red'\n",
             "devices[0].colour",
-            "accepted: id, name, url",
+            "accepted: id, limits, name, profile, url",
         ),
         (
             "[broker]\nurl = 'mqtt://x'\n[[devices]]\nurl = 'sim://'\nid = 'a'\n"
@@ -220,3 +221,77 @@ def test_ids_known_before_connecting() -> None:
     # Names, ports and simulators are identified by the serial they report.
     for url in ("ble://Neck Pro", "serial:///dev/ttyUSB0", "tcp://10.0.0.5:7000", "sim://"):
         assert id_before_connecting(DeviceConfig(url), "") is None
+
+
+# -- per-device safety ------------------------------------------------------------
+
+
+def test_a_device_gets_its_own_profile_and_limits(tmp_path: Path) -> None:
+    anna = tmp_path / "anna.toml"
+    anna.write_text('acknowledged = true\ncontraindications = ["severe overwork"]\n')
+    path = write(
+        tmp_path,
+        f"""
+[broker]
+url = "mqtt://x"
+
+[[devices]]
+id = "kids"
+url = "sim://heat4"
+profile = "{anna}"
+
+[devices.limits]
+heat_max_c = 40.0
+auto_off_s = 600
+
+[[devices]]
+url = "sim://neck2"
+""",
+    )
+    kids, other = load_config(path).devices
+    assert kids.profile is not None and kids.profile.acknowledged
+    assert [c.value for c in kids.profile.contraindications] == ["severe_overwork"]
+    assert kids.limits == SafetyLimits(heat_max_c=40.0, auto_off_s=600)
+    assert kids.connect_options() == {"profile": kids.profile, "limits": kids.limits}
+    assert (other.profile, other.limits, other.connect_options()) == (None, None, {})
+
+
+@pytest.mark.parametrize(
+    ("entry", "field", "says"),
+    [
+        ("profile = '{missing}'", "devices[0].profile", "no user profile at"),
+        ("profile = '{unacknowledged}'", "devices[0].profile", "massager profile acknowledge"),
+        ("profile = '{invalid}'", "devices[0].profile", "accepted"),
+        ("limits = 5", "devices[0].limits", "must be a table"),
+        ("limits = {{ heat_max_c = 44.0 }}", "devices[0].limits", "less safe than the default"),
+        ("limits = {{ heat = 40 }}", "devices[0].limits", "accepted limits are"),
+        ("limits = {{ auto_off_s = 'soon' }}", "devices[0].limits", "must be a number"),
+    ],
+)
+def test_bad_device_safety_settings_name_the_field(
+    tmp_path: Path, entry: str, field: str, says: str
+) -> None:
+    (tmp_path / "unacknowledged.toml").write_text("acknowledged = false\n")
+    (tmp_path / "invalid.toml").write_text("acknowledged = true\ncontraindications = ['x']\n")
+    paths = {name: tmp_path / f"{name}.toml" for name in ("missing", "unacknowledged", "invalid")}
+    text = f"[broker]\nurl = 'mqtt://x'\n[[devices]]\nurl = 'sim://'\n{entry.format(**paths)}\n"
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=re.escape(says)) as info:
+        load_config(path)
+    assert info.value.field == field
+    assert str(info.value).startswith(f"{path}: {field}: ")
+
+
+def test_the_example_in_the_home_assistant_guide_loads(tmp_path: Path) -> None:
+    guide = Path(__file__).parents[2] / "docs" / "home-assistant.md"
+    example = re.search(r"```toml\n(.*?)```", guide.read_text(), re.S)
+    assert example is not None
+    anna = tmp_path / "anna.toml"
+    anna.write_text("acknowledged = true\n")
+    text = example.group(1).replace("/etc/massager/anna.toml", str(anna))
+    config = load_config(write(tmp_path, text))
+    sofa, serial = config.devices
+    assert sofa.id == "sofa" and sofa.profile is None
+    assert serial.profile is not None and serial.limits == SafetyLimits(
+        heat_max_c=40.0, auto_off_s=600
+    )

@@ -202,3 +202,32 @@ def test_acknowledge_leaves_an_invalid_profile_alone(tmp_path: Path) -> None:
         acknowledge(path)
     assert path.read_text(encoding="utf-8") == 'contraindications = ["nonsense"]\n'
     assert [p.name for p in tmp_path.iterdir()] == ["profile.toml"]  # no temporary left
+
+
+@pytest.mark.parametrize(
+    ("limits", "found", "presets", "top"),
+    [
+        (SafetyLimits(), set(), (38.0, 40.0, 42.0), 3),  # the throat zone is gentle: 3 of 10
+        (SafetyLimits(heat_max_c=40.0), set(), (38.0, 40.0), 3),
+        (SafetyLimits(), {Contraindication.PREGNANCY}, (), 3),
+        (SafetyLimits(), {Contraindication.SEVERE_OVERWORK}, (38.0, 40.0, 42.0), 3),
+        (
+            SafetyLimits(gentle_fraction=0.2),
+            {Contraindication.SEVERE_OVERWORK},
+            (38.0, 40.0, 42.0),
+            2,
+        ),
+        (SafetyLimits(), {Contraindication.FEVER}, (), 0),
+    ],
+)
+def test_what_a_session_may_ever_use(
+    limits: SafetyLimits,
+    found: set[Contraindication],
+    presets: tuple[float, ...],
+    top: int,
+) -> None:
+    """What a control panel offers: heat presets the policy accepts, one level for all zones."""
+    policy = SafetyPolicy(heat_device(), limits, UserProfile(frozenset(found)))
+    assert policy.heat_presets() == presets
+    assert policy.intensity_max() == top
+    assert policy.intensity_max() == min(policy.zone_max(z) for z in range(4))
