@@ -116,15 +116,20 @@ def test_stop(served: Served) -> None:
     assert "stopped" in result.stdout
 
 
-def _running_set(served: Served, profile_env: dict[str, str]) -> subprocess.Popen[str]:
-    """``massager set`` holding every zone at 2 for a minute, once the device is there."""
-    process = subprocess.Popen(
-        [str(MASSAGER), "set", "--device", served.url, "--intensity", "2", "--for", "60s"],
+def start_set(url: str, env: dict[str, str], *options: str) -> subprocess.Popen[str]:
+    """``massager set --intensity 2`` in the background (until ``--for`` or a signal)."""
+    return subprocess.Popen(
+        [str(MASSAGER), "set", "--device", url, "--intensity", "2", *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, **profile_env},
+        env={**os.environ, **env},
     )
+
+
+def _running_set(served: Served, profile_env: dict[str, str]) -> subprocess.Popen[str]:
+    """``massager set`` holding every zone at 2 for a minute, once the device is there."""
+    process = start_set(served.url, profile_env, "--for", "60s")
     deadline = time.monotonic() + 30
     while levels(served.url) != [2, 2, 2, 2]:
         assert process.poll() is None, process.communicate()
@@ -178,13 +183,7 @@ def test_unreachable_device_is_a_device_error() -> None:
 
 def test_device_that_disappears_mid_set(profile_env: dict[str, str]) -> None:
     device = Served()
-    process = subprocess.Popen(
-        [str(MASSAGER), "set", "--device", device.url, "--intensity", "2", "--for", "60s"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **profile_env},
-    )
+    process = start_set(device.url, profile_env, "--for", "60s")
     try:
         time.sleep(2)
         device.stop()
@@ -197,13 +196,7 @@ def test_device_that_disappears_mid_set(profile_env: dict[str, str]) -> None:
 
 
 def _interrupt(served: Served, env: dict[str, str], sig: signal.Signals) -> tuple[int, str]:
-    process = subprocess.Popen(
-        [str(MASSAGER), "set", "--device", served.url, "--intensity", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **env},
-    )
+    process = start_set(served.url, env)
     assert process.stdout is not None
     process.stdout.readline()  # the first status line: the device is on
     process.send_signal(sig)
