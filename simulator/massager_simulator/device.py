@@ -19,7 +19,8 @@ The firmware contract it keeps (see ``protocols/specs/nmp1.md``):
   after something was switched on; both latch a fault flag that the next
   accepted SET_OUTPUT or SET_HEAT clears;
 - the heater never exceeds the model's limit (see :mod:`.heater`);
-- while anything is on, a STATUS goes out about once a second.
+- while anything is on, a STATUS goes out about once a second, and one more
+  when everything has gone off.
 """
 
 from __future__ import annotations
@@ -142,6 +143,8 @@ class SimulatedDevice:
         self._on_since: float | None = None
         self._last_rx = 0.0
         self._next_status = 0.0
+        self._last_broadcast: tuple[float, bytes] = (-1.0, b"")
+        self._off_report_at: float | None = None  # the last report, once the motors stop
         self._t: float | None = None  # time physics was last advanced to
         self._t_ctrl = 0.0  # time of the last control tick
         self._ports: list[Port] = []
@@ -480,7 +483,8 @@ class SimulatedDevice:
 
     def _next_wake(self, now: float) -> float:
         if self._on_since is None:
-            return now + IDLE_TICK_S
+            off_report = self._off_report_at
+            return now + IDLE_TICK_S if off_report is None else min(now + IDLE_TICK_S, off_report)
         return min(
             now + ACTIVE_TICK_S,
             self._last_rx + self.model.watchdog_ms / 1000.0,
@@ -503,6 +507,9 @@ class SimulatedDevice:
                 self._halt(now, Fault.AUTO_OFF, EventCode.AUTO_OFF, self._auto_off_s)
             elif now >= self._next_status - _EPS:
                 self._broadcast_status(now)
+        elif self._off_report_at is not None and now >= self._off_report_at - _EPS:
+            self._off_report_at = None
+            self._broadcast_status(now)
         self._update_load(now)
 
     def _advance(self, now: float) -> None:
@@ -637,11 +644,13 @@ class SimulatedDevice:
         """Track the on/off transition after outputs changed."""
         on = self.is_on
         if on and self._on_since is None:
+            self._off_report_at = None  # on again before the motors had wound down
             self._on_since = now
             self._next_status = now + TELEMETRY_S
             self._poke()
-        elif not on:
+        elif not on and self._on_since is not None:
             self._on_since = None
+            self._report_off(now)
         self._update_load(now)
 
     def _event(self, now: float, code: EventCode, state: EventState, value: int = 0) -> None:
@@ -677,13 +686,34 @@ class SimulatedDevice:
             intensities=[round(m.level(now)) for m in self._motors],
         )
 
+    def _report_off(self, now: float) -> None:
+        """NMP/1's last STATUS when everything has gone off, so watching hosts see it.
+
+        Motors switched off with SET_OUTPUT wind down along their ramp: the report
+        goes out when they have stopped. Protocol personalities keep their own
+        reporting rules.
+        """
+        if self.personality is not None:
+            return
+        settled = max((m.settled_at(now) for m in self._motors), default=now)
+        if settled <= now + _EPS:
+            self._off_report_at = None
+            self._broadcast_status(now)
+        else:
+            self._off_report_at = settled
+            self._poke()
+
     def _broadcast_status(self, now: float) -> None:
         self._next_status = now + TELEMETRY_S
         if self._ports:
             if self.personality is not None:
                 self.personality.status(now)
                 return
-            self._broadcast(encode(self._status(now), 0))
+            frame = encode(self._status(now), 0)
+            if (now, frame) == self._last_broadcast:
+                return  # two reasons to report at one instant: one report
+            self._last_broadcast = (now, frame)
+            self._broadcast(frame)
 
     # ------------------------------------------------------------------
     # Frames
@@ -813,8 +843,11 @@ class SimulatedDevice:
         self._after_change(now)
 
     def _stop_all(self, m: StopAll, now: float) -> int:
+        was_on = self.is_on
         self._stop_everything()
         self._update_load(now)
+        if was_on:
+            self._report_off(now)
         return 0
 
     def _keepalive(self, m: Keepalive, now: float) -> int:

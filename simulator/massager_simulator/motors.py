@@ -141,6 +141,10 @@ class Motor:
         self._t0 = now
         self._dur = self._ramp_s * abs(intensity - start) / self._steps
 
+    def settled_at(self, now: float) -> float:
+        """When the envelope reaches the commanded intensity (``now`` if it has)."""
+        return max(now, self._t0 + self._dur) if self._dur > 0.0 else now
+
     def stop(self) -> None:
         """Stop at once (stop commands and safety stops do not ramp)."""
         self.target = 0

@@ -302,6 +302,48 @@ def test_unprompted_status_about_once_a_second_while_on_and_none_when_idle() -> 
     virtual(scenario)
 
 
+@pytest.mark.parametrize("how", ["stop all", "last output off", "heater off", "watchdog"])
+def test_one_last_status_when_everything_goes_off_then_silence(how: str) -> None:
+    """A host that only listens (a second link) learns of the stop, then hears nothing."""
+
+    async def scenario() -> None:
+        async with SimulatedDevice("heat4") as device:
+            host = NmpHost(device.connect())
+            listener = NmpHost(device.connect())
+            if how == "heater off":
+                assert isinstance(await host.request(SetHeat(400)), Ack)
+            else:
+                assert isinstance(await host.request(SetOutput(0b1111, 3)), Ack)
+            await asyncio.sleep(2.5)
+            assert listener.statuses()
+            off_at = asyncio.get_running_loop().time()
+            if how == "stop all":
+                assert isinstance(await host.request(StopAll()), Ack)
+            elif how == "last output off":
+                assert isinstance(await host.request(SetOutput(0b0011, 0)), Ack)
+                await asyncio.sleep(0.3)  # between two reports: two zones still run
+                assert listener.statuses()[-1][1].intensities == (0, 0, 3, 3) or (
+                    listener.statuses()[-1][0] < off_at
+                )
+                off_at = asyncio.get_running_loop().time()
+                assert isinstance(await host.request(SetOutput(0b1100, 0)), Ack)
+            elif how == "heater off":
+                assert isinstance(await host.request(SetHeat(0)), Ack)
+            else:
+                await asyncio.sleep(device.model.watchdog_ms / 1000)
+            await asyncio.sleep(2.0)  # motors switched off wind down along their ramp
+            reported = [(t, s) for t, s in listener.statuses() if t >= off_at]
+            assert len(reported) == 1, reported  # one report of the stop, not two
+            last = reported[0][1]
+            assert last.intensities == (0, 0, 0, 0) and last.heat_target_dc == 0
+            await asyncio.sleep(10)
+            assert listener.statuses()[-1] == reported[0], "telemetry went on while idle"
+            await host.close()
+            await listener.close()
+
+    virtual(scenario)
+
+
 def test_each_model_answers_its_own_info() -> None:
     async def scenario() -> dict[str, Message]:
         infos: dict[str, Message] = {}
