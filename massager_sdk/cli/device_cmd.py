@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import re
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -168,6 +169,10 @@ def status_dict(device: Device, status: DeviceStatus) -> dict[str, Any]:
 
 
 def _status_line(data: dict[str, Any]) -> str:
+    if "event" in data:
+        state = {True: " raised", False: " cleared", None: ""}[data["active"]]
+        detail = f": {data['detail']}" if data["detail"] else ""
+        return f"event {data['event']}{state}{detail}"
     heat = data["heat_target_c"]
     temp = data["temperature_c"]
     parts = [
@@ -183,18 +188,60 @@ def _status_line(data: dict[str, Any]) -> str:
 
 
 def status(args: argparse.Namespace) -> int:
-    """Print the device's status once."""
+    """Print the device's status once, or follow it (``--watch``), without taking control."""
+    duration = parse_duration(args.for_) if args.for_ else None
+    if duration is not None and not args.watch:
+        raise ValueError("--for goes with --watch (status alone prints once)")
+    out = console()
 
-    async def main() -> dict[str, Any]:
+    def show(data: dict[str, Any]) -> None:
+        if args.json:
+            emit_json(data)
+        else:
+            out.print(_status_line(data), markup=False, highlight=False)
+
+    async def main() -> None:
         async with open_device(args, control=False) as device:
-            return status_dict(device, await device.status())
+            show(status_dict(device, await device.status()))
+            if args.watch:
+                await follow(device, duration, show)
 
-    data = asyncio.run(main())
-    if args.json:
-        emit_json(data)
-    else:
-        console().print(_status_line(data), markup=False, highlight=False)
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        return ExitCode.INTERRUPTED  # a watcher leaves the device as it is
     return ExitCode.OK
+
+
+async def follow(
+    device: Device, duration: float | None, show: Callable[[dict[str, Any]], None]
+) -> None:
+    """Show what the device sends by itself (status, events) for ``duration`` (or forever).
+
+    Nothing is asked of the device meanwhile: a device sends STATUS about once a
+    second while anything is on, and every event.
+    """
+    from massager_sdk.model import DeviceStatus
+
+    last_line = ""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(duration):
+            async for item in device.telemetry():
+                if isinstance(item, DeviceStatus):
+                    data = status_dict(device, item)
+                    line = _status_line(data)
+                    if line != last_line:  # telemetry repeats itself while nothing changes
+                        show(data)
+                    last_line = line
+                else:
+                    show(
+                        {
+                            "event": item.kind.value,
+                            "active": item.active,
+                            "value": item.value,
+                            "detail": item.detail,
+                        }
+                    )
 
 
 # -- set -----------------------------------------------------------------------

@@ -128,11 +128,23 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "status",
         "massager_sdk.cli.device_cmd:status",
-        "show the device's state and the safety policy's",
+        "show the device's state (without taking control of it)",
         "massager status",
         "massager status --device serial:///dev/ttyUSB0 --json",
+        "massager status --watch --device tcp://127.0.0.1:7000   follow another host's session",
+        description="""
+            Show the device's state once, or follow it with --watch: every status
+            and event the device sends, until Ctrl-C or --for DURATION. It
+            watches without taking control: a device another host runs keeps
+            running, and --watch sends nothing while it follows.""",
     )
     _device(status)
+    status.add_argument(
+        "--watch", action="store_true", help="follow the device's status and events"
+    )
+    status.add_argument(
+        "--for", dest="for_", metavar="DURATION", help="with --watch: stop following after it"
+    )
     _json(status)
 
     setter = _verb(

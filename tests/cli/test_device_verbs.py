@@ -154,6 +154,56 @@ def test_info_and_status_watch_another_hosts_session_without_stopping_it(
         process.communicate()
 
 
+def _start_watch(url: str, *options: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(MASSAGER), "status", "--watch", "--device", url, *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_status_watch_follows_another_hosts_session_and_sees_it_stop(
+    served: Served, profile_env: dict[str, str]
+) -> None:
+    process = _running_set(served, profile_env)
+    try:
+        watch = _start_watch(served.url, "--json", "--for", "5s")
+        time.sleep(2.5)
+        assert massager("stop", "--device", served.url).returncode == 0
+        out, err = watch.communicate(timeout=30)
+        assert watch.returncode == 0, err
+        statuses = [d for d in map(json.loads, out.splitlines()) if "intensities" in d]
+        assert statuses[0]["intensities"] == [2, 2, 2, 2]
+        assert statuses[-1]["intensities"] == [0, 0, 0, 0], "the watcher never saw the stop"
+    finally:
+        process.kill()
+        process.communicate()
+
+
+def test_ctrl_c_ends_a_watch_and_leaves_the_device_running(
+    served: Served, profile_env: dict[str, str]
+) -> None:
+    process = _running_set(served, profile_env)
+    try:
+        watch = _start_watch(served.url)
+        assert watch.stdout is not None
+        assert watch.stdout.readline().startswith("levels 2 2 2 2")
+        watch.send_signal(signal.SIGINT)
+        _, err = watch.communicate(timeout=30)
+        assert watch.returncode == 130, err
+        assert levels(served.url) == [2, 2, 2, 2]
+    finally:
+        process.kill()
+        process.communicate()
+
+
+def test_for_without_watch_is_a_usage_error() -> None:
+    result = massager("status", "--for", "5s")
+    assert result.returncode == 2
+    assert "--for goes with --watch" in result.stderr
+
+
 def test_stop_stops_another_hosts_session(served: Served, profile_env: dict[str, str]) -> None:
     process = _running_set(served, profile_env)
     try:
