@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 
 from tests.cli.conftest import Served
 from tests.cli.helpers import MASSAGER, massager
@@ -127,31 +129,32 @@ def start_set(url: str, env: dict[str, str], *options: str) -> subprocess.Popen[
     )
 
 
-def _running_set(served: Served, profile_env: dict[str, str]) -> subprocess.Popen[str]:
-    """``massager set`` holding every zone at 2 for a minute, once the device is there."""
-    process = start_set(served.url, profile_env, "--for", "60s")
-    deadline = time.monotonic() + 30
-    while levels(served.url) != [2, 2, 2, 2]:
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "set never reached level 2"
-        time.sleep(0.2)
-    return process
+@contextlib.contextmanager
+def another_host_holding(served: Served, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """``massager set`` holding every zone at 2 (once it is there), killed at the end."""
+    process = start_set(served.url, env, "--for", "60s")
+    try:
+        deadline = time.monotonic() + 30
+        while levels(served.url) != [2, 2, 2, 2]:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "set never reached level 2"
+            time.sleep(0.2)
+        yield process
+    finally:
+        process.kill()
+        process.communicate()
 
 
 def test_info_and_status_watch_another_hosts_session_without_stopping_it(
     served: Served, profile_env: dict[str, str]
 ) -> None:
-    process = _running_set(served, profile_env)
-    try:
+    with another_host_holding(served, profile_env) as process:
         assert massager("info", "--device", served.url).returncode == 0
         status = json.loads(massager("status", "--device", served.url, "--json").stdout)
         assert status["intensities"] == [2, 2, 2, 2]
         time.sleep(0.5)
         assert levels(served.url) == [2, 2, 2, 2], "status or info stopped the session"
         assert process.poll() is None
-    finally:
-        process.kill()
-        process.communicate()
 
 
 def _start_watch(url: str, *options: str) -> subprocess.Popen[str]:
@@ -166,8 +169,7 @@ def _start_watch(url: str, *options: str) -> subprocess.Popen[str]:
 def test_status_watch_follows_another_hosts_session_and_sees_it_stop(
     served: Served, profile_env: dict[str, str]
 ) -> None:
-    process = _running_set(served, profile_env)
-    try:
+    with another_host_holding(served, profile_env):
         watch = _start_watch(served.url, "--json", "--for", "5s")
         time.sleep(2.5)
         assert massager("stop", "--device", served.url).returncode == 0
@@ -176,16 +178,12 @@ def test_status_watch_follows_another_hosts_session_and_sees_it_stop(
         statuses = [d for d in map(json.loads, out.splitlines()) if "intensities" in d]
         assert statuses[0]["intensities"] == [2, 2, 2, 2]
         assert statuses[-1]["intensities"] == [0, 0, 0, 0], "the watcher never saw the stop"
-    finally:
-        process.kill()
-        process.communicate()
 
 
 def test_ctrl_c_ends_a_watch_and_leaves_the_device_running(
     served: Served, profile_env: dict[str, str]
 ) -> None:
-    process = _running_set(served, profile_env)
-    try:
+    with another_host_holding(served, profile_env):
         watch = _start_watch(served.url)
         assert watch.stdout is not None
         assert watch.stdout.readline().startswith("levels 2 2 2 2")
@@ -193,9 +191,6 @@ def test_ctrl_c_ends_a_watch_and_leaves_the_device_running(
         _, err = watch.communicate(timeout=30)
         assert watch.returncode == 130, err
         assert levels(served.url) == [2, 2, 2, 2]
-    finally:
-        process.kill()
-        process.communicate()
 
 
 def test_for_without_watch_is_a_usage_error() -> None:
@@ -205,17 +200,13 @@ def test_for_without_watch_is_a_usage_error() -> None:
 
 
 def test_stop_stops_another_hosts_session(served: Served, profile_env: dict[str, str]) -> None:
-    process = _running_set(served, profile_env)
-    try:
+    with another_host_holding(served, profile_env):
         result = massager("stop", "--device", served.url, "--json")
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["stopped"] is True
         assert levels(served.url) == [0, 0, 0, 0]
         time.sleep(3)  # longer than the ramp and the keepalive: nothing switches it back on
         assert levels(served.url) == [0, 0, 0, 0]
-    finally:
-        process.kill()
-        process.communicate()
 
 
 def test_bad_url_names_the_accepted_forms() -> None:
