@@ -981,10 +981,9 @@ class Device:
 
     async def _give_up(self, reason: str) -> None:
         now = self._now()
-        text = (
-            f"link to {self.describe()} not regained within {self._grace_s:g} s ({reason}); "
-            "the session is stopped and the device watchdog has stopped its outputs"
-        )
+        text = f"link to {self.describe()} not regained within {self._grace_s:g} s ({reason})"
+        if self._control:
+            text += "; the session is stopped and the device watchdog has stopped its outputs"
         _log.error("%s", text)
         if self._control and self._transport.connected:
             # It answers nothing, but a STOP may still get through.

@@ -242,6 +242,8 @@ async def follow(
                             "detail": item.detail,
                         }
                     )
+            # The stream ended before the time was up: the link is gone for good.
+            await device.status()  # raises why (ConnectionFailed: a device error)
 
 
 # -- set -----------------------------------------------------------------------

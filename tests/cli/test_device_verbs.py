@@ -193,6 +193,22 @@ def test_ctrl_c_ends_a_watch_and_leaves_the_device_running(
         assert levels(served.url) == [2, 2, 2, 2]
 
 
+def test_a_watch_whose_device_goes_away_is_a_device_error() -> None:
+    device = Served()
+    watch = _start_watch(device.url)
+    try:
+        assert watch.stdout is not None
+        assert watch.stdout.readline().startswith("levels 0 0 0 0")
+        device.stop()
+        _, err = watch.communicate(timeout=60)
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+    assert watch.returncode == 3, err
+    assert "not regained" in err and "Traceback" not in err
+    assert "watchdog has stopped" not in err  # a watcher had switched nothing on
+
+
 def test_for_without_watch_is_a_usage_error() -> None:
     result = massager("status", "--for", "5s")
     assert result.returncode == 2
