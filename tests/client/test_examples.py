@@ -37,6 +37,12 @@ EXPECTED: dict[str, list[str]] = {
         "status: levels",
         "status: levels (2, 2, 2, 2)",
     ],
+    "watch.py": [
+        "watching NMP Heat 4 on sim://heat4; in control: False",
+        "status: levels (2, 2, 2, 2)",
+        "status: levels (0, 0, 0, 0)",  # the other host left: the device's last report
+        "the device went off; the monitor left it as it was",
+    ],
     "sync_script.py": [
         "connected to NMP Heat 4",
         "levels: (2, 2, 2, 2)",
