@@ -115,6 +115,11 @@ BACKOFF_FIRST_S, BACKOFF_FACTOR, BACKOFF_MAX_S = 0.05, 2.0, 2.0
 _DEVICE_STOPS = frozenset(
     {EventKind.AUTO_OFF, EventKind.SHUTDOWN, EventKind.BUTTON, EventKind.WATCHDOG_STOP}
 )
+#: Latched fault flags that say the device stopped on its own, and the event they stand for.
+_STOP_LATCHES = {"watchdog": EventKind.WATCHDOG_STOP, "auto_off": EventKind.AUTO_OFF}
+#: Past this fraction of the watchdog time since the device surely heard us, it may have
+#: stopped unseen: nothing is sent on before its status says what it runs.
+_UNSURE_FRACTION = 0.8
 #: The shortest wait for a safety deadline that is already due (never spin).
 _MIN_WAIT_S = 0.001
 #: Times this close count as reached: a timer may wake a hair early in float arithmetic.
@@ -1056,6 +1061,9 @@ class Device:
 
     async def _step(self, now: float) -> float | None:
         """Send the most urgent thing, or return when to look again (``inf``: when woken)."""
+        if self._unsure(now):
+            await self._resync(now)
+            return None
         wake_at = math.inf
         heat_pending = self._heat_want != self._heat_told
         zones_pending = [z for z in range(len(self._want)) if self._want[z] != self._told[z]]
@@ -1100,12 +1108,49 @@ class Device:
             wake_at = min(wake_at, max(deadline, now + _MIN_WAIT_S))
         return wake_at
 
+    def _unsure(self, now: float) -> bool:
+        """Whether the device may have stopped by its watchdog without our knowing.
+
+        The link carried nothing the device answered for most of its watchdog time
+        while something is on (noise, a stalled host): its WATCHDOG_STOP event may
+        have been lost, and a level sent on from what we told it could then start a
+        stopped motor without the soft start.
+        """
+        caps = self._caps
+        if caps is None or not self._control:
+            return False
+        running = any(d.level for d in self._told) or self._heat_told is not None
+        silent = now - self._requester.last_confirmed
+        return running and silent >= caps.watchdog_s * _UNSURE_FRACTION
+
+    async def _resync(self, now: float) -> None:
+        """Read the device's status; a stop latch it shows counts as the event it raised."""
+        self.stats.resyncs += 1
+        reply = await self._request(GetStatus())
+        assert reply is not None and reply.status is not None
+        running = any(d.level for d in self._told) or self._heat_told is not None
+        for name, kind in _STOP_LATCHES.items():
+            if name in reply.status.faults and running:
+                _log.warning(
+                    "%s: the device stopped on its own unseen (%s latched)", self.describe(), name
+                )
+                self._event_arrived(
+                    DeviceEvent(kind, True, detail=f"{name} found latched in STATUS", time=now),
+                    self._now(),
+                )
+                return
+
+    def _still_sure(self) -> bool:
+        """For a command's retries: not once the device may have stopped unseen."""
+        return not self._unsure(self._now())
+
     async def _send_heat(self, now: float) -> None:
         target, epoch = self._heat_want, self._epoch
         self._last_output = now
         try:
             reply = await self._request(
-                SetHeat(target), lambda: self._epoch == epoch and self._heat_want == target
+                SetHeat(target),
+                lambda: self._epoch == epoch and self._heat_want == target and self._still_sure(),
             )
         except DeviceRefused as exc:
             self._heat_want = self._heat_told
@@ -1158,7 +1203,11 @@ class Device:
         try:
             reply = await self._request(
                 command,
-                lambda: self._epoch == epoch and all(self._want[z] == w for z, w in wanted.items()),
+                lambda: (
+                    self._epoch == epoch
+                    and all(self._want[z] == w for z, w in wanted.items())
+                    and self._still_sure()
+                ),
             )
         except DeviceRefused as exc:
             for zone in zones:

@@ -46,6 +46,7 @@ class SessionStats:
     safety_refusals: int = 0  #: calls the safety policy refused (nothing sent)
     safety_stops: int = 0  #: stops and heat-offs the safety policy required
     reconnects: int = 0  #: links regained after a loss
+    resyncs: int = 0  #: statuses read because the device may have stopped unseen
     telemetry_dropped: int = 0  #: statuses and events a slow iterator lost (oldest first)
 
 
@@ -81,6 +82,9 @@ class Requester:
         self._lock = asyncio.Lock()
         #: The event loop's time of the last frame written (keepalive bookkeeping).
         self.last_write = 0.0
+        #: When the device last surely heard this host: the first try of the latest
+        #: answered request (a device's watchdog runs from no earlier than this).
+        self.last_confirmed = 0.0
 
     @property
     def in_flight(self) -> int:
@@ -136,6 +140,7 @@ class Requester:
         self._pending[seq] = future
         wait = self.timeout
         name = type(command).__name__
+        first_sent: float | None = None
         try:
             for attempt in range(self.retries + 1):
                 async with self._lock:
@@ -151,11 +156,15 @@ class Requester:
                         ) from exc
                     self.stats.frames_sent += 1
                     self.last_write = loop.time()
+                    if first_sent is None:
+                        first_sent = self.last_write
                 try:
                     async with asyncio.timeout(wait):
                         reply = await asyncio.shield(future)
                 except TimeoutError:
                     continue
+                assert first_sent is not None  # a reply follows a write
+                self.last_confirmed = max(self.last_confirmed, first_sent)
                 if reply.ok:
                     return reply
                 if reply.retryable and attempt < self.retries:

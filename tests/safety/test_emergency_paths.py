@@ -512,6 +512,50 @@ def test_the_session_clock_runs_on_through_an_outage() -> None:
     run_case(body)
 
 
+@pytest.mark.parametrize("step_s", [0.5, 0.9])
+@pytest.mark.parametrize("noise_s", [3.5, 4.0, 4.5, 5.0])
+def test_a_watchdog_stop_whose_event_is_lost_in_noise_never_restarts_a_motor_hard(
+    noise_s: float, step_s: float
+) -> None:
+    """Noise that outlasts the device's watchdog while a program keeps changing levels.
+
+    Each command is replaced by the next before its retries run out, so no request
+    ever times out and the client sees no outage; the WATCHDOG_STOP event is lost in
+    the noise. The first command through after it would start a stopped motor at
+    its level, without the soft start. The client must find out first: it stops
+    trusting what it told the device once the device may have stopped unseen.
+    (Found by the stateful test.)
+    """
+
+    async def body(device: Device, sim: ProbedDevice, watch: Watch) -> None:
+        events = events_of(device)
+        await device.set_intensity(5)
+        await device.flush()
+        watch.link(False)
+        sim.inject(corrupt=1.0)
+        quiet_at = now() + noise_s
+        level = 4
+        while now() < quiet_at:  # what a program does: a new level below the last now and then
+            with contextlib.suppress(DeviceTimeout):  # an earlier request's, reported late
+                await device.set_intensity(level)
+            level = 7 - level  # 4, 3, 4...: never the level the client told the device
+            await settle(min(step_s, max(0.0, quiet_at - now())))
+        sim.inject(corrupt=0.0)
+        watch.link(True)
+        await settle(15.0)
+        assert device_events(sim, EventCode.WATCHDOG_STOP), "the noise outlasted the watchdog"
+        watch.check()  # no motor started without the soft start
+        kinds = [e.kind for e in events]
+        if EventKind.LINK_RESTORED not in kinds:
+            # No outage seen: the client found the stop (the latch in STATUS) and
+            # holds it as the emergency stop it is.
+            assert EventKind.WATCHDOG_STOP in kinds
+            assert device.safety.snapshot(now()).emergency_stopped
+            assert is_off(sim)
+
+    run_case(body)
+
+
 # ---------------------------------------------------------------------- session end
 
 

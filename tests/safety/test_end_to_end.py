@@ -94,6 +94,24 @@ PAUSES = st.sampled_from([0.0, 0.3, 2.0, 10.0, 60.0, 300.0, 900.0])
 ZONES = st.sets(st.integers(0, 3), max_size=4).map(lambda s: tuple(sorted(s)) or None)
 
 
+#: Longer than any step takes (the longest wait is half an hour, a program five minutes).
+STEP_LIMIT_S = 4 * 3600.0
+
+
+def waiting_tasks() -> str:
+    """Where each task of the running loop waits (for a step that never ends)."""
+    lines = []
+    for task in asyncio.all_tasks():
+        frames = task.get_stack()
+        where = (
+            f"{frames[-1].f_code.co_filename}:{frames[-1].f_lineno} {frames[-1].f_code.co_name}"
+            if frames
+            else "?"
+        )
+        lines.append(f"  {task.get_name()}: {where}")
+    return "\n".join(sorted(lines))
+
+
 def bucket(value: float, edges: tuple[float, ...]) -> str:
     """``value`` as a coarse range for the statistics."""
     below = next((edge for edge in edges if value < edge), None)
@@ -120,8 +138,23 @@ class ClientMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------ plumbing
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the machine's virtual clock (time passes only inside)."""
-        return self.loop.run_until_complete(coro)
+        """Run ``coro`` on the machine's virtual clock (time passes only inside).
+
+        A step that never ends would jump the virtual clock forever: past
+        :data:`STEP_LIMIT_S` it fails, naming what every task was waiting for.
+        """
+
+        async def bounded() -> T:
+            try:
+                async with asyncio.timeout(STEP_LIMIT_S):
+                    return await coro
+            except TimeoutError:
+                raise AssertionError(
+                    f"a step did not end within {STEP_LIMIT_S / 3600:g} h of virtual time; "
+                    f"tasks:\n{waiting_tasks()}"
+                ) from None
+
+        return self.loop.run_until_complete(bounded())
 
     @initialize()
     def start(self) -> None:
