@@ -8,12 +8,15 @@ stopped whatever happens.
 
 Each check is an ``async`` function of a :class:`Probe`; a check fails by
 raising :class:`CheckFailed` with a message that says what the spec expects and
-what the device did.
+what the device did. Checks of what the spec says a device MUST do are
+*required*; checks of what it SHOULD do are *recommended*: their failures are
+reported as warnings and do not fail the suite.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -64,6 +67,7 @@ class CheckResult:
     passed: bool
     detail: str
     seconds: float
+    required: bool = True  #: a MUST of the spec (``False``: a SHOULD, a warning at worst)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able view."""
@@ -80,6 +84,8 @@ class Probe:
         self._seq = 0
         self._replies: dict[int, asyncio.Future[Message]] = {}
         self.events: asyncio.Queue[Event] = asyncio.Queue(maxsize=256)
+        #: Unprompted STATUS frames, with the loop time they arrived at (the latest 256).
+        self.statuses: collections.deque[tuple[float, Status]] = collections.deque(maxlen=256)
         self.lost = asyncio.Event()
 
     def _on_data(self, data: bytes) -> None:
@@ -91,6 +97,8 @@ class Probe:
             if frame.seq == 0:
                 if isinstance(message, Event) and not self.events.full():
                     self.events.put_nowait(message)
+                elif isinstance(message, Status):
+                    self.statuses.append((asyncio.get_running_loop().time(), message))
                 continue
             waiter = self._replies.pop(frame.seq, None)
             if waiter is not None and not waiter.done():
@@ -195,14 +203,25 @@ def _require_info(probe: Probe) -> Info:
 # -- the checks ----------------------------------------------------------------
 
 Check = Callable[[Probe], Awaitable[str]]
-CHECKS: list[tuple[str, Check]] = []
 
 
-def check(name: str) -> Callable[[Check], Check]:
+@dataclasses.dataclass(frozen=True)
+class RegisteredCheck:
+    """One check of the suite."""
+
+    name: str
+    run: Check
+    required: bool  #: a MUST of the spec (``False``: a SHOULD)
+
+
+CHECKS: list[RegisteredCheck] = []
+
+
+def check(name: str, *, required: bool = True) -> Callable[[Check], Check]:
     """Register a check under ``name``; checks run in registration order."""
 
     def register(fn: Check) -> Check:
-        CHECKS.append((name, fn))
+        CHECKS.append(RegisteredCheck(name, fn, required))
         return fn
 
     return register
@@ -375,6 +394,38 @@ async def _auto_off(probe: Probe) -> str:
     return f"stopped after {took:.2f} s (set to 2 s)"
 
 
+@check("STATUS about once a second while on, once more when off", required=False)
+async def _telemetry(probe: Probe) -> str:
+    info = _require_info(probe)
+    loop = asyncio.get_running_loop()
+    await probe.expect_ack(SetOutput(0b1, 1, Waveform.CONSTANT, 0, 0))
+    started = loop.time()
+    done = asyncio.Event()
+    feeder = asyncio.ensure_future(_feed_watchdog(probe, info.watchdog_ms / 3000, done))
+    try:
+        await asyncio.sleep(3.2)
+    finally:
+        done.set()
+        await feeder
+    running = [t for t, _ in probe.statuses if t >= started]
+    if len(running) < 2:
+        raise CheckFailed(
+            f"{len(running)} unprompted STATUS in 3.2 s while on; about one a second expected"
+        )
+    stopped = loop.time()
+    await probe.expect_ack(StopAll())
+    await asyncio.sleep(1.0)
+    after = [s for t, s in probe.statuses if t >= stopped]
+    if not after or any(after[-1].intensities) or after[-1].heat_target_dc:
+        raise CheckFailed("no unprompted STATUS showing everything off after STOP_ALL")
+    quiet = loop.time()
+    await asyncio.sleep(2.5)
+    idle = [t for t, _ in probe.statuses if t >= quiet]
+    if idle:
+        raise CheckFailed(f"{len(idle)} unprompted STATUS while idle; none expected")
+    return f"{len(running)} reports in 3.2 s on, the last one after STOP_ALL, none idle"
+
+
 async def _feed_watchdog(probe: Probe, every: float, done: asyncio.Event) -> None:
     """Send KEEPALIVE every ``every`` seconds until ``done`` is set."""
     while True:
@@ -415,10 +466,10 @@ async def run_conformance(
     """Run every check against the device at ``url``; the device is left stopped."""
     results: list[CheckResult] = []
     async with probe_session(url, **options) as probe:
-        for name, fn in CHECKS:
+        for registered in CHECKS:
             start = time.perf_counter()
             try:
-                detail = await fn(probe)
+                detail = await registered.run(probe)
                 passed = True
             except CheckFailed as exc:
                 detail, passed = str(exc), False
@@ -427,7 +478,13 @@ async def run_conformance(
             finally:
                 with suppress(Exception):
                     await probe.request(StopAll())
-            result = CheckResult(name, passed, detail, time.perf_counter() - start)
+            result = CheckResult(
+                registered.name,
+                passed,
+                detail,
+                time.perf_counter() - start,
+                registered.required,
+            )
             results.append(result)
             if on_result is not None:
                 on_result(result)

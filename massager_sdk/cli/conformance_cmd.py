@@ -34,13 +34,25 @@ def conformance(args: argparse.Namespace) -> int:
     else:
 
         def line(result: CheckResult) -> None:
-            print(f"{'PASS' if result.passed else 'FAIL'}  {result.name}", flush=True)
+            print(f"{_mark(result, plain=True)}  {result.name}", flush=True)
 
         results = asyncio.run(run_conformance(args.device, on_result=line))
-    failed = [r for r in results if not r.passed]
+    failed = [r for r in results if not r.passed and r.required]
     if not args.json:
         _table(out, results, args.device)
     return ExitCode.FAILED if failed or len(results) < len(CHECKS) else ExitCode.OK
+
+
+def _mark(result: object, *, plain: bool = False) -> str:
+    """PASS, FAIL (a MUST of the spec) or WARN (a SHOULD)."""
+    from massager_sdk.conformance import CheckResult
+
+    assert isinstance(result, CheckResult)
+    if result.passed:
+        return "PASS" if plain else "[green]pass[/]"
+    if result.required:
+        return "FAIL" if plain else "[bold red]FAIL[/]"
+    return "WARN" if plain else "[yellow]warn[/]"
 
 
 def _table(out: object, results: Sequence[object], device: str) -> None:
@@ -57,8 +69,12 @@ def _table(out: object, results: Sequence[object], device: str) -> None:
     table.add_column("s", justify="right")
     for r in results:
         assert isinstance(r, CheckResult)
-        mark = "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"
-        table.add_row(r.name, mark, r.detail, f"{r.seconds:.2f}")
+        table.add_row(r.name, _mark(r), r.detail, f"{r.seconds:.2f}")
     out.print(table)
-    passed = sum(1 for r in results if isinstance(r, CheckResult) and r.passed)
-    out.print(f"{passed}/{len(results)} checks passed")
+    done = [r for r in results if isinstance(r, CheckResult)]
+    required = [r for r in done if r.required]
+    recommended = [r for r in done if not r.required]
+    line = f"{sum(r.passed for r in required)}/{len(required)} checks passed"
+    if recommended:
+        line += f", {sum(r.passed for r in recommended)}/{len(recommended)} recommended"
+    out.print(line)
