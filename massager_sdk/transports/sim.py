@@ -17,7 +17,7 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any, ClassVar
 
-from massager_simulator import DEFAULT_MODEL, LinkEnd, SimulatedDevice, list_models, load_model
+from massager_simulator import DEFAULT_MODEL, LinkEnd, SimulatedDevice, list_models
 
 from massager_sdk.errors import ConnectionFailed
 from massager_sdk.transports import LinkIdentity
@@ -79,11 +79,26 @@ class SimTransport(Transport):
         return f"sim://{self.model}"
 
     async def identify(self) -> LinkIdentity:
-        """The simulated model's protocol and name, and the credentials it was given."""
-        model = self._simulator.model if self._simulator is not None else load_model(self.model)
+        """The simulated model's protocol and name, the credentials it was given, and the
+        device profile its BLE advertisement matches (as a scan would find it)."""
+        if self._simulator is None:
+            self._simulator = SimulatedDevice(self.model)  # started when opened
+        device = self._simulator
+        model = device.model
         options = {k: v for k, v in model.protocol_options.items() if k in _KNOWN_OPTIONS}
+        profile = None
+        personality = device.personality
+        if personality is not None:  # NMP/1 devices describe themselves in INFO
+            from massager_sdk.profiles.matching import identify
+
+            gatt = personality.gatt
+            match = identify(
+                gatt.local_name, gatt.service_uuids, gatt.manufacturer_data, gatt.service_data
+            )
+            profile = match.profile if match.protocol == model.protocol else None
         return LinkIdentity(
             protocol=model.protocol,
+            profile=profile,
             model=model.model,
             keys=(self.description, self.model),
             options=options,
