@@ -721,12 +721,23 @@ class Device:
 
     def _follow(self, status: DeviceStatus) -> None:
         """A monitor takes the device's outputs as they are (it wants nothing of its own)."""
+        self._take_as_told(status)
+        self._notify()
+
+    def _take_as_told(self, status: DeviceStatus) -> None:
+        """What ``status`` shows the device runs becomes what it was told; a monitor,
+        which wants nothing of its own, wants just that."""
         levels = list(status.intensities[: len(self._told)])
         levels += [0] * (len(self._told) - len(levels))
         self._told = [_OFF.at(level) for level in levels]
-        self._want = list(self._told)
-        self._heat_told = self._heat_want = status.heat_target_c
-        self._notify()
+        self._heat_told = status.heat_target_c
+        if not self._control:
+            self._want, self._heat_want = list(self._told), self._heat_told
+
+    @property
+    def _told_running(self) -> bool:
+        """Whether anything is on, as far as the device was told."""
+        return any(d.level for d in self._told) or self._heat_told is not None
 
     def _event_arrived(self, event: DeviceEvent, now: float) -> None:
         if self._safety is not None and self._control:
@@ -902,12 +913,7 @@ class Device:
             status = dataclasses.replace(
                 status, intensities=(0,) * len(status.intensities), heat_target_c=None
             )
-        levels = list(status.intensities[: len(self._told)])
-        levels += [0] * (len(self._told) - len(levels))
-        self._told = [_OFF.at(level) for level in levels]
-        self._heat_told = status.heat_target_c
-        if not self._control:
-            self._want, self._heat_want = list(self._told), self._heat_told
+        self._take_as_told(status)
         self._auto_off_synced = False
         self._loaded.clear()
         self._outputs_changed()
@@ -1084,7 +1090,7 @@ class Device:
                     await self._send_heat(now)
                     return None
                 wake_at = due
-        running = any(d.level for d in self._told) or self._heat_told is not None
+        running = self._told_running
         assert self._safety is not None
         if running and not self._auto_off_synced:
             # The device's own auto-off is the second line behind the policy's clock.
@@ -1119,16 +1125,15 @@ class Device:
         caps = self._caps
         if caps is None or not self._control:
             return False
-        running = any(d.level for d in self._told) or self._heat_told is not None
         silent = now - self._requester.last_confirmed
-        return running and silent >= caps.watchdog_s * _UNSURE_FRACTION
+        return self._told_running and silent >= caps.watchdog_s * _UNSURE_FRACTION
 
     async def _resync(self, now: float) -> None:
         """Read the device's status; a stop latch it shows counts as the event it raised."""
         self.stats.resyncs += 1
         reply = await self._request(GetStatus())
         assert reply is not None and reply.status is not None
-        running = any(d.level for d in self._told) or self._heat_told is not None
+        running = self._told_running
         for name, kind in _STOP_LATCHES.items():
             if name in reply.status.faults and running:
                 _log.warning(
@@ -1247,7 +1252,7 @@ class Device:
             self._loaded.add(slot)
 
     def _outputs_changed(self) -> None:
-        if not any(d.level for d in self._told) and self._heat_told is None:
+        if not self._told_running:
             self._auto_off_synced = False
         if self._safety is not None and self._control:
             self._safety.outputs_changed(
