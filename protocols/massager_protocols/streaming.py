@@ -3,9 +3,14 @@
 A frame starts with sync bytes and says its own length; a check (CRC, trailer)
 tells a real frame from noise. Subclasses say how long the frame at a position
 is, whether a complete candidate is valid, and what frame object to make; this
-base does the rest: split and merged chunks, garbage between frames, skipping
-one byte after a bad candidate, and never holding a valid frame back behind an
-incomplete candidate that was really noise.
+base does the rest: split and merged chunks, garbage between frames, and
+skipping one byte after a bad candidate.
+
+What happens while a candidate is incomplete is the protocol's choice
+(``TRUST_SYNC``): either the receiver waits for it, so that a frame embedded in
+a longer frame's payload is never taken for a frame of its own (NMP/1); or it
+abandons the candidate as soon as a complete, valid frame starts later in the
+buffer, so that a valid frame after noise is never held back.
 """
 
 from __future__ import annotations
@@ -38,6 +43,12 @@ class SyncStreamDecoder(abc.ABC, Generic[F]):
     LENGTH_AT: ClassVar[int]
     #: The shortest possible frame.
     MIN_FRAME: ClassVar[int]
+    #: Whether a candidate is waited for until it is complete and its check
+    #: decides. Then what the decoder yields depends on the bytes alone, never
+    #: on how they were cut, and a byte-at-a-time receiver agrees with it.
+    #: Otherwise an incomplete candidate yields to a complete, valid frame
+    #: found later in the buffer.
+    TRUST_SYNC: ClassVar[bool] = False
 
     __slots__ = ("_buf", "stats")
 
@@ -102,6 +113,8 @@ class SyncStreamDecoder(abc.ABC, Generic[F]):
                 continue
             end = pos + length
             if end > n:
+                if self.TRUST_SYNC:
+                    break
                 later = self._complete_frame_after(pos + 1, n)
                 if later < 0:
                     break

@@ -165,7 +165,9 @@ def test_decode_frame_says_what_is_wrong() -> None:
 
 def test_stream_decoder_split_merge_and_garbage() -> None:
     frames = [encode(m, i + 1) for i, m in enumerate(EXAMPLES)]
-    stream = b"\x00garbage\xa5" + b"".join(frames[:5]) + b"\xa5\x01\xff" + b"".join(frames[5:])
+    # A truncated frame (A5 01 and a length of 40) holds back the frames after it
+    # until 47 bytes have arrived and its CRC failed; then they come out in order.
+    stream = b"\x00garbage\xa5" + b"".join(frames[:5]) + b"\xa5\x01\x28" + b"".join(frames[5:])
     decoder = StreamDecoder()
     got: list[Frame] = []
     for i in range(0, len(stream), 7):
@@ -173,6 +175,7 @@ def test_stream_decoder_split_merge_and_garbage() -> None:
     assert [f.message() for f in got] == EXAMPLES
     assert decoder.stats.frames == len(EXAMPLES)
     assert decoder.stats.bytes_skipped == len(b"\x00garbage\xa5") + 3
+    assert decoder.stats.crc_errors == 1
     assert decoder.buffered == 0
 
 

@@ -109,16 +109,21 @@ def decode_frame(data: bytes | bytearray | memoryview) -> Frame:
 class StreamDecoder(SyncStreamDecoder[Frame]):
     """Turns a byte stream cut anywhere into whole NMP/1 frames.
 
-    Chunks may split frames, merge several, or carry garbage between them. The
-    decoder resynchronises on the next ``A5 01`` after a bad checksum, and a
-    valid frame after garbage is never held back: if a candidate frame is still
-    incomplete but a complete, valid frame starts later in the buffer, the
-    candidate was noise. Memory is bounded by one maximum frame plus a chunk.
+    Chunks may split frames, merge several, or carry garbage between them. As
+    section 2.1 of the spec says, a candidate that starts with ``A5 01`` is
+    waited for until its length is buffered, and its CRC decides: valid, it is
+    a frame and nothing inside it is looked at; invalid, one byte is discarded
+    and the search resumes inside it. So a frame embedded in a longer frame's
+    payload is never taken for a frame of its own, and the frames out depend
+    on the bytes alone, not on how they were cut: a receiver fed one byte at a
+    time yields the same frames. Memory is bounded by one maximum frame plus a
+    chunk.
     """
 
     SYNC = _PREFIX
     LENGTH_AT = 3
     MIN_FRAME = OVERHEAD
+    TRUST_SYNC = True
 
     __slots__ = ("rejected",)
 
