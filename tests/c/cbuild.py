@@ -15,6 +15,9 @@ SUPPORT = Path(__file__).resolve().parent / "support.c"
 #: The warnings the C sources must be clean under.
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wconversion", "-pedantic"]
 LIBRARY = [C_DIR / "nmp1.c", C_DIR / "nmp1_gen.c"]
+EXAMPLES = C_DIR / "examples"
+#: The device skeleton and its POSIX harness.
+HARNESS = [EXAMPLES / "nmp1_posix.c", EXAMPLES / "nmp1_device.c", *LIBRARY]
 
 
 def compiler() -> str:
