@@ -18,6 +18,10 @@
 
 #include "nmp1.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #ifndef NMP1_DEVICE_PATTERN_SLOTS
 #define NMP1_DEVICE_PATTERN_SLOTS 4
 #endif
@@ -86,5 +90,9 @@ void nmp1_device_button(nmp1_device_t *dev);
 void nmp1_device_link_lost(nmp1_device_t *dev);
 /* Whether any motor or the heater is on. */
 int nmp1_device_is_on(const nmp1_device_t *dev);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* NMP1_DEVICE_H */
