@@ -233,9 +233,9 @@ def advertisement_data(packets: Iterable[bytes], rssi: int) -> AdvertisementData
                     service_data[_uuid_text(value[:size])] = value[size:]
             elif ad_type in (AD_UUID16_COMPLETE, AD_UUID128_COMPLETE):
                 size = 2 if ad_type == AD_UUID16_COMPLETE else 16
-                services += [
-                    _uuid_text(value[i : i + size]) for i in range(0, len(value) - size + 1, size)
-                ]
+                for i in range(0, len(value) - size + 1, size):
+                    if (uuid := _uuid_text(value[i : i + size])) not in services:
+                        services.append(uuid)
             elif ad_type == AD_TX_POWER and len(value) == 1:
                 tx_power = int.from_bytes(value, signed=True)
     return AdvertisementData(
