@@ -56,14 +56,21 @@ class VirtualAir:
         return register_central(device, adapter)
 
     async def add_peripheral(
-        self, sim: SimulatedDevice, address: str, *, max_mtu: int = 517, name: str | None = None
+        self,
+        sim: SimulatedDevice,
+        address: str,
+        *,
+        max_mtu: int = 517,
+        name: str | None = None,
+        extended: bool = True,
     ) -> BumblePeripheral:
-        """Serve ``sim`` at ``address`` (it must be running) and start advertising."""
+        """Serve ``sim`` at ``address`` (it must be running) and start advertising
+        (``extended=False``: legacy advertising, heard without its scan response)."""
         key = address.upper()
         if key in self.peripherals:
             raise ValueError(f"address {key} is already taken by another peripheral")
         peripheral = BumblePeripheral(
-            sim, self._host(f"sim-{key}", key), name=name, max_mtu=max_mtu, extended=True
+            sim, self._host(f"sim-{key}", key), name=name, max_mtu=max_mtu, extended=extended
         )
         await peripheral.start()
         self.peripherals[key] = peripheral

@@ -85,13 +85,15 @@ class BumblePeripheral:
         self._advertising_set: AdvertisingSet | None = None
         self._closing = False
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._rx = Characteristic(
+        #: The characteristic the host writes to (its "write" event sees each write).
+        self.rx = Characteristic(
             self.gatt.write_uuid,
             Characteristic.Properties.WRITE | Characteristic.Properties.WRITE_WITHOUT_RESPONSE,
             Characteristic.Permissions.WRITEABLE,
             CharacteristicValue(read=_refuse(ErrorCode.READ_NOT_PERMITTED), write=self._written),
         )
-        self._tx = Characteristic(
+        #: The characteristic whose notifications carry the device's bytes.
+        self.tx = Characteristic(
             self.gatt.notify_uuid,
             Characteristic.Properties.NOTIFY,
             Characteristic.Permissions(0),
@@ -100,7 +102,7 @@ class BumblePeripheral:
                 write=_refuse(ErrorCode.WRITE_NOT_PERMITTED),
             ),
         )
-        services = [Service(self.gatt.service_uuid, [self._rx, self._tx])]
+        services = [Service(self.gatt.service_uuid, [self.rx, self.tx])]
         if sim.model.battery is not None:
             level = Characteristic(
                 BATTERY_LEVEL_CHAR_UUID,
@@ -235,7 +237,7 @@ class BumblePeripheral:
                 size = connection.att_mtu - ATT_HEADER
                 for start in range(0, len(chunk), size):
                     await self.device.notify_subscriber(
-                        connection, self._tx, chunk[start : start + size]
+                        connection, self.tx, chunk[start : start + size]
                     )
         except ConnectionResetError:
             pass
