@@ -9,15 +9,20 @@ these backends injected::
         await client.start_notify(TX_CHAR_UUID, on_bytes)
         await client.write_gatt_char(RX_CHAR_UUID, frame, response=False)
 
-A device advertises its local name, the NMP service UUID and the NMP
-manufacturer data (see :mod:`massager_protocols.nmp.gatt`) while it runs and
-no central is connected. A connection has a fixed ATT MTU (23 unless the
-device was registered with another): writes longer than MTU - 3 are refused
-with ATT error 0x0D as a real stack refuses them, and the device's bytes
-arrive as notifications of at most MTU - 3 bytes. When the link drops (a
-fault, or the device stops) the disconnect callback fires.
+A device advertises while it runs and no central is connected, in the legacy
+layout of :func:`legacy_advertisement` (31 bytes of advertising data and 31 of
+scan response): for NMP/1 the flags, the manufacturer data with the model
+code and the local name in the advertisement, the 128-bit service UUID in the
+scan response (see :mod:`massager_protocols.nmp.gatt`). An active scanner
+hears both packets, a passive one the advertisement alone.
 
-This module is the only one in the simulator that imports bleak.
+A connection has a fixed ATT MTU (23 unless the device was registered with
+another): writes longer than MTU - 3 are refused with ATT error 0x0D as a
+real stack refuses them, and the device's bytes arrive as notifications of at
+most MTU - 3 bytes. When the link drops (a fault, or the device stops) the
+disconnect callback fires.
+
+For a real Bluetooth host stack under bleak, see :mod:`massager_simulator.bumble`.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Callable
+import uuid as uuidlib
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from bleak.args import SizedBuffer
@@ -46,14 +52,17 @@ from massager_protocols.nmp.gatt import (
     BATTERY_SERVICE_UUID,
     COMPANY_ID,
     DEFAULT_ATT_MTU,
+    LEGACY_AD_MAX,
     RX_CHAR_UUID,
     SERVICE_UUID,
     TX_CHAR_UUID,
     manufacturer_data,
+    model_code,
 )
 
 from massager_simulator.device import SimulatedDevice
 from massager_simulator.link import LinkEnd
+from massager_simulator.personalities.base import GattProfile
 
 #: How often a registered device advertises (seconds).
 ADVERTISING_INTERVAL_S = 0.1
@@ -63,6 +72,181 @@ CCCD_UUID = "00002902-0000-1000-8000-00805f9b34fb"
 ATT_HEADER = 3
 #: The largest ATT MTU BLE allows.
 MAX_ATT_MTU = 517
+
+
+#: AD types (Bluetooth Core Specification Supplement, part A, section 1).
+AD_FLAGS = 0x01
+AD_UUID16_COMPLETE = 0x03
+AD_UUID128_COMPLETE = 0x07
+AD_SHORT_NAME = 0x08
+AD_COMPLETE_NAME = 0x09
+AD_TX_POWER = 0x0A
+AD_SERVICE_DATA16 = 0x16
+AD_SERVICE_DATA128 = 0x21
+AD_MANUFACTURER = 0xFF
+#: LE General Discoverable, BR/EDR not supported.
+FLAGS_LE_ONLY_GENERAL = 0x06
+_BASE_UUID_TAIL = "-0000-1000-8000-00805f9b34fb"
+
+
+def nmp_gatt_profile(model: str, name: str) -> GattProfile:
+    """The GATT face and advertisement of an NMP/1 device of ``model``."""
+    return GattProfile(
+        service_uuid=SERVICE_UUID,
+        write_uuid=RX_CHAR_UUID,
+        notify_uuid=TX_CHAR_UUID,
+        manufacturer_data={COMPANY_ID: manufacturer_data(model_code(model))},
+        service_data={},
+        service_uuids=(SERVICE_UUID,),
+        local_name=name,
+    )
+
+
+def device_gatt_profile(device: SimulatedDevice, name: str | None = None) -> GattProfile:
+    """The GATT face of ``device``: its personality's, else NMP/1's (``name``: another
+    local name than the personality's or ``NMP-<serial>``)."""
+    personality = device.personality
+    if personality is not None:
+        gatt = personality.gatt
+        return dataclasses.replace(gatt, local_name=name) if name else gatt
+    return nmp_gatt_profile(device.model.model, name or f"NMP-{device.serial}")
+
+
+def _uuid_bytes(uuid: str) -> bytes:
+    """A UUID as advertised: 2 bytes for the Bluetooth base, else 16, little-endian."""
+    text = uuid.lower()
+    if text.startswith("0000") and text.endswith(_BASE_UUID_TAIL):
+        return bytes.fromhex(text[4:8])[::-1]
+    return uuidlib.UUID(text).bytes[::-1]
+
+
+def _uuid_text(data: bytes) -> str:
+    if len(data) == 2:
+        return f"0000{data[::-1].hex()}{_BASE_UUID_TAIL}"
+    return str(uuidlib.UUID(bytes=bytes(data[::-1])))
+
+
+def ad_structure(ad_type: int, value: bytes) -> bytes:
+    """One AD structure: length, type, value."""
+    return bytes([len(value) + 1, ad_type]) + value
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LegacyAdvertisement:
+    """What a device sends with legacy advertising: two packets of at most 31 bytes."""
+
+    advertising_data: bytes
+    scan_response: bytes
+
+
+def legacy_advertisement(gatt: GattProfile) -> LegacyAdvertisement:
+    """Lay ``gatt``'s advertisement out for legacy advertising.
+
+    In order, each AD structure goes into the advertising data if it fits,
+    else into the scan response: flags, service data, manufacturer data, the
+    complete local name, the service UUIDs. So what identifies a device (its
+    service or manufacturer data, with NMP/1's model code, and its name) is
+    heard by a passive scanner, which never asks for the scan response. A name
+    not fitting the advertising data is advertised there shortened. Raises
+    ``ValueError`` when a structure fits nowhere.
+    """
+    name = gatt.local_name.encode("utf-8")
+    wanted: list[tuple[str, bytes]] = [
+        ("flags", ad_structure(AD_FLAGS, bytes([FLAGS_LE_ONLY_GENERAL])))
+    ]
+    for uuid, data in gatt.service_data.items():
+        raw = _uuid_bytes(uuid)
+        kind = AD_SERVICE_DATA16 if len(raw) == 2 else AD_SERVICE_DATA128
+        wanted.append((f"service data {uuid}", ad_structure(kind, raw + data)))
+    for company, data in gatt.manufacturer_data.items():
+        wanted.append(
+            (
+                f"manufacturer data 0x{company:04X}",
+                ad_structure(AD_MANUFACTURER, company.to_bytes(2, "little") + data),
+            )
+        )
+    if name:
+        wanted.append(("local name", ad_structure(AD_COMPLETE_NAME, name)))
+    short = [u for u in gatt.service_uuids if len(_uuid_bytes(u)) == 2]
+    long = [u for u in gatt.service_uuids if len(_uuid_bytes(u)) == 16]
+    if short:
+        wanted.append(
+            ("16-bit services", ad_structure(AD_UUID16_COMPLETE, b"".join(map(_uuid_bytes, short))))
+        )
+    if long:
+        wanted.append(
+            (
+                "128-bit services",
+                ad_structure(AD_UUID128_COMPLETE, b"".join(map(_uuid_bytes, long))),
+            )
+        )
+    adv, scan = bytearray(), bytearray()
+    for what, structure in wanted:
+        if len(adv) + len(structure) <= LEGACY_AD_MAX:
+            adv += structure
+        elif what == "local name" and LEGACY_AD_MAX - len(adv) > 2:
+            # The name belongs with what a passive scanner hears, even shortened.
+            adv += ad_structure(AD_SHORT_NAME, name[: LEGACY_AD_MAX - len(adv) - 2])
+        elif len(scan) + len(structure) <= LEGACY_AD_MAX:
+            scan += structure
+        else:
+            raise ValueError(
+                f"the {what} ({len(structure)} bytes) fits neither the advertising data "
+                f"({len(adv)} of {LEGACY_AD_MAX} used) nor the scan response "
+                f"({len(scan)} of {LEGACY_AD_MAX} used)"
+            )
+    return LegacyAdvertisement(bytes(adv), bytes(scan))
+
+
+def parse_ad_structures(data: bytes) -> list[tuple[int, bytes]]:
+    """The ``(type, value)`` pairs of advertising data; ``ValueError`` when malformed."""
+    found: list[tuple[int, bytes]] = []
+    at = 0
+    while at < len(data):
+        length = data[at]
+        if length == 0:  # the rest is padding
+            break
+        if at + 1 + length > len(data):
+            raise ValueError(f"AD structure at byte {at} runs past the end ({length} bytes)")
+        found.append((data[at + 1], bytes(data[at + 2 : at + 1 + length])))
+        at += 1 + length
+    return found
+
+
+def advertisement_data(packets: Iterable[bytes], rssi: int) -> AdvertisementData:
+    """bleak's ``AdvertisementData`` of the AD structures in ``packets`` (merged, as
+    an active scanner reports the advertisement and its scan response)."""
+    name: str | None = None
+    manufacturer: dict[int, bytes] = {}
+    service_data: dict[str, bytes] = {}
+    services: list[str] = []
+    tx_power: int | None = None
+    for packet in packets:
+        for ad_type, value in parse_ad_structures(packet):
+            if ad_type == AD_COMPLETE_NAME or (ad_type == AD_SHORT_NAME and name is None):
+                name = value.decode("utf-8", errors="replace")
+            elif ad_type == AD_MANUFACTURER and len(value) >= 2:
+                manufacturer[int.from_bytes(value[:2], "little")] = value[2:]
+            elif ad_type in (AD_SERVICE_DATA16, AD_SERVICE_DATA128):
+                size = 2 if ad_type == AD_SERVICE_DATA16 else 16
+                if len(value) >= size:
+                    service_data[_uuid_text(value[:size])] = value[size:]
+            elif ad_type in (AD_UUID16_COMPLETE, AD_UUID128_COMPLETE):
+                size = 2 if ad_type == AD_UUID16_COMPLETE else 16
+                for i in range(0, len(value) - size + 1, size):
+                    if (uuid := _uuid_text(value[i : i + size])) not in services:
+                        services.append(uuid)
+            elif ad_type == AD_TX_POWER and len(value) == 1:
+                tx_power = int.from_bytes(value, signed=True)
+    return AdvertisementData(
+        local_name=name,
+        manufacturer_data=manufacturer,
+        service_data=service_data,
+        service_uuids=services,
+        tx_power=tx_power,
+        rssi=rssi,
+        platform_data=(),
+    )
 
 
 @dataclasses.dataclass
@@ -77,29 +261,22 @@ class BleEntry:
     #: The connected central's client, if any (a peripheral serves one at a time).
     central: SimulatedBleakClient | None = None
 
-    def advertisement(self) -> AdvertisementData:
-        """What the device advertises (a protocol personality's own advertisement)."""
-        personality = self.device.personality
-        if personality is not None:
-            gatt = personality.gatt
-            return AdvertisementData(
-                local_name=self.name,
-                manufacturer_data=dict(gatt.manufacturer_data),
-                service_data=dict(gatt.service_data),
-                service_uuids=list(gatt.service_uuids),
-                tx_power=None,
-                rssi=self.rssi,
-                platform_data=(),
-            )
-        return AdvertisementData(
-            local_name=self.name,
-            manufacturer_data={COMPANY_ID: manufacturer_data(self.device.model.model)},
-            service_data={},
-            service_uuids=[SERVICE_UUID],
-            tx_power=None,
-            rssi=self.rssi,
-            platform_data=(),
-        )
+    @property
+    def gatt(self) -> GattProfile:
+        """The device's GATT face and advertisement, under the registered name."""
+        return device_gatt_profile(self.device, self.name)
+
+    def packets(self) -> LegacyAdvertisement:
+        """The advertising data and scan response the device sends."""
+        return legacy_advertisement(self.gatt)
+
+    def advertisement(self, *, active: bool = True) -> AdvertisementData:
+        """What a scanner hears: both packets when ``active``, else the advertising data."""
+        packets = self.packets()
+        heard = [packets.advertising_data]
+        if active:
+            heard.append(packets.scan_response)
+        return advertisement_data(heard, self.rssi)
 
     @property
     def advertising(self) -> bool:
@@ -175,6 +352,7 @@ class SimulatedBleakScanner(BaseBleakScanner):
     ) -> None:
         super().__init__(detection_callback, service_uuids)
         self._registry = BLE_REGISTRY if registry is None else registry
+        self._active = scanning_mode != "passive"
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -197,7 +375,7 @@ class SimulatedBleakScanner(BaseBleakScanner):
             for entry in self._registry.entries():
                 if not entry.advertising:
                     continue
-                adv = entry.advertisement()
+                adv = entry.advertisement(active=self._active)
                 if not self.is_allowed_uuid(adv.service_uuids):
                     continue
                 device = self.create_or_update_device(

@@ -1,14 +1,17 @@
-"""Serve a simulated device on a pseudo-terminal or TCP until stopped.
+"""Serve a simulated device on a pseudo-terminal, TCP or Bluetooth until stopped.
 
 ``python -m massager_simulator --tcp 127.0.0.1:0`` (and ``massager
 simulate``) print the URL to connect to on the first line of standard
 output, then serve until SIGINT or SIGTERM; the exit status is then 0.
+``--ble HCI`` serves as a BLE peripheral through a Bluetooth controller
+(the ``bumble`` extra; see :mod:`massager_simulator.bumble.hci`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import signal
 import sys
@@ -26,13 +29,14 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The command line of the serving entry point."""
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="Run a simulated neck massager speaking NMP/1 on a pseudo-terminal or TCP. "
+        description="Run a simulated neck massager on a pseudo-terminal, TCP or Bluetooth LE. "
         "The first line printed is the device URL to connect to; it serves until SIGINT "
         "or SIGTERM.",
         epilog="examples:\n"
         "  %(prog)s --tcp 127.0.0.1:0                      a free port, printed first\n"
         "  %(prog)s --serial --model neck2                 a pseudo-terminal\n"
-        "  %(prog)s --tcp 127.0.0.1:7000 --speed 10 --fault corrupt=0.01 --seed 1",
+        "  %(prog)s --tcp 127.0.0.1:7000 --speed 10 --fault corrupt=0.01 --seed 1\n"
+        "  %(prog)s --ble usb:0                            a BLE peripheral on a USB controller",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     where = parser.add_mutually_exclusive_group(required=True)
@@ -41,6 +45,13 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     where.add_argument(
         "--tcp", metavar="HOST:PORT", help="serve on TCP, e.g. 127.0.0.1:0 (0 picks a free port)"
+    )
+    where.add_argument(
+        "--ble",
+        metavar="HCI",
+        help="serve as a BLE peripheral through the Bluetooth controller HCI, a bumble "
+        "transport name: usb:0, serial:/dev/ttyACM0,1000000, hci-socket:0, "
+        "tcp-client:HOST:PORT (needs the massager-simulator[bumble] extra)",
     )
     parser.add_argument(
         "--model",
@@ -97,8 +108,10 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     try:
-        return clock.run(_serve(model, faults, address, args.serial_number), speed=args.speed)
-    except OSError as exc:
+        return clock.run(
+            _serve(model, faults, address, args.serial_number, args.ble), speed=args.speed
+        )
+    except (OSError, ValueError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
 
@@ -108,6 +121,7 @@ async def _serve(
     faults: FaultConfig,
     address: tuple[str, int] | None,
     serial: str | None,
+    ble: str | None = None,
 ) -> int:
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
@@ -115,9 +129,21 @@ async def _serve(
         loop.add_signal_handler(sig, stopped.set)
     device = SimulatedDevice(model, faults=faults, serial=serial)
     server: asyncio.Server | None = None
+    radio = contextlib.AsyncExitStack()
+    heard_as = ""
     try:
         await device.start()
-        if address is not None:
+        if ble is not None:
+            try:
+                from massager_simulator.bumble.hci import serve_ble
+            except ImportError as exc:
+                raise OSError(
+                    f"--ble needs bumble: pip install 'massager-simulator[bumble]' ({exc})"
+                ) from exc
+            peripheral = await radio.enter_async_context(serve_ble(device, ble))
+            url = f"ble://{peripheral.address}"
+            heard_as = f", advertising as {peripheral.gatt.local_name!r} through {ble}"
+        elif address is not None:
             host, port = address
             server, bound = await serve_tcp(device, host, port)
             url = f"tcp://[{host}]:{bound}" if ":" in host else f"tcp://{host}:{bound}"
@@ -125,13 +151,14 @@ async def _serve(
             url = f"serial://{open_pty(device)}"
         print(url, flush=True)
         print(
-            f"simulating {model.model} ({model.name}), serial {device.serial}; "
+            f"simulating {model.model} ({model.name}), serial {device.serial}{heard_as}; "
             "stop with Ctrl-C or SIGTERM",
             file=sys.stderr,
             flush=True,
         )
         await stopped.wait()
     finally:
+        await radio.aclose()
         if server is not None:
             server.close()
         await device.stop()

@@ -3,9 +3,10 @@
 A case is an async ``body(device, sim)``: ``device`` is the SDK's client,
 connected over the named transport, and ``sim`` the simulated massager at the
 other end, whose state (zone levels, heater target) the test checks. The
-in-process case runs on the virtual clock; the others (a pseudo-terminal
-driven by pyserial, TCP on loopback, bleak's ``BleakClient`` with the
-simulator's backend) in real time.
+in-process case and BLE through a real host stack (bleak's ``BleakClient``
+on bumble, with virtual controllers on bumble's in-process link) run on the
+virtual clock; the others (a pseudo-terminal driven by pyserial, TCP on
+loopback, bleak's ``BleakClient`` with the simulator's backend) in real time.
 
 Each wire protocol has its simulator model (:data:`PROTOCOL_MODELS`). The
 client is reached the way a user reaches such a device: ``sim://MODEL`` and
@@ -24,6 +25,7 @@ from typing import Any, TypeVar
 
 from massager_simulator import DeviceModel, FaultConfig, SimulatedDevice, open_pty, serve_tcp
 from massager_simulator.ble import BLE_REGISTRY, SimulatedBleakClient, SimulatedBleakScanner
+from massager_simulator.bumble import BumbleBleakClient, BumbleBleakScanner, VirtualAir
 from massager_simulator.clock import run_virtual
 
 import massager_sdk
@@ -33,7 +35,9 @@ from massager_sdk.safety import SafetyLimits
 T = TypeVar("T")
 
 #: Every transport the behavioural suite runs over.
-TRANSPORTS = ("sim", "pty", "tcp", "ble")
+TRANSPORTS = ("sim", "pty", "tcp", "ble", "bumble")
+#: The transports that run on the virtual clock.
+VIRTUAL_CLOCK = ("sim", "bumble")
 #: The simulator model that speaks each wire protocol.
 PROTOCOL_MODELS = {"nmp1": "heat4", "yh": "yh-ems", "tuya_ble": "tuya-neck"}
 #: Every wire protocol the behavioural suite runs in.
@@ -48,6 +52,12 @@ PATIENCE_S = 10.0
 BLE_OPTIONS: dict[str, Any] = {
     "client_backend": SimulatedBleakClient,
     "scanner_backend": SimulatedBleakScanner,
+    "scan_timeout": 2.0,
+}
+#: Options for a BLE connection over bumble (:class:`VirtualAir`).
+BUMBLE_OPTIONS: dict[str, Any] = {
+    "client_backend": BumbleBleakClient,
+    "scanner_backend": BumbleBleakScanner,
     "scan_timeout": 2.0,
 }
 
@@ -85,6 +95,12 @@ async def device_url(kind: str, sim: SimulatedDevice) -> AsyncIterator[tuple[str
             yield f"ble://{address}", {**BLE_OPTIONS, **keys}
         finally:
             BLE_REGISTRY.remove(address)
+    elif kind == "bumble":
+        address = next_ble_address()
+        async with VirtualAir() as air:
+            await air.add_central()
+            await air.add_peripheral(sim, address)
+            yield f"ble://{address}", {**BUMBLE_OPTIONS, **keys}
     else:
         raise ValueError(f"unknown transport kind {kind!r}")
 
@@ -92,7 +108,7 @@ async def device_url(kind: str, sim: SimulatedDevice) -> AsyncIterator[tuple[str
 def run(kind: str, scenario: Callable[[], Awaitable[T]]) -> T:
     """Run ``scenario`` on the virtual clock (in-process) or in real time."""
 
-    virtual = kind == "sim"
+    virtual = kind in VIRTUAL_CLOCK
 
     async def bounded() -> T:
         # On the virtual clock a long session is cheap; pytest-timeout guards wall time.

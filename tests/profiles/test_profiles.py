@@ -161,7 +161,7 @@ def test_identify_prefers_the_most_specific_rule_and_names_unknown_devices() -> 
     assert uart.seen == "name 'HM-10', services [ffe0]"
     other_tuya = identify("TY", service_data={"0000a201-0000-1000-8000-00805f9b34fb": b"\0xyz"})
     assert other_tuya.profile is None and other_tuya.protocol == "tuya_ble"
-    nmp = identify("NMP-1", manufacturer={0xFFFF: b"NMP\x01NMP Heat 4"})
+    nmp = identify("NMP-1", manufacturer={0xFFFF: b"NMP\x01\x02\x00"})
     assert nmp.protocol == "nmp1" and nmp.model == "NMP Heat 4"
 
 

@@ -125,7 +125,7 @@ def test_serve_with_speed_and_faults(procs: list[subprocess.Popen[str]]) -> None
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        ([], "one of the arguments --serial --tcp is required"),
+        ([], "one of the arguments --serial --tcp --ble is required"),
         (["--tcp", "localhost"], "expected HOST:PORT"),
         (["--tcp", "127.0.0.1:70000"], "expected HOST:PORT"),
         (["--serial", "--model", "heat9"], "unknown model 'heat9'; available models: handheld"),

@@ -19,19 +19,46 @@ BATTERY_LEVEL_CHAR_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
 #: for devices without an assigned identifier (tests and prototypes).
 COMPANY_ID = 0xFFFF
 #: Manufacturer data starts with these bytes, then the protocol version byte,
-#: then the model name in UTF-8 (up to 16 bytes).
+#: then the model code (16 bits, little-endian); later versions may append bytes.
 MANUFACTURER_PREFIX = b"NMP"
+#: Model codes of the advertisement. 0 means "not said": the host reads INFO.
+MODEL_CODES: dict[int, str] = {
+    0x0001: "NMP Neck 2",
+    0x0002: "NMP Heat 4",
+    0x0003: "NMP Handheld",
+}
+#: Legacy advertising carries at most this many bytes of AD structures per packet
+#: (the advertisement and the scan response each).
+LEGACY_AD_MAX = 31
+#: The longest local name the advertisement carries complete (beside flags and
+#: manufacturer data in 31 bytes).
+MAX_LOCAL_NAME = 16
 
 DEFAULT_ATT_MTU = 23
 
 
-def manufacturer_data(model: str, version: int = 1) -> bytes:
-    """The manufacturer-specific advertising payload of an NMP device."""
-    return MANUFACTURER_PREFIX + bytes([version]) + model.encode("utf-8")[:16]
+def model_code(model: str) -> int:
+    """The advertised code of ``model`` (0 for a model without one)."""
+    for code, name in MODEL_CODES.items():
+        if name == model:
+            return code
+    return 0
+
+
+def manufacturer_data(code: int, version: int = 1) -> bytes:
+    """The manufacturer-specific advertising payload of an NMP device (after the company id)."""
+    if not 0 <= code <= 0xFFFF:
+        raise ValueError(f"model code {code} outside 0..65535")
+    return MANUFACTURER_PREFIX + bytes([version]) + code.to_bytes(2, "little")
 
 
 def parse_manufacturer_data(data: bytes) -> tuple[int, str] | None:
-    """``(protocol version, model)`` from an NMP advertisement, or ``None``."""
-    if len(data) < 4 or not data.startswith(MANUFACTURER_PREFIX):
+    """``(protocol version, model)`` from an NMP advertisement, or ``None``.
+
+    The model is ``""`` when the code is 0 or not in :data:`MODEL_CODES`
+    (the host learns it from INFO). Bytes after the code are ignored.
+    """
+    if len(data) < 6 or not data.startswith(MANUFACTURER_PREFIX):
         return None
-    return data[3], data[4:].decode("utf-8", errors="replace")
+    code = int.from_bytes(data[4:6], "little")
+    return data[3], MODEL_CODES.get(code, "")
