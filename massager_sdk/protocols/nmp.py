@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from massager_protocols import ProtocolError, nmp
+from massager_protocols.nmp import gatt as nmp_gatt
 
 from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind, Pattern, Waveform
@@ -23,6 +25,7 @@ from massager_sdk.protocols.base import (
     StopAll,
     UploadPattern,
 )
+from massager_sdk.protocols.registry import Markers, ProtocolSpec
 
 _WAVEFORMS = {
     Waveform.CONSTANT: nmp.Waveform.CONSTANT,
@@ -220,3 +223,23 @@ class NmpAdapter(ProtocolAdapter):
         """Frames decoded, bytes skipped, CRC errors and frames not understood."""
         s = self._decoder.stats
         return AdapterStats(s.frames, s.bytes_skipped, s.crc_errors, self._undecodable)
+
+
+def _model_from_advertisement(manufacturer: Mapping[int, bytes]) -> str | None:
+    data = manufacturer.get(nmp_gatt.COMPANY_ID)
+    parsed = nmp_gatt.parse_manufacturer_data(bytes(data)) if data is not None else None
+    return (parsed[1] or None) if parsed is not None else None
+
+
+#: NMP/1's registration: the open protocol, assumed when nothing names another.
+PROTOCOL = ProtocolSpec(
+    name=NmpAdapter.name,
+    manufacturer="NMP/1 compatible",
+    adapter=lambda profile: NmpAdapter(),
+    default_profile="nmp",
+    contract="massager_protocols.nmp",
+    markers=Markers(frozenset({nmp_gatt.COMPANY_ID}), frozenset({nmp_gatt.SERVICE_UUID})),
+    model_from_advertisement=_model_from_advertisement,
+    self_describing=True,
+    fallback=True,
+)

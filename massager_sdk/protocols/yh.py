@@ -28,6 +28,7 @@ import math
 from typing import ClassVar
 
 from massager_protocols import ProtocolError, yh
+from massager_protocols.yh import gatt as yh_gatt
 
 from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind
@@ -47,6 +48,7 @@ from massager_sdk.protocols.base import (
     StopAll,
     UploadPattern,
 )
+from massager_sdk.protocols.registry import Markers, ProtocolSpec
 
 #: The profile used when none is given.
 DEFAULT_PROFILE = "yh-ems"
@@ -293,3 +295,14 @@ class YhAdapter(ProtocolAdapter):
         """Frames decoded, bytes skipped, CRC errors and frames not understood."""
         s = self._decoder.stats
         return AdapterStats(s.frames, s.bytes_skipped, s.crc_errors, self._undecodable)
+
+
+#: The "yh" registration: capabilities come from the device profile.
+PROTOCOL = ProtocolSpec(
+    name=YhAdapter.name,
+    manufacturer="JL6328 (yh)",
+    adapter=YhAdapter,
+    default_profile=DEFAULT_PROFILE,
+    contract="massager_protocols.yh",
+    markers=Markers(frozenset({yh_gatt.COMPANY_ID})),
+)

@@ -77,7 +77,7 @@ class LinkIdentity:
     #: Names the user's device file may know the device by (address, advertised name).
     keys: tuple[str, ...] = ()
     seen: str = ""  #: what was heard, in short (an advertisement's summary)
-    #: Protocol settings the link knows (a simulated Tuya device's own credentials).
+    #: Protocol settings the link knows (a simulated device's own credentials).
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 

@@ -7,9 +7,9 @@ Without a ``simulator=`` option the transport starts its own
 (fault injection, a fleet).
 
 The transport knows the simulated model, so it tells the client which wire
-protocol the device speaks (:meth:`SimTransport.identify`) and, for a Tuya
-model, the simulated device's own credentials: ``sim://tuya-neck`` connects
-without the user typing keys.
+protocol the device speaks (:meth:`SimTransport.identify`) and the model's
+protocol settings, among them any credentials the simulated device was given:
+a simulated device that needs keys connects without the user typing them.
 """
 
 from __future__ import annotations
@@ -22,9 +22,6 @@ from massager_simulator import DEFAULT_MODEL, LinkEnd, SimulatedDevice, list_mod
 from massager_sdk.errors import ConnectionFailed
 from massager_sdk.transports import LinkIdentity
 from massager_sdk.transports.base import Transport, bad_url, check_options
-
-#: Model options a host may know of a simulated device: a Tuya device's credentials.
-_KNOWN_OPTIONS = ("local_key", "device_id", "uuid")
 
 
 class SimTransport(Transport):
@@ -85,10 +82,11 @@ class SimTransport(Transport):
             self._simulator = SimulatedDevice(self.model)  # started when opened
         device = self._simulator
         model = device.model
-        options = {k: v for k, v in model.protocol_options.items() if k in _KNOWN_OPTIONS}
+        # The protocol takes what it needs (its credentials) and ignores the rest.
+        options = dict(model.protocol_options)
         profile = None
         personality = device.personality
-        if personality is not None:  # NMP/1 devices describe themselves in INFO
+        if personality is not None:
             from massager_sdk.profiles.matching import identify
 
             gatt = personality.gatt
