@@ -9,8 +9,9 @@ these backends injected::
         await client.start_notify(TX_CHAR_UUID, on_bytes)
         await client.write_gatt_char(RX_CHAR_UUID, frame, response=False)
 
-A device advertises its local name, the NMP service UUID and the NMP
-manufacturer data (see :mod:`massager_protocols.nmp.gatt`) while it runs and
+A device advertises its local name and its personality's service UUIDs,
+manufacturer and service data (see
+:attr:`massager_simulator.personalities.Personality.gatt`) while it runs and
 no central is connected. A connection has a fixed ATT MTU (23 unless the
 device was registered with another): writes longer than MTU - 3 are refused
 with ATT error 0x0D as a real stack refuses them, and the device's bytes
@@ -44,12 +45,7 @@ from bleak.exc import (
 from massager_protocols.nmp.gatt import (
     BATTERY_LEVEL_CHAR_UUID,
     BATTERY_SERVICE_UUID,
-    COMPANY_ID,
     DEFAULT_ATT_MTU,
-    RX_CHAR_UUID,
-    SERVICE_UUID,
-    TX_CHAR_UUID,
-    manufacturer_data,
 )
 
 from massager_simulator.device import SimulatedDevice
@@ -79,23 +75,12 @@ class BleEntry:
 
     def advertisement(self) -> AdvertisementData:
         """What the device advertises (a protocol personality's own advertisement)."""
-        personality = self.device.personality
-        if personality is not None:
-            gatt = personality.gatt
-            return AdvertisementData(
-                local_name=self.name,
-                manufacturer_data=dict(gatt.manufacturer_data),
-                service_data=dict(gatt.service_data),
-                service_uuids=list(gatt.service_uuids),
-                tx_power=None,
-                rssi=self.rssi,
-                platform_data=(),
-            )
+        gatt = self.device.personality.gatt
         return AdvertisementData(
             local_name=self.name,
-            manufacturer_data={COMPANY_ID: manufacturer_data(self.device.model.model)},
-            service_data={},
-            service_uuids=[SERVICE_UUID],
+            manufacturer_data=dict(gatt.manufacturer_data),
+            service_data=dict(gatt.service_data),
+            service_uuids=list(gatt.service_uuids),
             tx_power=None,
             rssi=self.rssi,
             platform_data=(),
@@ -123,7 +108,7 @@ class BleRegistry:
         mtu: int = DEFAULT_ATT_MTU,
     ) -> BleEntry:
         """Put ``device`` in the air. ``address`` defaults to ``device.address``,
-        ``name`` to ``NMP-<serial>``; ``mtu`` is the ATT MTU its links negotiate."""
+        ``name`` to its personality's local name; ``mtu`` is the ATT MTU its links negotiate."""
         address = address or device.address
         if not address:
             raise ValueError("a BLE device needs an address: pass address= or set device.address")
@@ -132,9 +117,7 @@ class BleRegistry:
         key = address.upper()
         if key in self._entries and self._entries[key].device is not device:
             raise ValueError(f"address {key} is already taken by another simulated device")
-        personality = device.personality
-        default_name = personality.gatt.local_name if personality else f"NMP-{device.serial}"
-        entry = BleEntry(device, key, name or default_name, rssi, mtu)
+        entry = BleEntry(device, key, name or device.personality.gatt.local_name, rssi, mtu)
         self._entries[key] = entry
         if device.address is None:
             device.address = key
@@ -210,7 +193,7 @@ class SimulatedBleakScanner(BaseBleakScanner):
 class SimulatedBleakClient(BaseBleakClient):
     """A bleak client backend connected to a registered simulated device.
 
-    Services: the NMP service (RX: write and write without response; TX:
+    Services: the personality's service (RX: write and write without response; TX:
     notify) and, on battery devices, the Battery Service (Battery Level:
     read).
     """
@@ -281,10 +264,10 @@ class SimulatedBleakClient(BaseBleakClient):
         self._release()
 
     async def pair(self, *args: Any, **kwargs: Any) -> None:
-        """NMP/1 devices need no pairing; accepted and ignored."""
+        """The simulated devices need no BLE pairing; accepted and ignored."""
 
     async def unpair(self) -> None:
-        """NMP/1 devices need no pairing; accepted and ignored."""
+        """The simulated devices need no BLE pairing; accepted and ignored."""
 
     async def read_gatt_char(
         self,
@@ -293,7 +276,7 @@ class SimulatedBleakClient(BaseBleakClient):
         use_cached: bool = False,
         **kwargs: Any,
     ) -> bytearray:
-        """Read the Battery Level; the NMP characteristics are not readable."""
+        """Read the Battery Level; the protocol characteristics are not readable."""
         self._require_connected()
         if self._battery is not None and characteristic.handle == self._battery.handle:
             assert self._entry is not None
@@ -363,18 +346,17 @@ class SimulatedBleakClient(BaseBleakClient):
     def _build_services(self, entry: BleEntry) -> BleakGATTServiceCollection:
         payload = entry.mtu - ATT_HEADER
         services = BleakGATTServiceCollection()
-        # A protocol personality brings its own service and characteristics.
-        gatt = entry.device.personality.gatt if entry.device.personality else None
-        service_uuid = gatt.service_uuid if gatt else SERVICE_UUID
-        rx_uuid = gatt.write_uuid if gatt else RX_CHAR_UUID
-        tx_uuid = gatt.notify_uuid if gatt else TX_CHAR_UUID
-        nmp = BleakGATTService(None, 1, service_uuid)
-        services.add_service(nmp)
+        # The personality brings its service and characteristics.
+        gatt = entry.device.personality.gatt
+        main = BleakGATTService(None, 1, gatt.service_uuid)
+        services.add_service(main)
         self._rx = BleakGATTCharacteristic(
-            None, 2, rx_uuid, ["write", "write-without-response"], lambda: payload, nmp
+            None, 2, gatt.write_uuid, ["write", "write-without-response"], lambda: payload, main
         )
         services.add_characteristic(self._rx)
-        self._tx = BleakGATTCharacteristic(None, 4, tx_uuid, ["notify"], lambda: payload, nmp)
+        self._tx = BleakGATTCharacteristic(
+            None, 4, gatt.notify_uuid, ["notify"], lambda: payload, main
+        )
         services.add_characteristic(self._tx)
         services.add_descriptor(BleakGATTDescriptor(None, 5, CCCD_UUID, self._tx))
         self._battery = None
