@@ -118,6 +118,8 @@ class ProtocolSpec:
             raise ValueError(f"protocol {self.name}: say how to obtain its credentials")
 
 
+#: Modules of this package that are not a protocol's.
+_NOT_PROTOCOLS = frozenset({"base", "registry", "testing"})
 _registered: dict[str, ProtocolSpec] = {}
 _builtins_read = False
 _entry_points_read = False
@@ -155,7 +157,7 @@ def _read_builtins() -> None:
         return
     _builtins_read = True
     for module in pkgutil.iter_modules(_package_path()):
-        if module.name in ("base", "registry"):
+        if module.name in _NOT_PROTOCOLS:
             continue
         loaded = importlib.import_module(f"{__package__}.{module.name}")
         spec = getattr(loaded, "PROTOCOL", None)
