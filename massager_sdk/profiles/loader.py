@@ -352,7 +352,7 @@ def all_profiles(user_dir: str | os.PathLike[str] | None = None) -> dict[str, De
 def get_profile(
     name: str | os.PathLike[str], user_dir: str | os.PathLike[str] | None = None
 ) -> DeviceProfile:
-    """A profile by id (``yh-ems``) or by path to a ``.toml`` file."""
+    """A profile by id (the file name without ``.toml``) or by path to a ``.toml`` file."""
     text = os.fspath(name)
     if text.endswith(".toml"):
         return load_profile_file(text)

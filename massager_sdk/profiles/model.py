@@ -162,11 +162,12 @@ class DeviceProfile:
 
     id: str  #: the file name without ``.toml``
     name: str  #: human-readable family name
-    protocol: str  #: ``nmp1``, ``yh`` or ``tuya_ble``
+    protocol: str  #: a registered protocol's name (:mod:`massager_sdk.protocols.registry`)
     match: tuple[MatchRule, ...]
     gatt: GattEndpoints | None
     serial: SerialParameters | None
-    device: ProfileCapabilities | None  #: ``None``: the device reports its own (NMP/1 INFO)
+    #: ``None``: the device reports its own (a self-describing protocol's INFO)
+    device: ProfileCapabilities | None
     options: Mapping[str, Any]  #: protocol-specific settings (data point ids...)
     source: str = ""  #: where it was loaded from
 

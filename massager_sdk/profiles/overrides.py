@@ -7,7 +7,7 @@
 
     [devices."C0:FF:EE:00:00:01"]   # by address, BLE name or URL (wildcards allowed)
     name = "Bedroom massager"       # display name (cosmetic)
-    profile = "tuya-neck"           # which profile it is, when it cannot be recognised
+    profile = "my-ems"              # which profile it is, when it cannot be recognised
     max_intensity = 8               # a lower cap than the device's steps
     heat = false                    # never heat, even if the device can
     local_key = "..."               # credentials its protocol needs (each protocol's

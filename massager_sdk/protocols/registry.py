@@ -69,8 +69,8 @@ class Markers:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Channel:
-    """A secure channel the protocol runs in, wrapping the link (Tuya's pairing and
-    encryption, for example), named in URLs as ``SCHEME+LINK://...``."""
+    """A secure channel the protocol runs in, wrapping the link (pairing, then every
+    message encrypted), named in URLs as ``SCHEME+LINK://...``."""
 
     scheme: str  #: the URL prefix before ``+`` (``secure`` in ``secure+ble://...``)
     #: ``wrap(link, settings, where)``: the channel over ``link``; ``settings`` holds every
