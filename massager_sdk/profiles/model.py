@@ -19,6 +19,7 @@ from massager_protocols.nmp import ZonePosition
 
 from massager_sdk.capabilities import DeviceCapabilities, HeatCapability, Zone
 from massager_sdk.model import Waveform
+from massager_sdk.transports import GattEndpoints as GattEndpoints  # where the bytes go
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -71,17 +72,6 @@ class MatchRule:
         if self.manufacturer and not any(d.matches(manufacturer) for d in self.manufacturer):
             return False
         return not self.service_data or any(d.matches(service_data) for d in self.service_data)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class GattEndpoints:
-    """Where the protocol's bytes go over BLE."""
-
-    service: str
-    write: str
-    notify: str
-    battery: str | None = None  #: a readable Battery Level characteristic, if any
-    mtu: int | None = None  #: the ATT MTU the device prefers, if it says
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

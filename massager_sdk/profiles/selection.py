@@ -35,6 +35,7 @@ from typing import Any
 
 from massager_sdk.errors import BadURLError, ConnectionFailed
 from massager_sdk.profiles.loader import ProfileError, get_profile
+from massager_sdk.profiles.matching import identify
 from massager_sdk.profiles.model import DeviceProfile
 from massager_sdk.profiles.overrides import DeviceFile, DeviceOverride, load_devices
 from massager_sdk.protocols import (
@@ -274,6 +275,8 @@ class LinkRequest:
         """Identify the device on ``transport``, select, and make the link ready to open."""
         link = innermost(transport)
         identity = await link.identify() if isinstance(link, IdentifyingTransport) else None
+        if identity is not None:
+            identity = recognise(identity)
         keys = self._keys(link, identity)
         # A denied device is refused before connecting. The allow list may name a
         # serial number, so it is checked when the device has answered INFO.
@@ -365,6 +368,23 @@ class LinkRequest:
                 f"{self.url}: missing {', '.join(missing)}: {spec.credentials_help}"
             )
         return spec.channel.wrap(transport, settings, self.url)
+
+
+def recognise(identity: LinkIdentity) -> LinkIdentity:
+    """``identity`` with what its advertisement says: the device profile it matches (when
+    it speaks the protocol the link names, if any), the protocol, model and a summary."""
+    adv = identity.advertisement
+    if adv is None:
+        return identity
+    match = identify(adv.name, adv.services, adv.manufacturer_data, adv.service_data)
+    protocol = identity.protocol or match.protocol
+    return dataclasses.replace(
+        identity,
+        protocol=protocol,
+        profile=identity.profile or (match.profile if match.protocol == protocol else None),
+        model=identity.model or match.model,
+        seen=identity.seen or match.seen,
+    )
 
 
 def check_allowed(devices: DeviceFile, keys: tuple[str, ...], description: str) -> None:

@@ -30,7 +30,7 @@ import dataclasses
 import logging
 import urllib.parse
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from massager_protocols import ProtocolError
 from massager_protocols.tuya import (
@@ -51,7 +51,6 @@ from massager_protocols.tuya import gatt as tuya_gatt
 from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.errors import ConnectionFailed
 from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind
-from massager_sdk.profiles import DeviceProfile, get_profile
 from massager_sdk.protocols.base import (
     AdapterStats,
     Command,
@@ -71,6 +70,9 @@ from massager_sdk.protocols.registry import Channel, Markers, ProtocolSpec
 from massager_sdk.protocols.registry import MissingCredentials as MissingCredentials
 from massager_sdk.transports import Transport, open_transport
 from massager_sdk.transports.base import bad_url
+
+if TYPE_CHECKING:
+    from massager_sdk.profiles.model import DeviceProfile
 
 _log = logging.getLogger("massager_sdk")
 
@@ -272,12 +274,9 @@ class TuyaAdapter(ProtocolAdapter):
 
     name: ClassVar[str] = "tuya_ble"
 
-    def __init__(self, profile: DeviceProfile | str | None = None) -> None:
-        resolved = (
-            profile
-            if isinstance(profile, DeviceProfile)
-            else get_profile(profile or DEFAULT_PROFILE)
-        )
+    def __init__(self, profile: DeviceProfile) -> None:
+        """An adapter for devices of ``profile`` (``adapter_for`` picks the default one)."""
+        resolved = profile
         if resolved.protocol != self.name or resolved.device is None:
             raise ValueError(f"profile {resolved.id!r} is not a tuya_ble profile with capabilities")
         self.profile = resolved

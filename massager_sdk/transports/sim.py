@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from massager_simulator import DEFAULT_MODEL, LinkEnd, SimulatedDevice, list_models
 
 from massager_sdk.errors import ConnectionFailed
-from massager_sdk.transports import LinkIdentity
+from massager_sdk.transports import Advertisement, LinkIdentity
 from massager_sdk.transports.base import Transport, bad_url, check_options
 
 
@@ -76,30 +76,26 @@ class SimTransport(Transport):
         return f"sim://{self.model}"
 
     async def identify(self) -> LinkIdentity:
-        """The simulated model's protocol and name, the credentials it was given, and the
-        device profile its BLE advertisement matches (as a scan would find it)."""
+        """The simulated model's protocol and name, the settings it was given, and its
+        BLE advertisement (matched against the device profiles as a scan's would be)."""
         if self._simulator is None:
             self._simulator = SimulatedDevice(self.model)  # started when opened
         device = self._simulator
         model = device.model
         # The protocol takes what it needs (its credentials) and ignores the rest.
         options = dict(model.protocol_options)
-        profile = None
-        personality = device.personality
-        if personality is not None:
-            from massager_sdk.profiles.matching import identify
-
-            gatt = personality.gatt
-            match = identify(
-                gatt.local_name, gatt.service_uuids, gatt.manufacturer_data, gatt.service_data
-            )
-            profile = match.profile if match.protocol == model.protocol else None
+        gatt = device.personality.gatt
         return LinkIdentity(
             protocol=model.protocol,
-            profile=profile,
             model=model.model,
             keys=(self.description, self.model),
             options=options,
+            advertisement=Advertisement(
+                gatt.local_name,
+                tuple(gatt.service_uuids),
+                dict(gatt.manufacturer_data),
+                dict(gatt.service_data),
+            ),
         )
 
     @property
