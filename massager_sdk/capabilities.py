@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import warnings
+from typing import Any
 
-from massager_protocols.nmp import Feature, Info, ZonePosition
+from massager_protocols.nmp import ZonePosition
 
 
 class Row(enum.IntEnum):
@@ -75,7 +77,7 @@ class HeatCapability:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class DeviceCapabilities:
-    """A device's abilities, from NMP/1 INFO or from a device profile."""
+    """A device's abilities, as the device reports them or its device profile says."""
 
     model: str
     serial: str
@@ -113,36 +115,23 @@ class DeviceCapabilities:
         raise KeyError(f"no zone {key!r} on {self.model}; zones are {valid}")
 
     @classmethod
-    def from_nmp_info(cls, info: Info) -> DeviceCapabilities:
-        """Capabilities as an NMP/1 device reports them in INFO."""
-        heat = None
-        if info.has(Feature.HEAT) and info.heat_limit_dc:
-            heat = HeatCapability(
-                targets_c=tuple(t / 10 for t in info.heat_targets_dc),
-                limit_c=info.heat_limit_dc / 10,
-            )
-        patterns = info.has(Feature.PATTERNS)
-        return cls(
-            model=info.model,
-            serial=info.serial,
-            firmware=info.firmware_version,
-            protocol="nmp1",
-            zones=tuple(Zone(i, z.name, _position(z.position)) for i, z in enumerate(info.zones)),
-            intensity_steps=info.intensity_steps,
-            heat=heat,
-            battery_mah=info.battery_mah if info.has(Feature.BATTERY) else None,
-            pattern_slots=info.pattern_slots if patterns else 0,
-            pattern_max_steps=info.pattern_max_steps if patterns else 0,
-            min_gap_s=info.min_gap_ms / 1000,
-            watchdog_s=info.watchdog_ms / 1000,
-            auto_off_default_s=info.auto_off_default_s,
-            auto_off_max_s=info.auto_off_max_s,
-            has_button=info.has(Feature.BUTTON),
-            has_temperature_sensor=info.has(Feature.TEMPERATURE_SENSOR),
+    def from_nmp_info(cls, info: Any) -> DeviceCapabilities:
+        """Deprecated: ``massager_sdk.protocols.nmp.capabilities_from_info(info)``."""
+        warnings.warn(
+            "DeviceCapabilities.from_nmp_info is deprecated: use "
+            "massager_sdk.protocols.nmp.capabilities_from_info",
+            DeprecationWarning,
+            stacklevel=2,
         )
+        # Loaded here: the adapters import this module.
+        from massager_sdk.protocols.nmp import capabilities_from_info
+
+        return capabilities_from_info(info)
 
 
-def _position(value: int) -> ZonePosition:
+def zone_position(value: int) -> ZonePosition:
+    """The zone position a protocol reports; one this SDK does not know yet counts as
+    the nape."""
     try:
         return ZonePosition(value)
     except ValueError:  # a position a newer firmware knows: treat it as the nape

@@ -6,8 +6,8 @@
 Each advertisement is matched against the device profiles
 (:func:`massager_sdk.profiles.matching.identify_advertisement`): the profile's
 most specific rule wins, and a device no profile matches is still recognised
-by its protocol's own markers (NMP manufacturer data or service, Tuya's
-service, the "yh" company id). ``all_devices=True`` lists everything heard,
+by the advertising markers its protocol registered (company ids, service
+UUIDs). ``all_devices=True`` lists everything heard,
 unknown devices with a summary of what they advertised.
 """
 
@@ -31,7 +31,7 @@ class Discovered:
     address: str
     rssi: int
     model: str | None  #: the model, when the profile or the advertisement names it
-    protocol: str | None  #: ``nmp1``, ``yh``, ``tuya_ble``; ``None`` when not recognised
+    protocol: str | None  #: the protocol's registered name; ``None`` when not recognised
     profile: str | None = None  #: the id of the device profile it matched, if any
     #: What was heard, in short: ``name 'HM-10', services [ffe0], mfr 0x004C=0215``.
     seen: str = ""

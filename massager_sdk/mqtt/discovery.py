@@ -16,11 +16,10 @@ from typing import Any
 from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.mqtt.commands import NO_PROGRAM, CommandContext
 from massager_sdk.mqtt.topics import OFFLINE, ONLINE, Topics
+from massager_sdk.protocols.registry import manufacturer_name
 
 #: ``origin`` of every discovery payload: who publishes it.
 ORIGIN_NAME = "massager-sdk"
-#: Whom Home Assistant shows as the maker, by protocol.
-MANUFACTURERS = {"nmp1": "NMP/1 compatible"}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -184,7 +183,7 @@ def device_block(device_id: str, name: str, caps: DeviceCapabilities) -> dict[st
         "identifiers": [f"massager_{device_id}"],
         "name": name,
         "model": caps.model,
-        "manufacturer": MANUFACTURERS.get(caps.protocol, caps.protocol),
+        "manufacturer": manufacturer_name(caps.protocol),
         "sw_version": caps.firmware,
         "serial_number": caps.serial,
     }

@@ -1,20 +1,19 @@
 """Device profiles: how to recognise a massager family, how it speaks, what it can do.
 
     from massager_sdk.profiles import get_profile, identify
-    profile = get_profile("yh-ems")            # or a path to a .toml file
+    profile = get_profile("PROFILE-ID")        # or a path to a .toml file
     caps = profile.capabilities()               # DeviceCapabilities for the client
     found = identify(name, services, manufacturer_data, service_data)
 
 Profiles are TOML files (schema: ``docs/profile.schema.json``); built-in ones
 ship in ``massager_sdk/profiles/builtin/`` and the user may add or replace
 them in ``<config>/massager/profiles/``. User overrides (display names, allow
-and deny lists, a lower intensity cap, a disabled heater, Tuya credentials)
+and deny lists, a lower intensity cap, a disabled heater, a protocol's credentials)
 live in ``<config>/massager/devices.toml``: see :mod:`.overrides`.
 """
 
 from massager_sdk.profiles.loader import (
     PROFILES_DIR_ENV,
-    PROTOCOLS,
     ProfileError,
     all_profiles,
     builtin_profiles,
@@ -38,7 +37,6 @@ from massager_sdk.profiles.model import (
 
 __all__ = [
     "PROFILES_DIR_ENV",
-    "PROTOCOLS",
     "DataPrefix",
     "DeviceProfile",
     "GattEndpoints",
@@ -57,3 +55,9 @@ __all__ = [
     "parse_profile",
     "user_profiles_dir",
 ]
+
+
+def __getattr__(name: str) -> object:
+    from massager_sdk.profiles import loader
+
+    return getattr(loader, name)  # deprecated names (PROTOCOLS) warn there

@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import tomllib
+import warnings
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -32,9 +33,8 @@ from massager_sdk.profiles.model import (
     SerialParameters,
     ZoneSpec,
 )
+from massager_sdk.protocols.registry import find_protocol, protocol_names
 
-#: Protocols a profile may name.
-PROTOCOLS = ("nmp1", "tuya_ble", "yh")
 #: Environment variable naming the user's profile folder.
 PROFILES_DIR_ENV = "MASSAGER_PROFILES_DIR"
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -175,7 +175,7 @@ def _match(profile: str, table: _Table) -> MatchRule:
     return rule
 
 
-def _device(profile: str, protocol: str, table: _Table) -> ProfileCapabilities:
+def _device(profile: str, self_describing: bool, table: _Table) -> ProfileCapabilities:
     table.known(
         {"model", "intensity_steps", "watchdog_s", "min_gap_s", "auto_off_default_s",
          "auto_off_max_s", "battery_mah", "button", "zones", "modes", "heat"}
@@ -211,7 +211,7 @@ def _device(profile: str, protocol: str, table: _Table) -> ProfileCapabilities:
         modes.append(
             ModeSpec(entry.integer("value", 0, 255), entry.text("name"), Waveform(waveform), period)
         )
-    if protocol != "nmp1" and not modes:
+    if not self_describing and not modes:
         raise ProfileError(f"profile {profile}: device.modes must list at least one mode")
     heat_levels: list[HeatLevel] = []
     limit: float | None = None
@@ -251,9 +251,11 @@ def parse_profile(profile_id: str, data: dict[str, Any], source: str = "") -> De
     top = _Table(profile_id, "", data)
     top.known({"name", "protocol", "match", "gatt", "serial", "device", "options"})
     protocol = top.text("protocol")
-    if protocol not in PROTOCOLS:
+    spec = find_protocol(protocol)
+    if spec is None:
         raise ProfileError(
-            f"profile {profile_id}: protocol = {protocol!r}; accepted: {', '.join(PROTOCOLS)}"
+            f"profile {profile_id}: protocol = {protocol!r}; accepted: "
+            f"{', '.join(protocol_names())}"
         )
     rules = tuple(_match(profile_id, t) for t in top.tables("match"))
     if not rules:
@@ -284,8 +286,10 @@ def parse_profile(profile_id: str, data: dict[str, Any], source: str = "") -> De
         )
     device = None
     if "device" in data:
-        device = _device(profile_id, protocol, _Table(profile_id, "device", data["device"]))
-    elif protocol != "nmp1":
+        device = _device(
+            profile_id, spec.self_describing, _Table(profile_id, "device", data["device"])
+        )
+    elif not spec.self_describing:
         raise ProfileError(
             f"profile {profile_id}: protocol {protocol} has no INFO message, "
             "so the profile needs a [device] table of capabilities"
@@ -318,14 +322,20 @@ def load_profile_file(path: str | os.PathLike[str]) -> DeviceProfile:
 
 
 def builtin_profiles() -> dict[str, DeviceProfile]:
-    """The profiles shipped with the SDK, by id."""
+    """The profiles shipped with the SDK and with the registered protocols, by id."""
     found: dict[str, DeviceProfile] = {}
-    folder = resources.files(__package__).joinpath("builtin")
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".toml"):
-            profile_id = entry.name.removesuffix(".toml")
-            data = tomllib.loads(entry.read_text(encoding="utf-8"))
-            found[profile_id] = parse_profile(profile_id, data, f"builtin:{entry.name}")
+    folders = [resources.files(__package__).joinpath("builtin")]
+    for name in protocol_names():
+        spec = find_protocol(name)
+        folders.extend(spec.profiles if spec is not None else ())
+    for folder in folders:
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+            if entry.name.endswith(".toml"):
+                profile_id = entry.name.removesuffix(".toml")
+                data = tomllib.loads(entry.read_text(encoding="utf-8"))
+                found.setdefault(
+                    profile_id, parse_profile(profile_id, data, f"builtin:{entry.name}")
+                )
     return found
 
 
@@ -342,7 +352,7 @@ def all_profiles(user_dir: str | os.PathLike[str] | None = None) -> dict[str, De
 def get_profile(
     name: str | os.PathLike[str], user_dir: str | os.PathLike[str] | None = None
 ) -> DeviceProfile:
-    """A profile by id (``yh-ems``) or by path to a ``.toml`` file."""
+    """A profile by id (the file name without ``.toml``) or by path to a ``.toml`` file."""
     text = os.fspath(name)
     if text.endswith(".toml"):
         return load_profile_file(text)
@@ -354,3 +364,15 @@ def get_profile(
             f"unknown device profile {text!r}; known: {', '.join(sorted(profiles))} "
             "(or a path to a .toml profile file)"
         ) from None
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PROTOCOLS":
+        warnings.warn(
+            "massager_sdk.profiles.PROTOCOLS is deprecated: use "
+            "massager_sdk.protocols.protocol_names()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return protocol_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,34 +2,24 @@
 
     match = identify_advertisement(adv, name=device.name)
     match.profile      # the DeviceProfile, or None
-    match.protocol     # "nmp1", "yh", "tuya_ble", or None for an unknown device
+    match.protocol     # the protocol's name, or None for an unknown device
     match.seen         # what was heard, for listing an unknown device
 
 A profile's most specific rule wins (manufacturer or service data beats a
-service UUID beats a name). When no profile matches, the protocols' own
-advertising markers still tell the protocol (any Tuya BLE device, any "yh"
-device), with no profile.
+service UUID beats a name). When no profile matches, the advertising markers
+of the registered protocols (:class:`~massager_sdk.protocols.registry.Markers`)
+still tell the protocol, with no profile.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-
-from massager_protocols.nmp import gatt as nmp_gatt
-from massager_protocols.tuya import gatt as tuya_gatt
-from massager_protocols.yh import gatt as yh_gatt
 
 from massager_sdk.profiles.loader import all_profiles
 from massager_sdk.profiles.model import DeviceProfile
-
-#: Advertising markers of each protocol: (company ids, service UUIDs).
-_MARKERS: dict[str, tuple[frozenset[int], frozenset[str]]] = {
-    "nmp1": (frozenset({nmp_gatt.COMPANY_ID}), frozenset({nmp_gatt.SERVICE_UUID})),
-    "tuya_ble": (frozenset({tuya_gatt.COMPANY_ID}), frozenset({tuya_gatt.SERVICE_UUID})),
-    "yh": (frozenset({yh_gatt.COMPANY_ID}), frozenset()),
-}
+from massager_sdk.protocols.registry import all_protocols, find_protocol
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -95,23 +85,24 @@ def identify(
                 best = (rule.weight, profile)
     if best is not None:
         profile = best[1]
-        model = profile.device.model if profile.device is not None else _nmp_model(manufacturer)
+        model: str | None
+        if profile.device is not None:
+            model = profile.device.model
+        else:
+            spec = find_protocol(profile.protocol)
+            model = _advertised_model(spec.model_from_advertisement, manufacturer) if spec else None
         return Match(profile, profile.protocol, model, seen)
-    for protocol, (companies, service_uuids) in _MARKERS.items():
-        if (
-            companies.intersection(manufacturer)
-            or service_uuids.intersection(uuids)
-            or (service_uuids.intersection(data))
-        ):
-            model = _nmp_model(manufacturer) if protocol == "nmp1" else None
-            return Match(None, protocol, model, seen)
+    for spec in all_protocols().values():
+        if spec.markers.seen_in(manufacturer, uuids, data):
+            model = _advertised_model(spec.model_from_advertisement, manufacturer)
+            return Match(None, spec.name, model, seen)
     return Match(None, None, None, seen)
 
 
-def _nmp_model(manufacturer: Mapping[int, bytes]) -> str | None:
-    data = manufacturer.get(nmp_gatt.COMPANY_ID)
-    parsed = nmp_gatt.parse_manufacturer_data(bytes(data)) if data is not None else None
-    return (parsed[1] or None) if parsed is not None else None
+def _advertised_model(
+    parse: Callable[[Mapping[int, bytes]], str | None] | None, manufacturer: Mapping[int, bytes]
+) -> str | None:
+    return parse(manufacturer) if parse is not None else None
 
 
 def identify_advertisement(

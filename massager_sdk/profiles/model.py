@@ -19,6 +19,7 @@ from massager_protocols.nmp import ZonePosition
 
 from massager_sdk.capabilities import DeviceCapabilities, HeatCapability, Zone
 from massager_sdk.model import Waveform
+from massager_sdk.transports import GattEndpoints as GattEndpoints  # where the bytes go
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -71,17 +72,6 @@ class MatchRule:
         if self.manufacturer and not any(d.matches(manufacturer) for d in self.manufacturer):
             return False
         return not self.service_data or any(d.matches(service_data) for d in self.service_data)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class GattEndpoints:
-    """Where the protocol's bytes go over BLE."""
-
-    service: str
-    write: str
-    notify: str
-    battery: str | None = None  #: a readable Battery Level characteristic, if any
-    mtu: int | None = None  #: the ATT MTU the device prefers, if it says
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -162,11 +152,12 @@ class DeviceProfile:
 
     id: str  #: the file name without ``.toml``
     name: str  #: human-readable family name
-    protocol: str  #: ``nmp1``, ``yh`` or ``tuya_ble``
+    protocol: str  #: a registered protocol's name (:mod:`massager_sdk.protocols.registry`)
     match: tuple[MatchRule, ...]
     gatt: GattEndpoints | None
     serial: SerialParameters | None
-    device: ProfileCapabilities | None  #: ``None``: the device reports its own (NMP/1 INFO)
+    #: ``None``: the device reports its own (a self-describing protocol's INFO)
+    device: ProfileCapabilities | None
     options: Mapping[str, Any]  #: protocol-specific settings (data point ids...)
     source: str = ""  #: where it was loaded from
 

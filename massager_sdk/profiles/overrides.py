@@ -7,11 +7,11 @@
 
     [devices."C0:FF:EE:00:00:01"]   # by address, BLE name or URL (wildcards allowed)
     name = "Bedroom massager"       # display name (cosmetic)
-    profile = "tuya-neck"           # which profile it is, when it cannot be recognised
+    profile = "my-ems"              # which profile it is, when it cannot be recognised
     max_intensity = 8               # a lower cap than the device's steps
     heat = false                    # never heat, even if the device can
-    local_key = "..."               # Tuya: from the Tuya IoT platform
-    device_id = "..."
+    local_key = "..."               # credentials its protocol needs (each protocol's
+    device_id = "..."               # registration names them and says how to get them)
     uuid = "..."
 
 Overrides can only make a device safer or change how it is shown: a cap above
@@ -24,11 +24,13 @@ import dataclasses
 import fnmatch
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.profiles.loader import ProfileError, config_dir
+from massager_sdk.protocols.registry import all_protocols
 
 #: Environment variable naming the device file.
 DEVICES_ENV = "MASSAGER_DEVICES"
@@ -43,9 +45,8 @@ class DeviceOverride:
     profile: str | None = None
     max_intensity: int | None = None
     heat: bool | None = None  #: ``False`` disables the heater; ``True`` is refused
-    local_key: str | None = None
-    device_id: str | None = None
-    uuid: str | None = None
+    #: Credentials for the device's protocol, by the names its registration gives.
+    credentials: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def apply(self, caps: DeviceCapabilities) -> DeviceCapabilities:
         """``caps`` made safer as this override asks; ``ProfileError`` if it asks for more."""
@@ -107,10 +108,15 @@ _FIELDS: dict[str, type] = {
     "profile": str,
     "max_intensity": int,
     "heat": bool,
-    "local_key": str,
-    "device_id": str,
-    "uuid": str,
 }
+
+
+def _fields() -> dict[str, type]:
+    """Every field of a device entry: the generic ones and each protocol's credentials."""
+    fields = dict(_FIELDS)
+    for spec in all_protocols().values():
+        fields.update(dict.fromkeys(spec.credentials, str))
+    return fields
 
 
 def parse_devices(data: dict[str, Any], where: str = "devices.toml") -> DeviceFile:
@@ -133,13 +139,14 @@ def parse_devices(data: dict[str, Any], where: str = "devices.toml") -> DeviceFi
     for pattern, fields in table.items():
         if not isinstance(fields, dict):
             raise ProfileError(f"{where}: devices.{pattern!r} must be a table")
-        unknown = sorted(set(fields) - set(_FIELDS))
+        accepted = _fields()
+        unknown = sorted(set(fields) - set(accepted))
         if unknown:
             raise ProfileError(
                 f"{where}: devices.{pattern!r}: unknown field(s) {', '.join(unknown)}; "
-                f"accepted: {', '.join(_FIELDS)}"
+                f"accepted: {', '.join(accepted)}"
             )
-        for key, kind in _FIELDS.items():
+        for key, kind in accepted.items():
             value = fields.get(key)
             if value is not None and (
                 not isinstance(value, kind) or isinstance(value, bool) != (kind is bool)
@@ -155,7 +162,9 @@ def parse_devices(data: dict[str, Any], where: str = "devices.toml") -> DeviceFi
         cap = fields.get("max_intensity")
         if cap is not None and cap < 1:
             raise ProfileError(f"{where}: devices.{pattern!r}.max_intensity must be at least 1")
-        entries.append(DeviceOverride(pattern=pattern, **fields))
+        generic = {k: v for k, v in fields.items() if k in _FIELDS}
+        credentials = {k: v for k, v in fields.items() if k not in _FIELDS}
+        entries.append(DeviceOverride(pattern=pattern, **generic, credentials=credentials))
     return DeviceFile(lists["allow"], lists["deny"], tuple(entries), where)
 
 

@@ -3,23 +3,25 @@
 One function decides, :func:`select`, from the most explicit word down:
 
 1. ``connect(protocol=...)``, or the protocol of ``connect(device_profile=...)``;
-2. the URL's ``protocol=`` query parameter (``tcp://HOST:PORT?protocol=yh``), or
-   a ``tuya+`` scheme (``tuya+ble://...``: Tuya's secure channel over that link);
+2. the URL's ``protocol=`` query parameter (``tcp://HOST:PORT?protocol=NAME``), or
+   a secure channel's scheme prefix (``CHANNEL+ble://...``: that protocol's
+   channel over the link);
 3. the ``profile =`` the user's device file gives the device;
 4. what the link knows: a ``sim://MODEL`` model's protocol, a BLE advertisement
    matched against the profiles;
-5. ``nmp1``.
+5. the registry's fallback protocol.
 
 The profile is the named one, else the device file's or the advertisement's
-when it speaks the chosen protocol, else the protocol's built-in default
-(``nmp``, ``yh-ems``, ``tuya-neck``). It gives the adapter its capabilities
-(for protocols without INFO) and the BLE transport its GATT endpoints.
+when it speaks the chosen protocol, else the protocol's registered default
+profile. It gives the adapter its capabilities (for protocols without INFO)
+and the BLE transport its GATT endpoints. Every protocol fact comes from its
+registration (:mod:`massager_sdk.protocols.registry`).
 
 :class:`LinkRequest` is what :func:`massager_sdk.connect` was asked;
 :meth:`LinkRequest.prepare` runs when the device is opened: it asks the link
 what it knows, selects, refuses a device the user's deny list names, gives a
-BLE link the profile's endpoints and wraps the link in Tuya's secure channel
-when the device speaks Tuya BLE.
+BLE link the profile's endpoints and wraps the link in the protocol's secure
+channel when it has one, with the credentials it needs.
 """
 
 from __future__ import annotations
@@ -31,14 +33,22 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-from massager_protocols import ProtocolError
-from massager_protocols.tuya import Credentials
-
 from massager_sdk.errors import BadURLError, ConnectionFailed
 from massager_sdk.profiles.loader import ProfileError, get_profile
+from massager_sdk.profiles.matching import identify
 from massager_sdk.profiles.model import DeviceProfile
 from massager_sdk.profiles.overrides import DeviceFile, DeviceOverride, load_devices
-from massager_sdk.protocols import ADAPTERS, ProtocolAdapter, adapter_for, tuya, yh
+from massager_sdk.protocols import (
+    MissingCredentials,
+    ProtocolAdapter,
+    ProtocolSpec,
+    adapter_for,
+    all_protocols,
+    default_protocol,
+    get_protocol,
+    protocol_names,
+)
+from massager_sdk.protocols.registry import channel_for_scheme, innermost
 from massager_sdk.transports import (
     DEFAULT_URL,
     IdentifyingTransport,
@@ -49,17 +59,16 @@ from massager_sdk.transports import (
 
 _log = logging.getLogger("massager_sdk")
 
-#: The profile used for a protocol when nothing names a more precise one.
-DEFAULT_PROFILES: Mapping[str, str] = {
-    "nmp1": "nmp",
-    yh.YhAdapter.name: yh.DEFAULT_PROFILE,
-    tuya.TuyaAdapter.name: tuya.DEFAULT_PROFILE,
-}
-#: The protocol when nothing says otherwise.
-DEFAULT_PROTOCOL = "nmp1"
-#: Options of Tuya's secure channel (the rest go to the link's transport).
-TUYA_OPTIONS = ("local_key", "device_id", "uuid", "handshake_timeout")
-_TUYA_PREFIX = "tuya+"
+
+def channel_options() -> tuple[str, ...]:
+    """Options of the registered protocols' credentials and channels (the rest of
+    ``connect()``'s keyword arguments go to the link's transport)."""
+    names: dict[str, None] = {}
+    for spec in all_protocols().values():
+        names.update(dict.fromkeys(spec.credentials))
+        if spec.channel is not None:
+            names.update(dict.fromkeys(spec.channel.options))
+    return tuple(names)
 
 
 class DeviceNotAllowed(ConnectionFailed):
@@ -76,10 +85,8 @@ class Selection:
 
 
 def check_protocol(protocol: str, where: str = "protocol") -> str:
-    """``protocol`` if an adapter speaks it; ``ValueError`` naming the accepted ones."""
-    if protocol not in ADAPTERS:
-        raise ValueError(f"unknown {where} {protocol!r}; accepted: {', '.join(sorted(ADAPTERS))}")
-    return protocol
+    """``protocol`` if it is registered; ``ValueError`` naming the accepted ones."""
+    return get_protocol(protocol, where).name
 
 
 def load_device_profile(profile: str | os.PathLike[str] | DeviceProfile) -> DeviceProfile:
@@ -123,19 +130,20 @@ def select(
     elif link is not None and link.protocol is not None:
         chosen, reason = link.protocol, "the link"
     else:
-        chosen, reason = DEFAULT_PROTOCOL, "the default"
-    check_protocol(chosen)
+        chosen, reason = default_protocol().name, "the default"
+    spec = get_protocol(chosen)
     for candidate in (user_profile, link.profile if link is not None else None):
         if candidate is not None and candidate.protocol == chosen:
             return Selection(chosen, candidate, reason)
-    return Selection(chosen, get_profile(DEFAULT_PROFILES[chosen]), reason)
+    return Selection(chosen, get_profile(spec.default_profile), reason)
 
 
 def split_url(url: str) -> tuple[str, str | None, bool]:
-    """``(link URL, protocol the URL names, whether a tuya+ scheme names it)``.
+    """``(link URL, protocol the URL names, whether a channel's scheme prefix names it)``.
 
     The ``protocol=`` query parameter is taken out (the rest of the URL is kept
-    as written); a ``tuya+`` scheme names ``tuya_ble`` and is taken off.
+    as written); a secure channel's prefix (``CHANNEL+``) names its protocol and
+    is taken off.
     """
     text = url.strip()
     base, sep, rest = text.partition("?")
@@ -148,23 +156,25 @@ def split_url(url: str) -> tuple[str, str | None, bool]:
             named.append(urllib.parse.unquote_plus(value))
         else:
             kept.append(item)
-    accepted = ", ".join(sorted(ADAPTERS))
+    known = protocol_names()
+    accepted = ", ".join(known)
     if len(named) > 1:
         raise BadURLError(f"bad device URL {url!r}: give protocol= once; accepted: {accepted}")
-    if named and named[0] not in ADAPTERS:
+    if named and named[0] not in known:
         raise BadURLError(
             f"bad device URL {url!r}: unknown protocol {named[0]!r}; accepted: {accepted}"
         )
     link = base + ("?" + "&".join(kept) if kept else "") + (hash_sep + fragment)
-    by_scheme = link.lower().startswith(_TUYA_PREFIX)
-    if by_scheme:
-        link = link[len(_TUYA_PREFIX) :]
-        if named and named[0] != tuya.TuyaAdapter.name:
+    prefix, plus, _ = link.partition("://")[0].partition("+")
+    spec = channel_for_scheme(prefix) if plus else None
+    if spec is not None:
+        link = link[len(prefix) + 1 :]
+        if named and named[0] != spec.name:
             raise BadURLError(
-                f"bad device URL {url!r}: a tuya+ URL speaks {tuya.TuyaAdapter.name}, "
+                f"bad device URL {url!r}: a {prefix}+ URL speaks {spec.name}, "
                 f"not protocol={named[0]}"
             )
-        return link, tuya.TuyaAdapter.name, True
+        return link, spec.name, True
     return link, (named[0] if named else None), False
 
 
@@ -172,7 +182,7 @@ def split_url(url: str) -> tuple[str, str | None, bool]:
 class PreparedLink:
     """What :meth:`LinkRequest.prepare` settled."""
 
-    transport: Transport  #: the link, wrapped in Tuya's secure channel if needed
+    transport: Transport  #: the link, wrapped in the protocol's secure channel if it has one
     selection: Selection
     adapter: ProtocolAdapter
     keys: tuple[str, ...]  #: names the device file may know the device by
@@ -180,7 +190,7 @@ class PreparedLink:
 
 
 class LinkRequest:
-    """What :func:`massager_sdk.connect` was asked: URL, protocol, profile, Tuya keys.
+    """What :func:`massager_sdk.connect` was asked: URL, protocol, profile, credentials.
 
     Names are checked at once (an unknown protocol or profile is a
     ``ValueError`` naming the accepted ones); the rest is settled by
@@ -193,7 +203,7 @@ class LinkRequest:
         *,
         protocol: str | None = None,
         device_profile: str | os.PathLike[str] | DeviceProfile | None = None,
-        tuya_options: Mapping[str, Any] | None = None,
+        channel_settings: Mapping[str, Any] | None = None,
         devices: DeviceFile | None = None,
     ) -> None:
         if url is not None and not isinstance(url, str):
@@ -206,18 +216,18 @@ class LinkRequest:
         if protocol is not None and not isinstance(protocol, str):
             raise TypeError(f"protocol must be a string, got {type(protocol).__name__}")
         self.protocol = None if protocol is None else check_protocol(protocol)
-        if self.by_scheme and self.protocol not in (None, tuya.TuyaAdapter.name):
+        if self.by_scheme and self.protocol not in (None, self.url_protocol):
             raise ValueError(
-                f"{self.url} is Tuya's secure channel ({tuya.TuyaAdapter.name}); "
+                f"{self.url} is the secure channel of {self.url_protocol}; "
                 f"protocol={self.protocol!r} cannot run over it"
             )
         self.device_profile = (
             None if device_profile is None else load_device_profile(device_profile)
         )
-        self.tuya_options = dict(tuya_options or {})
-        unknown = sorted(set(self.tuya_options) - set(TUYA_OPTIONS))
+        self.channel_settings = dict(channel_settings or {})
+        unknown = sorted(set(self.channel_settings) - set(channel_options()))
         if unknown:
-            raise TypeError(f"unknown Tuya option(s) {', '.join(unknown)}")
+            raise TypeError(f"unknown credential or channel option(s) {', '.join(unknown)}")
         self.devices = load_devices() if devices is None else devices
 
     @classmethod
@@ -229,10 +239,10 @@ class LinkRequest:
         device_profile: str | os.PathLike[str] | DeviceProfile | None,
         options: dict[str, Any],
     ) -> LinkRequest:
-        """A request, taking the Tuya channel's options out of ``options`` (the rest are
-        the transport's)."""
-        tuya_options = {k: options.pop(k) for k in TUYA_OPTIONS if k in options}
-        return cls(url, protocol=protocol, device_profile=device_profile, tuya_options=tuya_options)
+        """A request, taking credentials and channel options out of ``options`` (the rest
+        are the transport's)."""
+        settings = {k: options.pop(k) for k in channel_options() if k in options}
+        return cls(url, protocol=protocol, device_profile=device_profile, channel_settings=settings)
 
     def guess(self) -> tuple[Selection, ProtocolAdapter]:
         """The selection without the link's word (before the device is identified)."""
@@ -263,8 +273,10 @@ class LinkRequest:
 
     async def prepare(self, transport: Transport) -> PreparedLink:
         """Identify the device on ``transport``, select, and make the link ready to open."""
-        link = _innermost(transport)
+        link = innermost(transport)
         identity = await link.identify() if isinstance(link, IdentifyingTransport) else None
+        if identity is not None:
+            identity = recognise(identity)
         keys = self._keys(link, identity)
         # A denied device is refused before connecting. The allow list may name a
         # serial number, so it is checked when the device has answered INFO.
@@ -310,50 +322,69 @@ class LinkRequest:
                 selection.profile.id,
             )
         _use_profile_gatt(link, selection.profile)
-        if selection.protocol == tuya.TuyaAdapter.name:
-            if not isinstance(transport, tuya.TuyaTransport):
-                transport = self._secure_channel(transport, override, identity)
-        elif self.tuya_options:
+        spec = get_protocol(selection.protocol)
+        wanted = {*spec.credentials, *(spec.channel.options if spec.channel else ())}
+        stray = sorted(set(self.channel_settings) - wanted)
+        if stray:
+            takers = [
+                s.name
+                for s in all_protocols().values()
+                if set(stray) <= {*s.credentials, *(s.channel.options if s.channel else ())}
+            ]
             raise ValueError(
-                f"{', '.join(sorted(self.tuya_options))} only apply to Tuya BLE devices; "
+                f"{', '.join(stray)} only apply to {' or '.join(takers) or 'other'} devices; "
                 f"{transport.description} speaks {selection.protocol} ({selection.reason})"
             )
+        if spec.channel is not None and innermost(transport) is transport:
+            transport = self._secure_channel(spec, transport, override, identity)
         adapter = adapter_for(selection.protocol, profile=selection.profile)
         return PreparedLink(transport, selection, adapter, keys, override)
 
     def _secure_channel(
         self,
+        spec: ProtocolSpec,
         transport: Transport,
         override: DeviceOverride | None,
         identity: LinkIdentity | None,
-    ) -> tuya.TuyaTransport:
-        """Tuya's channel over ``transport``, with credentials from the options, the
-        device file, or what the link knows (a simulated device's own)."""
-        sources: list[Mapping[str, Any]] = [self.tuya_options]
+    ) -> Transport:
+        """The protocol's channel over ``transport``, with credentials from the options,
+        the device file, or what the link knows (a simulated device's own)."""
+        assert spec.channel is not None
+        sources: list[Mapping[str, Any]] = [self.channel_settings]
         if override is not None:
-            sources.append(
-                {"local_key": override.local_key, "device_id": override.device_id,
-                 "uuid": override.uuid}
-            )  # fmt: skip
+            sources.append(override.credentials)
         if identity is not None:
             sources.append(identity.options)
-        values: dict[str, str] = {}
-        for key in ("local_key", "device_id", "uuid"):
+        settings: dict[str, Any] = {
+            k: v for k, v in self.channel_settings.items() if k in spec.channel.options
+        }
+        for key in spec.credentials:
             value = next((s[key] for s in sources if s.get(key)), None)
             if value is not None:
-                values[key] = str(value)
-        where = self.url
-        missing = [k for k in ("local_key", "device_id", "uuid") if k not in values]
+                settings[key] = str(value)
+        missing = [k for k in spec.credentials if k not in settings]
         if missing:
-            raise tuya.MissingCredentials(
-                f"{where}: missing {', '.join(missing)}: {tuya.HOW_TO_GET_KEYS}"
+            raise MissingCredentials(
+                f"{self.url}: missing {', '.join(missing)}: {spec.credentials_help}"
             )
-        try:
-            credentials = Credentials(values["local_key"], values["device_id"], values["uuid"])
-        except ProtocolError as exc:
-            raise tuya.MissingCredentials(f"{where}: {exc}: {tuya.HOW_TO_GET_KEYS}") from None
-        timeout = float(self.tuya_options.get("handshake_timeout", 5.0))
-        return tuya.TuyaTransport(transport, credentials, handshake_timeout=timeout)
+        return spec.channel.wrap(transport, settings, self.url)
+
+
+def recognise(identity: LinkIdentity) -> LinkIdentity:
+    """``identity`` with what its advertisement says: the device profile it matches (when
+    it speaks the protocol the link names, if any), the protocol, model and a summary."""
+    adv = identity.advertisement
+    if adv is None:
+        return identity
+    match = identify(adv.name, adv.services, adv.manufacturer_data, adv.service_data)
+    protocol = identity.protocol or match.protocol
+    return dataclasses.replace(
+        identity,
+        protocol=protocol,
+        profile=identity.profile or (match.profile if match.protocol == protocol else None),
+        model=identity.model or match.model,
+        seen=identity.seen or match.seen,
+    )
 
 
 def check_allowed(devices: DeviceFile, keys: tuple[str, ...], description: str) -> None:
@@ -365,13 +396,6 @@ def check_allowed(devices: DeviceFile, keys: tuple[str, ...], description: str) 
         f"{description} {why} of {devices.path or 'the device file'} (known as "
         f"{', '.join(keys)}); edit allow/deny there to use it"
     )
-
-
-def _innermost(transport: Transport) -> Transport:
-    """The link under any secure channel."""
-    while isinstance(transport, tuya.TuyaTransport):
-        transport = transport.inner
-    return transport
 
 
 def _use_profile_gatt(link: Transport, profile: DeviceProfile) -> None:

@@ -4,8 +4,9 @@ The client speaks in protocol-neutral commands (set these zones to this level,
 heat to this target, stop...). A :class:`ProtocolAdapter` turns each command
 into bytes and turns the device's byte stream back into :class:`Reply`,
 :class:`~massager_sdk.model.DeviceStatus` and
-:class:`~massager_sdk.model.DeviceEvent` values. NMP/1 is one adapter; other
-wire protocols are further adapters, and the client does not change.
+:class:`~massager_sdk.model.DeviceEvent` values. Each wire protocol is one
+adapter, registered with the rest of what the SDK knows of it
+(:mod:`massager_sdk.protocols.registry`), and the client does not change.
 """
 
 from __future__ import annotations

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from massager_protocols import ProtocolError, nmp
+from massager_protocols.nmp import gatt as nmp_gatt
 
-from massager_sdk.capabilities import DeviceCapabilities
+from massager_sdk.capabilities import DeviceCapabilities, HeatCapability, Zone, zone_position
 from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind, Pattern, Waveform
 from massager_sdk.protocols.base import (
     AdapterStats,
@@ -23,6 +25,7 @@ from massager_sdk.protocols.base import (
     StopAll,
     UploadPattern,
 )
+from massager_sdk.protocols.registry import Markers, ProtocolSpec
 
 _WAVEFORMS = {
     Waveform.CONSTANT: nmp.Waveform.CONSTANT,
@@ -97,6 +100,35 @@ def event_from_nmp(message: nmp.Event, now: float) -> DeviceEvent:
         active = None
     value: float = message.value / 10 if code in _TEMPERATURE_EVENTS else float(message.value)
     return DeviceEvent(kind, active, value, detail=message.name, time=now)
+
+
+def capabilities_from_info(info: nmp.Info) -> DeviceCapabilities:
+    """Capabilities as an NMP/1 device reports them in INFO."""
+    heat = None
+    if info.has(nmp.Feature.HEAT) and info.heat_limit_dc:
+        heat = HeatCapability(
+            targets_c=tuple(t / 10 for t in info.heat_targets_dc),
+            limit_c=info.heat_limit_dc / 10,
+        )
+    patterns = info.has(nmp.Feature.PATTERNS)
+    return DeviceCapabilities(
+        model=info.model,
+        serial=info.serial,
+        firmware=info.firmware_version,
+        protocol=NmpAdapter.name,
+        zones=tuple(Zone(i, z.name, zone_position(z.position)) for i, z in enumerate(info.zones)),
+        intensity_steps=info.intensity_steps,
+        heat=heat,
+        battery_mah=info.battery_mah if info.has(nmp.Feature.BATTERY) else None,
+        pattern_slots=info.pattern_slots if patterns else 0,
+        pattern_max_steps=info.pattern_max_steps if patterns else 0,
+        min_gap_s=info.min_gap_ms / 1000,
+        watchdog_s=info.watchdog_ms / 1000,
+        auto_off_default_s=info.auto_off_default_s,
+        auto_off_max_s=info.auto_off_max_s,
+        has_button=info.has(nmp.Feature.BUTTON),
+        has_temperature_sensor=info.has(nmp.Feature.TEMPERATURE_SENSOR),
+    )
 
 
 def _type_name(msg_type: int) -> str:
@@ -205,7 +237,7 @@ class NmpAdapter(ProtocolAdapter):
                 case nmp.Event():
                     out.append(event_from_nmp(message, now))
                 case nmp.Info() if seq:
-                    info = DeviceCapabilities.from_nmp_info(message)
+                    info = capabilities_from_info(message)
                     out.append(Reply(seq, "GET_INFO", True, info=info))
                 case _:  # a host message echoed back, or an unprompted INFO
                     self._undecodable += 1
@@ -220,3 +252,23 @@ class NmpAdapter(ProtocolAdapter):
         """Frames decoded, bytes skipped, CRC errors and frames not understood."""
         s = self._decoder.stats
         return AdapterStats(s.frames, s.bytes_skipped, s.crc_errors, self._undecodable)
+
+
+def _model_from_advertisement(manufacturer: Mapping[int, bytes]) -> str | None:
+    data = manufacturer.get(nmp_gatt.COMPANY_ID)
+    parsed = nmp_gatt.parse_manufacturer_data(bytes(data)) if data is not None else None
+    return (parsed[1] or None) if parsed is not None else None
+
+
+#: NMP/1's registration: the open protocol, assumed when nothing names another.
+PROTOCOL = ProtocolSpec(
+    name=NmpAdapter.name,
+    manufacturer="NMP/1 compatible",
+    adapter=lambda profile: NmpAdapter(),
+    default_profile="nmp",
+    contract="massager_protocols.nmp",
+    markers=Markers(frozenset({nmp_gatt.COMPANY_ID}), frozenset({nmp_gatt.SERVICE_UUID})),
+    model_from_advertisement=_model_from_advertisement,
+    self_describing=True,
+    fallback=True,
+)

@@ -18,6 +18,8 @@ Tuya's protocol has two layers, and so has this module:
         "tuya+ble://AA:BB:CC:DD:EE:FF", protocol="tuya_ble",
         local_key="...", device_id="...", uuid="...",
     ) as device: ...
+
+:data:`PROTOCOL` registers both, with the channel under the URL prefix ``tuya+``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ import collections
 import dataclasses
 import logging
 import urllib.parse
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from massager_protocols import ProtocolError
 from massager_protocols.tuya import (
@@ -43,12 +46,11 @@ from massager_protocols.tuya import (
     decode_datapoints,
     encode_datapoints,
 )
+from massager_protocols.tuya import gatt as tuya_gatt
 
 from massager_sdk.capabilities import DeviceCapabilities
-from massager_sdk.errors import ConnectionFailed, MassagerError
+from massager_sdk.errors import ConnectionFailed
 from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind
-from massager_sdk.profiles import DeviceProfile, get_profile
-from massager_sdk.profiles.overrides import load_devices
 from massager_sdk.protocols.base import (
     AdapterStats,
     Command,
@@ -64,8 +66,13 @@ from massager_sdk.protocols.base import (
     StopAll,
     UploadPattern,
 )
+from massager_sdk.protocols.registry import Channel, Markers, ProtocolSpec
+from massager_sdk.protocols.registry import MissingCredentials as MissingCredentials
 from massager_sdk.transports import Transport, open_transport
 from massager_sdk.transports.base import bad_url
+
+if TYPE_CHECKING:
+    from massager_sdk.profiles.model import DeviceProfile
 
 _log = logging.getLogger("massager_sdk")
 
@@ -83,8 +90,9 @@ HOW_TO_GET_KEYS = (
 _SCHEMES = ("tuya+ble", "tuya+sim", "tuya+tcp", "tuya+serial")
 
 
-class MissingCredentials(MassagerError, ValueError):
-    """A Tuya device was asked for without its local key, device id or uuid."""
+#: What a Tuya device needs before it talks.
+CREDENTIALS = ("local_key", "device_id", "uuid")
+_CHANNEL_OPTIONS = ("handshake_timeout",)
 
 
 # -----------------------------------------------------------------------------
@@ -128,30 +136,20 @@ class TuyaTransport(Transport):
     @classmethod
     def from_url(cls, text: str, url: urllib.parse.SplitResult, **options: Any) -> TuyaTransport:
         """``tuya+SCHEME://...``: the link is ``SCHEME://...``; options ``local_key``,
-        ``device_id``, ``uuid``, ``handshake_timeout``; the rest go to the link."""
+        ``device_id``, ``uuid``, ``handshake_timeout``; the rest go to the link.
+
+        :func:`massager_sdk.connect` reads these URLs itself (with the device file's
+        credentials); this serves a caller that opens transports directly.
+        """
         scheme = url.scheme.lower()
         if scheme not in _SCHEMES:
             raise bad_url(text, f"Tuya runs over {', '.join(_SCHEMES)}", cls.url_forms)
-        inner_url = text.strip()[len("tuya+") :]
-        keys = {k: options.pop(k, None) for k in ("local_key", "device_id", "uuid")}
-        timeout = float(options.pop("handshake_timeout", 5.0))
-        target = urllib.parse.unquote(url.netloc or url.path)
-        if not all(keys.values()):
-            entry = load_devices().override(target, text, inner_url)
-            if entry is not None:
-                for key in keys:
-                    keys[key] = keys[key] or getattr(entry, key)
-        missing = [k for k, v in keys.items() if not v]
+        settings = {k: options.pop(k) for k in (*CREDENTIALS, *_CHANNEL_OPTIONS) if k in options}
+        missing = [k for k in CREDENTIALS if not settings.get(k)]
         if missing:
             raise MissingCredentials(f"{text}: missing {', '.join(missing)}: {HOW_TO_GET_KEYS}")
-        try:
-            credentials = Credentials(
-                str(keys["local_key"]), str(keys["device_id"]), str(keys["uuid"])
-            )
-        except ProtocolError as exc:
-            raise MissingCredentials(f"{text}: {exc}: {HOW_TO_GET_KEYS}") from None
-        inner = open_transport(inner_url, **options)
-        return cls(inner, credentials, handshake_timeout=timeout)
+        inner = open_transport(text.strip()[len("tuya+") :], **options)
+        return secure_channel(inner, settings, text)
 
     @property
     def description(self) -> str:
@@ -276,12 +274,9 @@ class TuyaAdapter(ProtocolAdapter):
 
     name: ClassVar[str] = "tuya_ble"
 
-    def __init__(self, profile: DeviceProfile | str | None = None) -> None:
-        resolved = (
-            profile
-            if isinstance(profile, DeviceProfile)
-            else get_profile(profile or DEFAULT_PROFILE)
-        )
+    def __init__(self, profile: DeviceProfile) -> None:
+        """An adapter for devices of ``profile`` (``adapter_for`` picks the default one)."""
+        resolved = profile
         if resolved.protocol != self.name or resolved.device is None:
             raise ValueError(f"profile {resolved.id!r} is not a tuya_ble profile with capabilities")
         self.profile = resolved
@@ -473,3 +468,34 @@ class TuyaAdapter(ProtocolAdapter):
     def stats(self) -> AdapterStats:
         """Messages decoded and those not understood."""
         return AdapterStats(self._messages, self._stream.skipped, 0, self._undecodable)
+
+
+def secure_channel(link: Transport, settings: Mapping[str, Any], where: str) -> TuyaTransport:
+    """Tuya's channel over ``link``, with the credentials (and ``handshake_timeout``)
+    in ``settings``; ``MissingCredentials`` when they are malformed."""
+    try:
+        credentials = Credentials(
+            str(settings["local_key"]), str(settings["device_id"]), str(settings["uuid"])
+        )
+    except ProtocolError as exc:
+        raise MissingCredentials(f"{where}: {exc}: {HOW_TO_GET_KEYS}") from None
+    timeout = float(settings.get("handshake_timeout", 5.0))
+    return TuyaTransport(link, credentials, handshake_timeout=timeout)
+
+
+def _unwrap(transport: Transport) -> Transport | None:
+    return transport.inner if isinstance(transport, TuyaTransport) else None
+
+
+#: The Tuya BLE registration: data point adapter, credentials, and the secure channel.
+PROTOCOL = ProtocolSpec(
+    name=TuyaAdapter.name,
+    manufacturer="Tuya",
+    adapter=TuyaAdapter,
+    default_profile=DEFAULT_PROFILE,
+    contract="massager_protocols.tuya",
+    markers=Markers(frozenset({tuya_gatt.COMPANY_ID}), frozenset({tuya_gatt.SERVICE_UUID})),
+    credentials=CREDENTIALS,
+    credentials_help=HOW_TO_GET_KEYS,
+    channel=Channel("tuya", secure_channel, _unwrap, _CHANNEL_OPTIONS),
+)

@@ -25,13 +25,13 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from massager_protocols import ProtocolError, yh
+from massager_protocols.yh import gatt as yh_gatt
 
 from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind
-from massager_sdk.profiles import DeviceProfile, get_profile
 from massager_sdk.protocols.base import (
     AdapterStats,
     Command,
@@ -47,6 +47,10 @@ from massager_sdk.protocols.base import (
     StopAll,
     UploadPattern,
 )
+from massager_sdk.protocols.registry import Markers, ProtocolSpec
+
+if TYPE_CHECKING:
+    from massager_sdk.profiles.model import DeviceProfile
 
 #: The profile used when none is given.
 DEFAULT_PROFILE = "yh-ems"
@@ -71,12 +75,9 @@ class YhAdapter(ProtocolAdapter):
 
     name: ClassVar[str] = "yh"
 
-    def __init__(self, profile: DeviceProfile | str | None = None) -> None:
-        resolved = (
-            get_profile(profile or DEFAULT_PROFILE)
-            if not isinstance(profile, DeviceProfile)
-            else profile
-        )
+    def __init__(self, profile: DeviceProfile) -> None:
+        """An adapter for devices of ``profile`` (``adapter_for`` picks the default one)."""
+        resolved = profile
         if resolved.protocol != self.name or resolved.device is None:
             raise ValueError(f"profile {resolved.id!r} is not a yh profile with capabilities")
         self.profile = resolved
@@ -293,3 +294,14 @@ class YhAdapter(ProtocolAdapter):
         """Frames decoded, bytes skipped, CRC errors and frames not understood."""
         s = self._decoder.stats
         return AdapterStats(s.frames, s.bytes_skipped, s.crc_errors, self._undecodable)
+
+
+#: The "yh" registration: capabilities come from the device profile.
+PROTOCOL = ProtocolSpec(
+    name=YhAdapter.name,
+    manufacturer="JL6328 (yh)",
+    adapter=YhAdapter,
+    default_profile=DEFAULT_PROFILE,
+    contract="massager_protocols.yh",
+    markers=Markers(frozenset({yh_gatt.COMPANY_ID})),
+)

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_URL",
     "ENTRY_POINT_GROUP",
+    "Advertisement",
+    "GattEndpoints",
     "IdentifyingTransport",
     "LinkIdentity",
     "Transport",
@@ -68,8 +70,34 @@ _registry: dict[str, type[Transport] | str] = dict(_BUILTIN)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class GattEndpoints:
+    """Where a device's bytes go over BLE."""
+
+    service: str
+    write: str
+    notify: str
+    battery: str | None = None  #: a readable Battery Level characteristic, if any
+    mtu: int | None = None  #: the ATT MTU the device prefers, if it says
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Advertisement:
+    """What a device advertises over BLE, as heard (or as a simulated one would)."""
+
+    name: str = ""
+    services: tuple[str, ...] = ()
+    manufacturer_data: Mapping[int, bytes] = dataclasses.field(default_factory=dict)
+    service_data: Mapping[str, bytes] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class LinkIdentity:
-    """What a link knows of the device at its end before a protocol is spoken."""
+    """What a link knows of the device at its end before a protocol is spoken.
+
+    A link reports what it heard (:attr:`advertisement`); the client matches it
+    against the device profiles and the protocols' markers and fills in
+    :attr:`profile`, :attr:`protocol`, :attr:`model` and :attr:`seen`.
+    """
 
     protocol: str | None = None  #: the wire protocol the device speaks, when known
     profile: DeviceProfile | None = None  #: the device profile its advertisement matched
@@ -77,8 +105,9 @@ class LinkIdentity:
     #: Names the user's device file may know the device by (address, advertised name).
     keys: tuple[str, ...] = ()
     seen: str = ""  #: what was heard, in short (an advertisement's summary)
-    #: Protocol settings the link knows (a simulated Tuya device's own credentials).
+    #: Protocol settings the link knows (a simulated device's own credentials).
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    advertisement: Advertisement | None = None  #: what the device advertises, if heard
 
 
 @runtime_checkable

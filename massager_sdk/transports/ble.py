@@ -6,7 +6,7 @@ to the write characteristic in pieces of the negotiated ATT MTU minus 3 bytes,
 takes the device's bytes from notifications and reports bleak's disconnect
 callback as a lost link.
 
-Which characteristics carry the bytes is a :class:`~massager_sdk.profiles.GattEndpoints`
+Which characteristics carry the bytes is a :class:`~massager_sdk.transports.GattEndpoints`
 (service, write, notify and an optional Battery Level): the ``gatt=`` option,
 else the device profile the client selected, else NMP/1's
 (:mod:`massager_protocols.nmp.gatt`). :meth:`BleTransport.identify` scans for
@@ -39,9 +39,7 @@ from bleak_retry_connector import establish_connection
 from massager_protocols.nmp import gatt as nmp_gatt
 
 from massager_sdk.errors import ConnectionFailed
-from massager_sdk.profiles.matching import identify_advertisement
-from massager_sdk.profiles.model import GattEndpoints
-from massager_sdk.transports import LinkIdentity
+from massager_sdk.transports import Advertisement, GattEndpoints, LinkIdentity
 from massager_sdk.transports.base import Transport, bad_url, check_options
 
 #: NMP/1's endpoints: the default when neither an option nor a profile names others.
@@ -185,7 +183,8 @@ class BleTransport(Transport):
         self._gatt = gatt
 
     async def identify(self) -> LinkIdentity:
-        """Scan for the device and match its advertisement against the device profiles.
+        """Scan for the device and say what it advertises (the client matches it against
+        the device profiles).
 
         What the scan found is kept: connecting does not scan again.
         """
@@ -193,14 +192,15 @@ class BleTransport(Transport):
             await self._find()
         device, adv = self._device, self._advertisement
         assert device is not None and adv is not None
-        match = identify_advertisement(adv, device.name)
         names = {device.address, adv.local_name or "", device.name or ""}
         return LinkIdentity(
-            protocol=match.protocol,
-            profile=match.profile,
-            model=match.model,
             keys=tuple(sorted(n for n in names if n)),
-            seen=match.seen,
+            advertisement=Advertisement(
+                adv.local_name or device.name or "",
+                tuple(adv.service_uuids),
+                dict(adv.manufacturer_data),
+                dict(adv.service_data),
+            ),
         )
 
     async def _find(self) -> BLEDevice:

@@ -15,7 +15,7 @@ DEFAULT_BAUD = 115200
 
 
 class SerialTransport(StreamTransport):
-    """NMP/1 frames as a byte stream on a serial port (pyserial-asyncio-fast)."""
+    """A byte stream on a serial port (pyserial-asyncio-fast)."""
 
     scheme: ClassVar[str] = "serial"
     url_forms: ClassVar[tuple[str, ...]] = (

@@ -7,9 +7,9 @@ Without a ``simulator=`` option the transport starts its own
 (fault injection, a fleet).
 
 The transport knows the simulated model, so it tells the client which wire
-protocol the device speaks (:meth:`SimTransport.identify`) and, for a Tuya
-model, the simulated device's own credentials: ``sim://tuya-neck`` connects
-without the user typing keys.
+protocol the device speaks (:meth:`SimTransport.identify`) and the model's
+protocol settings, among them any credentials the simulated device was given:
+a simulated device that needs keys connects without the user typing them.
 """
 
 from __future__ import annotations
@@ -20,11 +20,8 @@ from typing import Any, ClassVar
 from massager_simulator import DEFAULT_MODEL, LinkEnd, SimulatedDevice, list_models
 
 from massager_sdk.errors import ConnectionFailed
-from massager_sdk.transports import LinkIdentity
+from massager_sdk.transports import Advertisement, LinkIdentity
 from massager_sdk.transports.base import Transport, bad_url, check_options
-
-#: Model options a host may know of a simulated device: a Tuya device's credentials.
-_KNOWN_OPTIONS = ("local_key", "device_id", "uuid")
 
 
 class SimTransport(Transport):
@@ -79,29 +76,26 @@ class SimTransport(Transport):
         return f"sim://{self.model}"
 
     async def identify(self) -> LinkIdentity:
-        """The simulated model's protocol and name, the credentials it was given, and the
-        device profile its BLE advertisement matches (as a scan would find it)."""
+        """The simulated model's protocol and name, the settings it was given, and its
+        BLE advertisement (matched against the device profiles as a scan's would be)."""
         if self._simulator is None:
             self._simulator = SimulatedDevice(self.model)  # started when opened
         device = self._simulator
         model = device.model
-        options = {k: v for k, v in model.protocol_options.items() if k in _KNOWN_OPTIONS}
-        profile = None
-        personality = device.personality
-        if personality is not None:  # NMP/1 devices describe themselves in INFO
-            from massager_sdk.profiles.matching import identify
-
-            gatt = personality.gatt
-            match = identify(
-                gatt.local_name, gatt.service_uuids, gatt.manufacturer_data, gatt.service_data
-            )
-            profile = match.profile if match.protocol == model.protocol else None
+        # The protocol takes what it needs (its credentials) and ignores the rest.
+        options = dict(model.protocol_options)
+        gatt = device.personality.gatt
         return LinkIdentity(
             protocol=model.protocol,
-            profile=profile,
             model=model.model,
             keys=(self.description, self.model),
             options=options,
+            advertisement=Advertisement(
+                gatt.local_name,
+                tuple(gatt.service_uuids),
+                dict(gatt.manufacturer_data),
+                dict(gatt.service_data),
+            ),
         )
 
     @property

@@ -11,7 +11,7 @@ from massager_sdk.transports.base import StreamTransport, bad_url, check_options
 
 
 class TcpTransport(StreamTransport):
-    """NMP/1 frames as a plain byte stream over TCP (asyncio streams)."""
+    """A plain byte stream over TCP (asyncio streams)."""
 
     scheme: ClassVar[str] = "tcp"
     url_forms: ClassVar[tuple[str, ...]] = ("tcp://HOST:PORT",)

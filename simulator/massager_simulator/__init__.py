@@ -1,4 +1,4 @@
-"""Virtual neck-massager firmware: the device side of the NMP/1 contract.
+"""Virtual neck-massager firmware: the device side of the protocol contracts.
 
 It depends on ``massager_protocols`` and the standard library only (pyserial
 is not needed here; bleak only inside :mod:`massager_simulator.ble`), never on
@@ -9,7 +9,7 @@ API::
     device = SimulatedDevice("heat4")            # or SimulatedDevice(load_model("neck2"))
     async with device:                           # or: await device.start() ... await device.stop()
         link = device.connect(mtu=None)          # LinkEnd: in-process byte link
-        await link.write(frame_bytes)            # raw NMP/1 frames, any chunking
+        await link.write(frame_bytes)            # raw frames of its protocol, any chunking
         chunk = await link.read()                # ConnectionResetError once closed/dropped
         link.close()                             # the host went away: the device stops
 

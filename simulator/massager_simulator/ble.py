@@ -50,19 +50,14 @@ from bleak.exc import (
 from massager_protocols.nmp.gatt import (
     BATTERY_LEVEL_CHAR_UUID,
     BATTERY_SERVICE_UUID,
-    COMPANY_ID,
     DEFAULT_ATT_MTU,
     LEGACY_AD_MAX,
-    RX_CHAR_UUID,
-    SERVICE_UUID,
-    TX_CHAR_UUID,
-    manufacturer_data,
-    model_code,
 )
 
 from massager_simulator.device import SimulatedDevice
 from massager_simulator.link import LinkEnd
 from massager_simulator.personalities.base import GattProfile
+from massager_simulator.personalities.nmp import nmp_gatt_profile as nmp_gatt_profile
 
 #: How often a registered device advertises (seconds).
 ADVERTISING_INTERVAL_S = 0.1
@@ -89,27 +84,10 @@ FLAGS_LE_ONLY_GENERAL = 0x06
 _BASE_UUID_TAIL = "-0000-1000-8000-00805f9b34fb"
 
 
-def nmp_gatt_profile(model: str, name: str) -> GattProfile:
-    """The GATT face and advertisement of an NMP/1 device of ``model``."""
-    return GattProfile(
-        service_uuid=SERVICE_UUID,
-        write_uuid=RX_CHAR_UUID,
-        notify_uuid=TX_CHAR_UUID,
-        manufacturer_data={COMPANY_ID: manufacturer_data(model_code(model))},
-        service_data={},
-        service_uuids=(SERVICE_UUID,),
-        local_name=name,
-    )
-
-
 def device_gatt_profile(device: SimulatedDevice, name: str | None = None) -> GattProfile:
-    """The GATT face of ``device``: its personality's, else NMP/1's (``name``: another
-    local name than the personality's or ``NMP-<serial>``)."""
-    personality = device.personality
-    if personality is not None:
-        gatt = personality.gatt
-        return dataclasses.replace(gatt, local_name=name) if name else gatt
-    return nmp_gatt_profile(device.model.model, name or f"NMP-{device.serial}")
+    """The GATT face of ``device``'s personality (``name``: another local name)."""
+    gatt = device.personality.gatt
+    return dataclasses.replace(gatt, local_name=name) if name else gatt
 
 
 def _uuid_bytes(uuid: str) -> bytes:
@@ -300,7 +278,7 @@ class BleRegistry:
         mtu: int = DEFAULT_ATT_MTU,
     ) -> BleEntry:
         """Put ``device`` in the air. ``address`` defaults to ``device.address``,
-        ``name`` to ``NMP-<serial>``; ``mtu`` is the ATT MTU its links negotiate."""
+        ``name`` to its personality's local name; ``mtu`` is the ATT MTU its links negotiate."""
         address = address or device.address
         if not address:
             raise ValueError("a BLE device needs an address: pass address= or set device.address")
@@ -309,8 +287,7 @@ class BleRegistry:
         key = address.upper()
         if key in self._entries and self._entries[key].device is not device:
             raise ValueError(f"address {key} is already taken by another simulated device")
-        personality = device.personality
-        default_name = personality.gatt.local_name if personality else f"NMP-{device.serial}"
+        default_name = device.personality.gatt.local_name
         entry = BleEntry(device, key, name or default_name, rssi, mtu)
         self._entries[key] = entry
         if device.address is None:
@@ -541,11 +518,9 @@ class SimulatedBleakClient(BaseBleakClient):
     def _build_services(self, entry: BleEntry) -> BleakGATTServiceCollection:
         payload = entry.mtu - ATT_HEADER
         services = BleakGATTServiceCollection()
-        # A protocol personality brings its own service and characteristics.
-        gatt = entry.device.personality.gatt if entry.device.personality else None
-        service_uuid = gatt.service_uuid if gatt else SERVICE_UUID
-        rx_uuid = gatt.write_uuid if gatt else RX_CHAR_UUID
-        tx_uuid = gatt.notify_uuid if gatt else TX_CHAR_UUID
+        # The personality brings its service and characteristics.
+        gatt = entry.device.personality.gatt
+        service_uuid, rx_uuid, tx_uuid = gatt.service_uuid, gatt.write_uuid, gatt.notify_uuid
         nmp = BleakGATTService(None, 1, service_uuid)
         services.add_service(nmp)
         self._rx = BleakGATTCharacteristic(

@@ -1,26 +1,27 @@
-"""The virtual firmware: a neck massager that speaks NMP/1.
+"""The virtual firmware: a neck massager, whatever wire protocol it speaks.
 
-:class:`SimulatedDevice` is written the way firmware is: frames in, replies
+:class:`SimulatedDevice` is written the way firmware is: commands in, answers
 out, a control loop that ticks on the device's clock, and a handful of
-latched fault flags. Time is the running event loop's (``loop.time()`` and
-``asyncio.sleep``-style timers only), so on a
+latched fault flags. Its own command set is NMP/1's messages (the open
+contract); the wire protocol is a personality
+(:mod:`massager_simulator.personalities`, NMP/1's among them) that decodes
+frames, calls :meth:`SimulatedDevice.apply` and reports in its own frames.
+Time is the running event loop's (``loop.time()`` and ``asyncio.sleep``-style
+timers only), so on a
 :class:`~massager_simulator.clock.VirtualTimeEventLoop` a 20-minute session
 runs in a fraction of a second.
 
 The firmware contract it keeps (see ``protocols/specs/nmp1.md``):
 
-- host frames carry seq 1..255 and every reply echoes it; device-initiated
-  frames (unprompted STATUS, EVENT) carry seq 0; a host frame with seq 0 is
-  ignored;
-- GET_INFO -> INFO, GET_STATUS -> STATUS, any other command -> ACK or NACK;
-  a NACKed command changes nothing; STOP_ALL is never NACKed;
+- every command is accepted (0) or refused (a NackCode); a refused command
+  changes nothing; STOP_ALL is never refused;
 - the watchdog stops everything when something is on and no valid frame has
   arrived for ``watchdog_ms``; auto-off stops everything ``auto_off`` seconds
   after something was switched on; both latch a fault flag that the next
   accepted SET_OUTPUT or SET_HEAT clears;
 - the heater never exceeds the model's limit (see :mod:`.heater`);
-- while anything is on, a STATUS goes out about once a second, and one more
-  when everything has gone off.
+- while anything is on, the personality is asked to report about once a
+  second, and once more when everything has gone off (if it wants that).
 """
 
 from __future__ import annotations
@@ -34,18 +35,14 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from massager_protocols.errors import MalformedPayload
 from massager_protocols.nmp import (
-    Ack,
     Event,
     EventCode,
     EventState,
     Fault,
-    Frame,
     Keepalive,
     Message,
     MsgType,
-    Nack,
     NackCode,
     SetAutoOff,
     SetHeat,
@@ -54,7 +51,6 @@ from massager_protocols.nmp import (
     StopAll,
     UploadPattern,
     Waveform,
-    encode,
 )
 
 from massager_simulator.battery import Battery
@@ -87,7 +83,6 @@ _EPS = 1e-9
 
 _LATCHES = Fault.WATCHDOG | Fault.AUTO_OFF
 _HEAT_LOCKS = Fault.SENSOR | Fault.OVERHEAT
-_HOST_TYPES = frozenset(t for t in MsgType if t < 0x80)
 _NOT_BUSY = frozenset({MsgType.GET_INFO, MsgType.GET_STATUS, MsgType.STOP_ALL, MsgType.KEEPALIVE})
 
 
@@ -143,7 +138,6 @@ class SimulatedDevice:
         self._on_since: float | None = None
         self._last_rx = 0.0
         self._next_status = 0.0
-        self._last_broadcast: tuple[float, bytes] = (-1.0, b"")
         self._off_report_at: float | None = None  # the last report, once the motors stop
         self._t: float | None = None  # time physics was last advanced to
         self._t_ctrl = 0.0  # time of the last control tick
@@ -175,10 +169,10 @@ class SimulatedDevice:
             MsgType.SET_AUTO_OFF: (SetAutoOff, self._set_auto_off),
             MsgType.UPLOAD_PATTERN: (UploadPattern, self._upload_pattern),
         }
-        #: How the firmware speaks when its model names a protocol other than
-        #: NMP/1 (``None``: NMP/1). It translates that protocol's commands into
-        #: the firmware's own (:meth:`apply`) and reports in its own frames.
-        self.personality: Personality | None = make_personality(self)
+        #: How the firmware speaks: the personality of the model's protocol. It
+        #: translates that protocol's commands into the firmware's own
+        #: (:meth:`apply`) and reports in its own frames.
+        self.personality: Personality = make_personality(self)
 
     def __repr__(self) -> str:
         return f"SimulatedDevice({self.model.name!r}, serial={self.serial!r})"
@@ -286,16 +280,11 @@ class SimulatedDevice:
     def _port_closed(self, port: Port) -> None:
         if port in self._ports:
             self._ports.remove(port)
-        if self.personality is not None:
-            self.personality.port_closed(port)
+        self.personality.port_closed(port)
         if not self._ports and self.is_on:
             # The host went away: a device is never left running unattended.
             self._advance(self._clock())
             self._stop_everything()
-
-    def _broadcast(self, frame: bytes) -> None:
-        for port in self._ports:
-            port.send(frame)
 
     # ------------------------------------------------------------------
     # Faults and actions
@@ -657,10 +646,7 @@ class SimulatedDevice:
         value = max(-0x8000, min(0x7FFF, value))  # the field is an int16
         event = Event(code=int(code), state=int(state), value=value)
         self.event_log.append((now, event))
-        if self.personality is not None:
-            self.personality.event(now, event)
-            return
-        self._broadcast(encode(event, 0))
+        self.personality.event(now, event)
 
     def _status(self, now: float) -> Status:
         battery = self._battery
@@ -687,13 +673,13 @@ class SimulatedDevice:
         )
 
     def _report_off(self, now: float) -> None:
-        """NMP/1's last STATUS when everything has gone off, so watching hosts see it.
+        """One more report when everything has gone off, so watching hosts see it
+        (for a personality that wants it).
 
         Motors switched off with SET_OUTPUT wind down along their ramp: the report
-        goes out when they have stopped. Protocol personalities keep their own
-        reporting rules.
+        goes out when they have stopped.
         """
-        if self.personality is not None:
+        if not self.personality.reports_when_off:
             return
         settled = max((m.settled_at(now) for m in self._motors), default=now)
         if settled <= now + _EPS:
@@ -706,42 +692,17 @@ class SimulatedDevice:
     def _broadcast_status(self, now: float) -> None:
         self._next_status = now + TELEMETRY_S
         if self._ports:
-            if self.personality is not None:
-                self.personality.status(now)
-                return
-            frame = encode(self._status(now), 0)
-            if (now, frame) == self._last_broadcast:
-                return  # two reasons to report at one instant: one report
-            self._last_broadcast = (now, frame)
-            self._broadcast(frame)
+            self.personality.status(now)
 
     # ------------------------------------------------------------------
     # Frames
     # ------------------------------------------------------------------
 
     def _port_bytes(self, port: Port, data: bytes) -> None:
-        if self.personality is not None:
-            self.personality.port_bytes(port, data)
-            return
-        decoder = port.decoder
-        crc_errors = decoder.stats.crc_errors
-        frames = decoder.feed(data)
-        if frames:
-            now = self._clock()
-            self._advance(now)
-            for frame in frames:
-                if frame.seq == 0:
-                    continue  # seq 0 is the device's own numbering; no host sends it
-                self._last_rx = now
-                port.send(self._dispatch(frame, now))
-        bad = decoder.stats.crc_errors - crc_errors
-        if bad:
-            for seq, msg_type in list(decoder.rejected)[-bad:]:
-                if seq and msg_type in _HOST_TYPES:
-                    port.send(encode(Nack(msg_type, NackCode.BAD_CRC), seq))
+        self.personality.port_bytes(port, data)
 
     def apply(self, message: Message, now: float) -> int:
-        """Carry out a host command as the NMP/1 firmware would: 0, or the NackCode.
+        """Carry out a host command as the firmware does: 0, or the NackCode.
 
         Protocol personalities call this for every command they translate, so
         range checks, latches and the watchdog behave the same in every
@@ -762,27 +723,10 @@ class SimulatedDevice:
         self._advance(now)
         self._last_rx = now
 
-    def _dispatch(self, frame: Frame, now: float) -> bytes:
-        seq, msg_type = frame.seq, frame.msg_type
-        if msg_type == MsgType.GET_STATUS:
-            return encode(self._status(now), seq)
-        if msg_type == MsgType.GET_INFO:
-            return encode(self.info, seq)
+    def command_type(self, msg_type: int) -> type[Message] | None:
+        """The message class of a command type the firmware carries out, or ``None``."""
         entry = self._handlers.get(msg_type)
-        if entry is None:
-            return encode(Nack(msg_type, NackCode.UNKNOWN_TYPE), seq)
-        cls, handler = entry
-        try:
-            message = cls.decode_payload(frame.payload)
-        except MalformedPayload:
-            return encode(Nack(msg_type, NackCode.BAD_LENGTH), seq)
-        busy = self._faults.busy
-        if busy and msg_type not in _NOT_BUSY and self._rng.random() < busy:
-            return encode(Nack(msg_type, NackCode.BUSY), seq)
-        code = handler(message, now)
-        if code:
-            return encode(Nack(msg_type, code), seq)
-        return encode(Ack(msg_type), seq)
+        return None if entry is None else entry[0]
 
     # Each handler checks everything first and changes state only when it
     # accepts: it returns 0 (ACK) or the NackCode.

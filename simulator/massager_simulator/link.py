@@ -19,8 +19,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-from massager_protocols.nmp import StreamDecoder
-
 from massager_simulator.faults import FaultConfig, Shaper
 
 #: Bytes a link end buffers for a reader that is not reading; beyond it the
@@ -52,15 +50,13 @@ class PortOwner(Protocol):
 class Port:
     """The device's end of one link."""
 
-    __slots__ = ("_drop_timer", "_owner", "_rx", "_transport", "_tx", "closed", "decoder", "name")
+    __slots__ = ("_drop_timer", "_owner", "_rx", "_transport", "_tx", "closed", "name")
 
     def __init__(self, owner: PortOwner, transport: Transport, name: str, seed: int) -> None:
         self._owner = owner
         self._transport = transport
         self.name = name
         self.closed = False
-        #: The firmware's frame decoder for this link.
-        self.decoder = StreamDecoder()
         rng = random.Random(seed)
         self._rx = Shaper(lambda: owner.faults, rng, self._to_firmware)
         self._tx = Shaper(lambda: owner.faults, rng, transport.send)

@@ -23,7 +23,7 @@ from massager_protocols.nmp import (
     ZonePosition,
 )
 
-from massager_simulator.personalities import known_protocols
+from massager_simulator.personalities import default_protocol, known_protocols
 
 #: The model the embedded simulator runs when none is named.
 DEFAULT_MODEL = "heat4"
@@ -98,8 +98,9 @@ class DeviceModel:
     zones: tuple[ZoneSpec, ...]
     heat: HeatSpec | None = None
     battery: BatterySpec | None = None
-    #: The wire protocol the firmware speaks (``nmp1``, ``yh``, ``tuya_ble``).
-    protocol: str = "nmp1"
+    #: The wire protocol the firmware speaks (a personality's name; default: the
+    #: fallback personality's).
+    protocol: str = dataclasses.field(default_factory=default_protocol)
     #: The ``[protocol_options]`` table, checked by the protocol's personality.
     protocol_options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -254,7 +255,7 @@ def parse_model(name: str, data: dict[str, Any]) -> DeviceModel:
     zones = tuple(_zone(name, i, z) for i, z in enumerate(zones_data))
     auto_off_max = top.integer("auto_off_max_s", 1, 0xFFFF)
     pattern_slots = top.integer("pattern_slots", 0, 255)
-    protocol = data.get("protocol", "nmp1")
+    protocol = data.get("protocol", default_protocol())
     if protocol not in known_protocols():
         raise ModelError(
             f"model {name}: protocol = {protocol!r}; accepted: {', '.join(known_protocols())}"

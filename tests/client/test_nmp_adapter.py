@@ -14,7 +14,6 @@ from massager_sdk.protocols import (
     GetInfo,
     GetStatus,
     Keepalive,
-    NmpAdapter,
     Reply,
     SetAutoOff,
     SetHeat,
@@ -22,6 +21,7 @@ from massager_sdk.protocols import (
     StopAll,
     UploadPattern,
 )
+from massager_sdk.protocols.nmp import NmpAdapter
 
 VECTORS = {v["name"]: v for v in load("nmp1")["messages"]}
 TAPPING = Pattern((PatternStep(1.0, 0.12), PatternStep(0.0, 0.08), PatternStep(0.4, 0.1)))

@@ -19,6 +19,7 @@ from massager_simulator.clock import run_virtual
 
 import massager_sdk
 from massager_sdk.client import Device
+from massager_sdk.protocols import get_protocol
 from massager_sdk.safety import SafetyLimits
 
 T = TypeVar("T")
@@ -106,8 +107,10 @@ def with_device(
         sim = SimulatedDevice(model, battery_pct=options.pop("battery_pct", None))
         await sim.start()
         protocol = sim.model.protocol
-        prefix = "tuya+" if protocol == "tuya_ble" else ""
-        extra_options: dict[str, Any] = dict(TUYA_CREDENTIALS) if protocol == "tuya_ble" else {}
+        # The protocol's secure channel and credentials, as its registration names them.
+        spec = get_protocol(protocol)
+        prefix = f"{spec.channel.scheme}+" if spec.channel is not None else ""
+        extra_options = {k: sim.model.protocol_options[k] for k in spec.credentials}
         try:
             async with url_for(kind, sim, prefix) as (url, extra):
                 options.setdefault("limits", FAST_RAMP)

@@ -236,7 +236,7 @@ def test_tuya_keys_for_a_device_of_another_protocol_are_refused() -> None:
         keys: dict[str, Any] = dict(TUYA_CREDENTIALS)
         device = massager_sdk.connect("sim://yh-ems", **keys)
         with pytest.raises(
-            ValueError, match=r"only apply to Tuya BLE devices; sim://yh-ems speaks yh"
+            ValueError, match=r"only apply to tuya_ble devices; sim://yh-ems speaks yh"
         ):
             await device.open()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from massager_protocols.nmp import Event
 
@@ -37,7 +37,11 @@ class Personality(abc.ABC):
     """
 
     #: The protocol's name, as in a model file's ``protocol``.
-    protocol: str
+    protocol: ClassVar[str]
+    #: The protocol of a model file that names none (one personality has it).
+    fallback: ClassVar[bool] = False
+    #: Send one more report when everything has gone off and the motors have stopped.
+    reports_when_off: ClassVar[bool] = False
 
     def __init__(self, device: SimulatedDevice) -> None:
         self.device = device

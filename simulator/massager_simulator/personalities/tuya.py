@@ -268,3 +268,7 @@ class TuyaPersonality(Personality):
         if event.code in _STOPS and event.state != EventState.CLEARED:
             self.power = False
         self._broadcast_changes()
+
+
+#: Registers this personality under its protocol.
+PERSONALITY = TuyaPersonality

@@ -243,3 +243,7 @@ _SETTERS = {
     Command.BUZZER: YhPersonality._set_buzzer,
     Command.TIMER: YhPersonality._set_timer,
 }
+
+
+#: Registers this personality under its protocol.
+PERSONALITY = YhPersonality

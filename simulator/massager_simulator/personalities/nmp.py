@@ -1,0 +1,121 @@
+"""The NMP/1 personality: the open protocol (see ``protocols/specs/nmp1.md``).
+
+- host frames carry seq 1..255 and every reply echoes it; device-initiated
+  frames (unprompted STATUS, EVENT) carry seq 0; a host frame with seq 0 is
+  ignored;
+- GET_INFO -> INFO, GET_STATUS -> STATUS, any other command -> ACK or NACK
+  (the firmware's own answer, :meth:`SimulatedDevice.apply`); a frame that
+  fails its CRC is answered NACK BAD_CRC when its header can be read;
+- every EVENT goes to every host at once; a STATUS goes out whenever the
+  device reports (about once a second while anything is on) and once more
+  when everything has gone off and the motors have wound down.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from massager_protocols.errors import MalformedPayload
+from massager_protocols.nmp import Ack, Event, Frame, MsgType, Nack, NackCode, StreamDecoder, encode
+from massager_protocols.nmp import gatt as nmp_gatt
+
+from massager_simulator.personalities.base import GattProfile, Personality
+
+if TYPE_CHECKING:
+    from massager_simulator.device import SimulatedDevice
+    from massager_simulator.link import Port
+
+_HOST_TYPES = frozenset(t for t in MsgType if t < 0x80)
+
+
+def nmp_gatt_profile(model: str, name: str) -> GattProfile:
+    """The GATT face and advertisement of an NMP/1 device of ``model`` named ``name``."""
+    return GattProfile(
+        service_uuid=nmp_gatt.SERVICE_UUID,
+        write_uuid=nmp_gatt.RX_CHAR_UUID,
+        notify_uuid=nmp_gatt.TX_CHAR_UUID,
+        manufacturer_data={
+            nmp_gatt.COMPANY_ID: nmp_gatt.manufacturer_data(nmp_gatt.model_code(model))
+        },
+        service_data={},
+        service_uuids=(nmp_gatt.SERVICE_UUID,),
+        local_name=name,
+    )
+
+
+class NmpPersonality(Personality):
+    """A device speaking NMP/1, the protocol of the firmware's own commands."""
+
+    protocol = "nmp1"
+    fallback = True
+    reports_when_off = True
+
+    def __init__(self, device: SimulatedDevice) -> None:
+        super().__init__(device)
+        self._last_broadcast: tuple[float, bytes] = (-1.0, b"")
+
+    @property
+    def gatt(self) -> GattProfile:
+        """The NMP service, and manufacturer data naming the model."""
+        return nmp_gatt_profile(self.device.model.model, f"NMP-{self.device.serial}")
+
+    def decoder(self, port: Port) -> StreamDecoder:
+        """The frame decoder of ``port`` (its statistics count what the device rejected)."""
+        decoder: StreamDecoder = self.port_state(port, StreamDecoder)
+        return decoder
+
+    def port_bytes(self, port: Port, data: bytes) -> None:
+        """Answer every whole frame; NACK BAD_CRC a host frame that arrived corrupted."""
+        decoder = self.decoder(port)
+        crc_errors = decoder.stats.crc_errors
+        frames = decoder.feed(data)
+        if frames:
+            now = self.device._clock()
+            for frame in frames:
+                if frame.seq == 0:
+                    continue  # seq 0 is the device's own numbering; no host sends it
+                self.device.heard(now)
+                self.send(port, self._dispatch(frame, now))
+        bad = decoder.stats.crc_errors - crc_errors
+        if bad:
+            for seq, msg_type in list(decoder.rejected)[-bad:]:
+                if seq and msg_type in _HOST_TYPES:
+                    self.send(port, encode(Nack(msg_type, NackCode.BAD_CRC), seq))
+
+    def _dispatch(self, frame: Frame, now: float) -> bytes:
+        device = self.device
+        seq, msg_type = frame.seq, frame.msg_type
+        if msg_type == MsgType.GET_STATUS:
+            return encode(device._status(now), seq)
+        if msg_type == MsgType.GET_INFO:
+            return encode(device.info, seq)
+        command = device.command_type(msg_type)
+        if command is None:
+            return encode(Nack(msg_type, NackCode.UNKNOWN_TYPE), seq)
+        try:
+            message = command.decode_payload(frame.payload)
+        except MalformedPayload:
+            return encode(Nack(msg_type, NackCode.BAD_LENGTH), seq)
+        code = device.apply(message, now)
+        if code:
+            return encode(Nack(msg_type, code), seq)
+        return encode(Ack(msg_type), seq)
+
+    def event(self, now: float, event: Event) -> None:
+        """Every EVENT to every host, unprompted (seq 0)."""
+        frame = encode(event, 0)
+        for port in self.ports():
+            self.send(port, frame)
+
+    def status(self, now: float) -> None:
+        """An unprompted STATUS to every host (one, when two reasons fall at one instant)."""
+        frame = encode(self.device._status(now), 0)
+        if (now, frame) == self._last_broadcast:
+            return
+        self._last_broadcast = (now, frame)
+        for port in self.ports():
+            self.send(port, frame)
+
+
+#: Registers this personality under ``nmp1``.
+PERSONALITY = NmpPersonality
