@@ -65,7 +65,6 @@ import contextlib
 import dataclasses
 import logging
 import math
-import os
 import signal
 from collections.abc import Callable, Iterable
 from types import TracebackType
@@ -99,8 +98,9 @@ from massager_sdk.protocols import (
     StopAll,
     UploadPattern,
 )
-from massager_sdk.safety import SafetyLimits, SafetyPolicy, UserProfile
+from massager_sdk.safety import SafetyPolicy
 from massager_sdk.session import Requester, SessionStats, TelemetryHub, TelemetryStream
+from massager_sdk.session.options import ConnectOptions
 from massager_sdk.transports import Transport, open_transport
 
 _log = logging.getLogger("massager_sdk")
@@ -154,55 +154,48 @@ class Device:
     def __init__(
         self,
         transport: Transport,
+        options: ConnectOptions | None = None,
         *,
         link: LinkRequest | None = None,
-        limits: SafetyLimits | None = None,
-        profile: UserProfile | None = None,
-        timeout: float = 1.0,
-        retries: int = 2,
-        reconnect_grace_s: float = 10.0,
-        keepalive_s: float | None = None,
-        status_interval_s: float | None = 2.0,
-        telemetry_buffer: int = 256,
-        install_signal_handlers: bool = False,
-        control: bool = True,
+        **keywords: Any,
     ) -> None:
-        if not isinstance(control, bool):
-            raise TypeError(f"control must be True or False, got {control!r}")
-        if not reconnect_grace_s >= 0:
-            raise ValueError(f"reconnect_grace_s must be >= 0 seconds, got {reconnect_grace_s!r}")
-        if keepalive_s is not None and not keepalive_s > 0:
-            raise ValueError(
-                f"keepalive_s must be a positive number of seconds, got {keepalive_s!r}"
+        """Build the session for ``transport`` (not yet opened).
+
+        ``options`` configures it; keyword arguments naming fields of
+        :class:`ConnectOptions` (``timeout=``, ``control=``, ...) override them.
+        ``link`` is what :func:`connect` settled from the URL; without it, the
+        link is described by the transport and ``options.protocol`` and
+        ``options.device_profile``.
+        """
+        options, unknown = ConnectOptions.split(options, keywords)
+        if unknown:
+            raise TypeError(
+                f"Device() got unknown keyword arguments {', '.join(sorted(unknown))}; "
+                f"it takes the fields of ConnectOptions"
             )
-        if status_interval_s is not None and not status_interval_s > 0:
-            raise ValueError(
-                f"status_interval_s must be a positive number of seconds or None, "
-                f"got {status_interval_s!r}"
+        if link is None:
+            link = LinkRequest(
+                transport.description,
+                protocol=options.protocol,
+                device_profile=options.device_profile,
             )
-        if telemetry_buffer < 1:
-            raise ValueError(f"telemetry_buffer must be at least 1, got {telemetry_buffer!r}")
+        self._options = options
         self._transport = transport
-        self._link = link or LinkRequest(transport.description)
+        self._link = link
         # Until the device is opened and identified: the best guess without the link's word.
         self._selection: Selection
         self._adapter: ProtocolAdapter
         self._selection, self._adapter = self._link.guess()
         self._link_keys: tuple[str, ...] = ()
         self._override: DeviceOverride | None = None
-        self._limits = limits
-        self._profile = profile
         self.stats = SessionStats()
         self._requester = Requester(
-            transport, self._adapter, self.stats, timeout=timeout, retries=retries
+            transport, self._adapter, self.stats, timeout=options.timeout, retries=options.retries
         )
         self._hub = TelemetryHub(self.stats)
-        self._grace_s = float(reconnect_grace_s)
-        self._keepalive_option = keepalive_s
-        self._status_interval = status_interval_s
-        self._telemetry_buffer = telemetry_buffer
-        self._signals_wanted = install_signal_handlers
-        self._control = control
+        self._grace_s = float(options.reconnect_grace_s)
+        self._status_interval = options.status_interval_s
+        self._control = options.control
 
         self._state: State = "new"
         self._caps: DeviceCapabilities | None = None
@@ -246,6 +239,11 @@ class Device:
         if self._caps is None:
             raise RuntimeError("the device is not connected yet: use 'async with connect(...)'")
         return self._caps
+
+    @property
+    def options(self) -> ConnectOptions:
+        """The options this session was configured with."""
+        return self._options
 
     @property
     def safety(self) -> SafetyPolicy:
@@ -318,7 +316,7 @@ class Device:
         It holds at most ``buffer`` items (default: ``connect(telemetry_buffer=)``);
         a consumer that falls behind loses the oldest. It ends when the device closes.
         """
-        return self._hub.stream(self._telemetry_buffer if buffer is None else buffer)
+        return self._hub.stream(self._options.telemetry_buffer if buffer is None else buffer)
 
     def on_status(self, callback: Callable[[DeviceStatus], object]) -> Callable[[], None]:
         """Call ``callback(status)`` for every status; returns a function that unsubscribes."""
@@ -396,7 +394,7 @@ class Device:
             raise
         self._state = "open"
         self._task = loop.create_task(self._run(), name=f"massager-{self._transport.description}")
-        if self._signals_wanted:
+        if self._options.install_signal_handlers:
             self._install_signals()
         return self
 
@@ -888,11 +886,11 @@ class Device:
         if self._caps is None:
             caps = self._user_overrides(caps)
             self._caps = caps
-            self._safety = SafetyPolicy(caps, self._limits, self._profile)
+            self._safety = SafetyPolicy(caps, self._options.limits, self._options.profile)
             n = len(caps.zones)
             self._want, self._told = [_OFF] * n, [_OFF] * n
             self._gap_s = max(self._transport.min_gap_s, caps.min_gap_s)
-            keepalive = self._keepalive_option or self._safety.keepalive_interval_s
+            keepalive = self._options.keepalive_s or self._safety.keepalive_interval_s
             if keepalive >= caps.watchdog_s:
                 raise ValueError(
                     f"keepalive_s={keepalive} must be shorter than the device watchdog "
@@ -1340,19 +1338,8 @@ class _OtherDevice(ConnectionFailed):
 def connect(
     url: str | None = None,
     *,
-    limits: SafetyLimits | None = None,
-    profile: UserProfile | None = None,
-    protocol: str | None = None,
-    device_profile: str | os.PathLike[str] | DeviceProfile | None = None,
-    timeout: float = 1.0,
-    retries: int = 2,
-    reconnect_grace_s: float = 10.0,
-    keepalive_s: float | None = None,
-    status_interval_s: float | None = 2.0,
-    telemetry_buffer: int = 256,
-    install_signal_handlers: bool = False,
-    control: bool = True,
-    **transport_options: Any,
+    options: ConnectOptions | None = None,
+    **keywords: Any,
 ) -> Device:
     """A :class:`Device` for ``url``, to open with ``async with`` (or ``await .open()``).
 
@@ -1361,6 +1348,10 @@ def connect(
     ``serial:///dev/ttyUSB0?baud=115200``, ``tcp://HOST:PORT``,
     ``ble://AA:BB:CC:DD:EE:FF`` or ``ble://NAME``; a bad URL raises
     :class:`~massager_sdk.errors.BadURLError`.
+
+    ``options`` (a :class:`~massager_sdk.session.options.ConnectOptions`)
+    configures the session; each of its fields may also be given as a keyword
+    argument, which wins over ``options``:
 
     The wire protocol is ``protocol`` (``nmp1``, ``yh``, ``tuya_ble``), else the
     URL's ``protocol=`` query parameter (``tcp://HOST:PORT?protocol=yh``), else
@@ -1386,21 +1377,12 @@ def connect(
     arguments go to the transport (for example ``baud=``, ``min_gap_s=``,
     ``simulator=`` for ``sim://``).
     """
+    settled, transport_options = ConnectOptions.split(options, keywords)
     link = LinkRequest.from_options(
-        url, protocol=protocol, device_profile=device_profile, options=transport_options
+        url,
+        protocol=settled.protocol,
+        device_profile=settled.device_profile,
+        options=transport_options,
     )
     transport = open_transport(link.link_url, **transport_options)
-    return Device(
-        transport,
-        link=link,
-        limits=limits,
-        profile=profile,
-        timeout=timeout,
-        retries=retries,
-        reconnect_grace_s=reconnect_grace_s,
-        keepalive_s=keepalive_s,
-        status_interval_s=status_interval_s,
-        telemetry_buffer=telemetry_buffer,
-        install_signal_handlers=install_signal_handlers,
-        control=control,
-    )
+    return Device(transport, settled, link=link)
