@@ -60,7 +60,6 @@ device at once, cancel the task that opened it and, once it is stopped, raise
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import dataclasses
 import logging
@@ -101,6 +100,17 @@ from massager_sdk.protocols import (
 from massager_sdk.safety import SafetyPolicy
 from massager_sdk.session import Requester, SessionStats, TelemetryHub, TelemetryStream
 from massager_sdk.session.options import ConnectOptions
+from massager_sdk.session.plan import (
+    EPS,
+    OutputPlan,
+    OutputState,
+    SendHeat,
+    SendZones,
+    Upload,
+    Wait,
+    ZoneOutput,
+)
+from massager_sdk.session.slots import PatternSlots, SlotsFull
 from massager_sdk.transports import Transport, open_transport
 
 _log = logging.getLogger("massager_sdk")
@@ -122,26 +132,7 @@ _STOP_LATCHES = {"watchdog": EventKind.WATCHDOG_STOP, "auto_off": EventKind.AUTO
 _UNSURE_FRACTION = 0.8
 #: The shortest wait for a safety deadline that is already due (never spin).
 _MIN_WAIT_S = 0.001
-#: Times this close count as reached: a timer may wake a hair early in float arithmetic.
-_EPS = 1e-6
 _HEAT_STOPS = frozenset({EventKind.OVERHEAT, EventKind.SENSOR_FAULT})
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Drive:
-    """What one zone is told to do."""
-
-    level: int = 0
-    waveform: Waveform = Waveform.CONSTANT
-    period_s: float = 0.0
-    pattern: Pattern | None = None
-    phase_s: float = 0.0
-
-    def at(self, level: int) -> _Drive:
-        return dataclasses.replace(self, level=level)
-
-
-_OFF = _Drive()
 
 
 class Device:
@@ -200,18 +191,9 @@ class Device:
         self._state: State = "new"
         self._caps: DeviceCapabilities | None = None
         self._safety: SafetyPolicy | None = None
-        self._want: list[_Drive] = []
-        self._told: list[_Drive] = []
-        self._heat_want: float | None = None
-        self._heat_told: float | None = None
-        self._epoch = 0  # bumped by every stop: commands planned before it are stale
-        self._slot_of: collections.OrderedDict[Pattern, int] = collections.OrderedDict()
-        self._loaded: set[int] = set()  # slots uploaded over the current link
-        self._gap_s = transport.min_gap_s
+        # Replaced once the device is identified (its zones, slots and gap).
+        self._plan = OutputPlan(0, PatternSlots(0), gap_s=transport.min_gap_s)
         self._keepalive_s = 1.0
-        self._last_output = -math.inf
-        self._ramp_due: dict[int, float] = {}  # when each rising zone may step again
-        self._heat_turn = False
         self._auto_off_synced = False  # the device's auto-off was set for this on-period
         self._last_status: DeviceStatus | None = None
         self._last_status_at = -math.inf
@@ -287,8 +269,17 @@ class Device:
     @property
     def pending_outputs(self) -> int:
         """Outputs (zones and heater) whose wanted state the device has not confirmed."""
-        zones = sum(w != t for w, t in zip(self._want, self._told, strict=True))
-        return zones + (self._heat_want != self._heat_told)
+        return self._plan.pending
+
+    @property
+    def acknowledged(self) -> OutputState:
+        """What the device acknowledged: each zone's output and the heater's target.
+
+        Read-only and without I/O. It is what the device confirmed, not what was
+        asked (see :attr:`pending_outputs`); a status the device sends replaces it
+        with what the device shows it runs, and a stop with everything off.
+        """
+        return self._plan.acknowledged
 
     @property
     def requests_in_flight(self) -> int:
@@ -378,7 +369,7 @@ class Device:
         self._selection = prepared.selection
         self._link_keys = prepared.keys
         self._override = prepared.override
-        self._gap_s = self._transport.min_gap_s
+        self._plan.gap_s = self._transport.min_gap_s
         self._transport.set_receiver(self._on_data, self._on_lost)
         try:
             await self._transport.connect()
@@ -469,7 +460,7 @@ class Device:
             period = 0.0
         elif not (isinstance(period, int | float) and period > 0):
             raise ValueError(f"a {waveform.name} waveform needs period > 0 seconds, got {period!r}")
-        drive = _Drive(level, waveform, float(period))
+        drive = ZoneOutput(level, waveform, float(period))
         self._adapter.validate(SetZones(zones, level, waveform, float(period)))
         self._check_outputs(zones, level)
         self._schedule(zones, drive)
@@ -512,12 +503,8 @@ class Device:
         self._adapter.validate(UploadPattern(slot, pattern))
         self._adapter.validate(SetZones(zones, level, pattern_slot=slot, phase_s=phase_s))
         self._check_outputs(zones, level)
-        if evict is not None:
-            del self._slot_of[evict]
-            self._loaded.discard(slot)
-        self._slot_of[pattern] = slot
-        self._slot_of.move_to_end(pattern)
-        self._schedule(zones, _Drive(level, Waveform.CONSTANT, 0.0, pattern, phase_s))
+        self._plan.slots.assign(pattern, slot, evict)
+        self._schedule(zones, ZoneOutput(level, Waveform.CONSTANT, 0.0, pattern, phase_s))
 
     async def set_heat(self, target_c: float | None) -> None:
         """Heat to ``target_c`` degrees Celsius; ``None`` (or 0) turns the heater off.
@@ -544,9 +531,7 @@ class Device:
             self.stats.safety_refusals += 1
             raise
         self._adapter.validate(SetHeat(applied))
-        if self._heat_want != self._heat_told:
-            self.stats.coalesced += 1
-        self._heat_want = applied
+        self.stats.coalesced += self._plan.wish_heat(applied)
         self._kick()
 
     async def stop(self) -> None:
@@ -664,31 +649,16 @@ class Device:
 
     def _choose_slot(self, pattern: Pattern, zones: tuple[int, ...]) -> tuple[int, Pattern | None]:
         """The slot for ``pattern`` and the pattern it evicts (if any); nothing is changed."""
-        if pattern in self._slot_of:
-            return self._slot_of[pattern], None
-        slots = self.info.pattern_slots
-        busy = {
-            self._slot_of[d.pattern]
-            for d in (*self._want, *self._told)
-            if d.pattern is not None and d.pattern in self._slot_of
-        }
-        used = set(self._slot_of.values())
-        for slot in range(slots):
-            if slot not in used:
-                return slot, None
-        for old, slot in self._slot_of.items():  # least recently used first
-            if slot not in busy:
-                return slot, old
-        raise ValueError(
-            f"all {slots} pattern slots of {self.info.model} hold patterns that are playing; "
-            "stop a zone or play one of those patterns"
-        )
+        try:
+            return self._plan.slots.choose(pattern, self._plan.busy_patterns())
+        except SlotsFull:
+            raise ValueError(
+                f"all {self._plan.slots.capacity} pattern slots of {self.info.model} hold "
+                "patterns that are playing; stop a zone or play one of those patterns"
+            ) from None
 
-    def _schedule(self, zones: tuple[int, ...], drive: _Drive) -> None:
-        for zone in zones:
-            if self._want[zone] != self._told[zone]:
-                self.stats.coalesced += 1
-            self._want[zone] = drive
+    def _schedule(self, zones: tuple[int, ...], drive: ZoneOutput) -> None:
+        self.stats.coalesced += self._plan.wish(zones, drive)
         self._kick()
 
     # ------------------------------------------------------------------
@@ -725,17 +695,12 @@ class Device:
     def _take_as_told(self, status: DeviceStatus) -> None:
         """What ``status`` shows the device runs becomes what it was told; a monitor,
         which wants nothing of its own, wants just that."""
-        levels = list(status.intensities[: len(self._told)])
-        levels += [0] * (len(self._told) - len(levels))
-        self._told = [_OFF.at(level) for level in levels]
-        self._heat_told = status.heat_target_c
-        if not self._control:
-            self._want, self._heat_want = list(self._told), self._heat_told
+        self._plan.showed(tuple(status.intensities), status.heat_target_c, follow=not self._control)
 
     @property
     def _told_running(self) -> bool:
         """Whether anything is on, as far as the device was told."""
-        return any(d.level for d in self._told) or self._heat_told is not None
+        return self._plan.running
 
     def _event_arrived(self, event: DeviceEvent, now: float) -> None:
         if self._safety is not None and self._control:
@@ -748,7 +713,7 @@ class Device:
                     self._spawn_stop(f"stop button pressed on {self.describe()}")
             elif event.kind in _HEAT_STOPS and event.active:
                 # Never heat again on our own; the policy has the device told (heat_off).
-                self._heat_want = None
+                self._plan.wish_heat(None)
         self._hub.publish(event)
         self._check_safety(now)
 
@@ -780,7 +745,7 @@ class Device:
         if stop is not None:
             self._spawn_stop(stop.reason)
         else:
-            self._heat_want = None
+            self._plan.wish_heat(None)
             task = asyncio.get_running_loop().create_task(
                 self._send_heat_off(), name="massager-heat-off"
             )
@@ -799,15 +764,11 @@ class Device:
 
     def _clear_wants(self) -> None:
         """Want nothing, and withdraw whatever was planned before."""
-        self._epoch += 1
-        self._want = [_OFF] * len(self._want)
-        self._heat_want = None
-        self._ramp_due.clear()
+        self._plan.clear()
 
     def _told_off(self) -> None:
         """The device has switched everything off."""
-        self._told = [_OFF] * len(self._told)
-        self._heat_told = None
+        self._plan.stopped()
         self._outputs_changed()
 
     def _forget_outputs(self) -> None:
@@ -837,7 +798,7 @@ class Device:
 
     async def _send_heat_off(self) -> None:
         await self._request(SetHeat(None))
-        self._heat_told = None
+        self._plan.heat_stopped()
         self._outputs_changed()
 
     def _background_done(self, task: asyncio.Task[Any]) -> None:
@@ -887,9 +848,11 @@ class Device:
             caps = self._user_overrides(caps)
             self._caps = caps
             self._safety = SafetyPolicy(caps, self._options.limits, self._options.profile)
-            n = len(caps.zones)
-            self._want, self._told = [_OFF] * n, [_OFF] * n
-            self._gap_s = max(self._transport.min_gap_s, caps.min_gap_s)
+            self._plan = OutputPlan(
+                len(caps.zones),
+                PatternSlots(caps.pattern_slots),
+                gap_s=max(self._transport.min_gap_s, caps.min_gap_s),
+            )
             keepalive = self._options.keepalive_s or self._safety.keepalive_interval_s
             if keepalive >= caps.watchdog_s:
                 raise ValueError(
@@ -913,7 +876,7 @@ class Device:
             )
         self._take_as_told(status)
         self._auto_off_synced = False
-        self._loaded.clear()
+        self._plan.slots.link_renewed()
         self._outputs_changed()
         self._link_up = True
         self._lost_at = None
@@ -1056,7 +1019,7 @@ class Device:
             self._notify()
             if wake_at == math.inf:
                 await self._wake.wait()
-            elif wake_at > loop.time() + _EPS:
+            elif wake_at > loop.time() + EPS:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout_at(wake_at):
                         await self._wake.wait()
@@ -1068,26 +1031,15 @@ class Device:
         if self._unsure(now):
             await self._resync(now)
             return None
-        wake_at = math.inf
-        heat_pending = self._heat_want != self._heat_told
-        zones_pending = [z for z in range(len(self._want)) if self._want[z] != self._told[z]]
-        if heat_pending or zones_pending:
-            ready_at = self._last_output + self._gap_s
-            if now + _EPS < ready_at:
-                wake_at = ready_at
-            else:
-                # Alternate between the heater and the zones so neither starves the other.
-                self._heat_turn = not self._heat_turn
-                if heat_pending and (self._heat_turn or not zones_pending):
-                    await self._send_heat(now)
-                    return None
-                due = await self._send_zones(zones_pending, now)
-                if due is None:
-                    return None
-                if heat_pending:  # the zones wait for their ramp: the heater need not
-                    await self._send_heat(now)
-                    return None
-                wake_at = due
+        assert self._safety is not None
+        decision = self._plan.next(now, self._safety)
+        for refusal in self._plan.take_refusals():
+            self.stats.safety_refusals += 1
+            self._error = refusal
+        if not isinstance(decision, Wait):
+            await self._carry_out(decision)
+            return None
+        wake_at = decision.at
         running = self._told_running
         assert self._safety is not None
         if running and not self._auto_off_synced:
@@ -1097,13 +1049,13 @@ class Device:
             return None
         if running:
             keepalive_at = self._requester.last_write + self._keepalive_s
-            if now + _EPS >= keepalive_at:
+            if now + EPS >= keepalive_at:
                 await self._request(Keepalive())
                 return None
             wake_at = min(wake_at, keepalive_at)
             if self._status_interval is not None:
                 status_at = self._last_status_at + self._status_interval
-                if now + _EPS >= status_at:
+                if now + EPS >= status_at:
                     await self._request(GetStatus())
                     return None
                 wake_at = min(wake_at, status_at)
@@ -1147,114 +1099,58 @@ class Device:
         """For a command's retries: not once the device may have stopped unseen."""
         return not self._unsure(self._now())
 
-    async def _send_heat(self, now: float) -> None:
-        target, epoch = self._heat_want, self._epoch
-        self._last_output = now
-        try:
-            reply = await self._request(
-                SetHeat(target),
-                lambda: self._epoch == epoch and self._heat_want == target and self._still_sure(),
+    async def _carry_out(self, decision: SendHeat | SendZones | Upload) -> None:
+        """Send what the plan decided and tell it the device's answer."""
+        plan = self._plan
+        if isinstance(decision, SendHeat):
+            command: Command = SetHeat(decision.target_c)
+        elif isinstance(decision, SendZones):
+            out = decision.output
+            command = SetZones(
+                decision.zones, out.level, out.waveform, out.period_s, decision.slot, out.phase_s
             )
+        else:
+            command = UploadPattern(decision.slot, decision.pattern)
+        upload = isinstance(decision, Upload)
+
+        def still_wanted() -> bool:
+            # An upload changes no output: it need not wait until the device is surely on.
+            return plan.still_wanted(decision) and (upload or self._still_sure())
+
+        try:
+            reply = await self._request(command, still_wanted)
         except DeviceRefused as exc:
-            self._heat_want = self._heat_told
+            if isinstance(decision, SendHeat):
+                plan.refused_heat()
+            elif isinstance(decision, SendZones):
+                plan.refused_zones(decision)
+            else:
+                plan.refused_upload(decision)
             self._error = exc
             return
         if reply is None:
             return
         # Acknowledged: the device runs it even if a stop overtook it meanwhile. Record
         # the truth; the stop that follows (or the next step) switches it off again.
-        self.stats.output_commands += 1
-        self._heat_told = target
-        self._outputs_changed()
-
-    async def _send_zones(self, pending: list[int], now: float) -> float | None:
-        """Send one command toward the wanted zones; ``None`` if sent, else when to retry."""
-        assert self._safety is not None
-        plan: dict[int, _Drive] = {}
-        waits: list[float] = []
-        for zone in pending:
-            want, told = self._want[zone], self._told[zone]
-            level = want.level
-            if want.level > told.level:
-                due = self._ramp_due.get(zone, -math.inf)
-                if now + _EPS < due:
-                    waits.append(due)
-                    continue  # a rising zone steps once per ramp interval
-                try:
-                    level = self._safety.ramp_level(zone, told.level, want.level, now)
-                except SafetyRefusal as exc:  # the policy changed its mind since the call
-                    self.stats.safety_refusals += 1
-                    self._want[zone] = told
-                    self._error = exc
-                    continue
-                level = max(min(level, want.level), 0)
-            drive = want.at(level)
-            if drive != told:
-                plan[zone] = drive
-        if not plan:
-            return min(waits) if waits else now + self._safety.ramp_interval_s
-        first = next(iter(plan.values()))
-        slot = None if first.pattern is None else self._slot_of[first.pattern]
-        if first.pattern is not None and slot not in self._loaded:
-            await self._upload(self._slot_of[first.pattern], first.pattern)
-            return None
-        zones = tuple(z for z, d in plan.items() if d == first)
-        wanted = {z: self._want[z] for z in zones}
-        epoch = self._epoch
-        command = SetZones(zones, first.level, first.waveform, first.period_s, slot, first.phase_s)
-        self._last_output = now
-        try:
-            reply = await self._request(
-                command,
-                lambda: (
-                    self._epoch == epoch
-                    and all(self._want[z] == w for z, w in wanted.items())
-                    and self._still_sure()
-                ),
-            )
-        except DeviceRefused as exc:
-            for zone in zones:
-                self._want[zone] = self._told[zone]
-            self._error = exc
-            return None
-        if reply is None:
-            return None
-        # Acknowledged: the device runs it even if a stop overtook it meanwhile (see
-        # _send_heat).
-        self.stats.output_commands += 1
-        for zone in zones:
-            self._told[zone] = first
-        # The policy times a ramp from the acknowledgement (when it was told).
-        acked = self._now()
-        for zone in zones:
-            if first.level < self._want[zone].level:
-                self._ramp_due[zone] = acked + self._safety.ramp_interval_s
-        self._outputs_changed()
-        return None
-
-    async def _upload(self, slot: int, pattern: Pattern) -> None:
-        epoch = self._epoch
-        try:
-            reply = await self._request(
-                UploadPattern(slot, pattern),
-                lambda: self._epoch == epoch and self._slot_of.get(pattern) == slot,
-            )
-        except DeviceRefused as exc:
-            for zone, drive in enumerate(self._want):
-                if drive.pattern == pattern:
-                    self._want[zone] = self._told[zone]
-            self._error = exc
-            return
-        if reply is not None:
+        if isinstance(decision, Upload):
             self.stats.pattern_uploads += 1
-            self._loaded.add(slot)
+            plan.uploaded(decision)
+            return
+        self.stats.output_commands += 1
+        if isinstance(decision, SendHeat):
+            plan.acknowledged_heat(decision)
+        else:
+            assert self._safety is not None
+            # The policy times a ramp from the acknowledgement (when it was told).
+            plan.acknowledged_zones(decision, self._now(), self._safety)
+        self._outputs_changed()
 
     def _outputs_changed(self) -> None:
         if not self._told_running:
             self._auto_off_synced = False
         if self._safety is not None and self._control:
             self._safety.outputs_changed(
-                [d.level for d in self._told], self._heat_told, self._now()
+                list(self._plan.acknowledged.levels), self._plan.acknowledged.heat_c, self._now()
             )
         self._notify()
 
