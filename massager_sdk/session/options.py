@@ -42,7 +42,7 @@ class ConnectOptions:
     retries: int = 2
     #: How long a lost link may take to come back before the session ends.
     reconnect_grace_s: float = 10.0
-    #: Seconds between keepalives while something runs (default: a quarter of the watchdog).
+    #: Seconds between keepalives while something runs (default: a third of the watchdog).
     keepalive_s: float | None = None
     #: How often the device is asked for its status while it runs (``None``: never).
     status_interval_s: float | None = 2.0
