@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         PatternStep,
         Waveform,
     )
+    from massager_sdk.session.options import ConnectOptions
 
 __version__ = "0.1.0"
 
@@ -57,6 +58,7 @@ _LAZY = {
     "Pattern": "massager_sdk.model",
     "PatternStep": "massager_sdk.model",
     "Waveform": "massager_sdk.model",
+    "ConnectOptions": "massager_sdk.session.options",
 }
 
 
@@ -71,6 +73,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BadURLError",
+    "ConnectOptions",
     "ConnectionFailed",
     "Device",
     "DeviceCapabilities",

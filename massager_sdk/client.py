@@ -1,5 +1,9 @@
 """The device client: one object, one task, per connected massager.
 
+:class:`Device` is the public face; the work is done by the parts of
+:mod:`massager_sdk.session` (options, output plan, pattern slots, link
+supervisor, engine, requester, telemetry, signal guard).
+
     async with massager_sdk.connect() as device:      # the embedded simulator
         await device.set_intensity(3)                 # every zone
         await device.set_heat(40.0)
@@ -60,181 +64,94 @@ device at once, cancel the task that opened it and, once it is stopped, raise
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import dataclasses
 import logging
-import math
-import os
-import signal
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.errors import (
     ConnectionFailed,
-    DeviceRefused,
     DeviceTimeout,
     MassagerError,
     NotInControl,
     NotSupported,
     SafetyRefusal,
 )
-from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind, Pattern, Waveform
+from massager_sdk.model import DeviceEvent, DeviceStatus, Pattern, Waveform
 from massager_sdk.profiles.model import DeviceProfile
-from massager_sdk.profiles.overrides import DeviceOverride
-from massager_sdk.profiles.selection import LinkRequest, Selection, check_allowed
+from massager_sdk.profiles.selection import LinkRequest
 from massager_sdk.protocols import (
     AdapterStats,
-    Command,
-    GetInfo,
     GetStatus,
-    Keepalive,
-    ProtocolAdapter,
-    Reply,
     SetAutoOff,
     SetHeat,
     SetZones,
-    StopAll,
     UploadPattern,
 )
-from massager_sdk.safety import SafetyLimits, SafetyPolicy, UserProfile
-from massager_sdk.session import Requester, SessionStats, TelemetryHub, TelemetryStream
+from massager_sdk.safety import SafetyPolicy
+from massager_sdk.session.core import SessionCore
+from massager_sdk.session.engine import Engine
+from massager_sdk.session.link import LinkSupervisor
+from massager_sdk.session.options import ConnectOptions
+from massager_sdk.session.plan import OutputState, ZoneOutput
+from massager_sdk.session.requester import SessionStats
+from massager_sdk.session.signals import SignalGuard
+from massager_sdk.session.slots import SlotsFull
+from massager_sdk.session.telemetry import TelemetryStream
 from massager_sdk.transports import Transport, open_transport
 
 _log = logging.getLogger("massager_sdk")
 
 ZoneKey = int | str
 ZoneSpec = ZoneKey | Iterable[ZoneKey] | None
-State = Literal["new", "opening", "open", "closing", "closed"]
-
-#: Reconnect backoff: first pause, growth factor and longest pause (seconds).
-BACKOFF_FIRST_S, BACKOFF_FACTOR, BACKOFF_MAX_S = 0.05, 2.0, 2.0
-#: Events after which the device has switched its outputs off on its own.
-_DEVICE_STOPS = frozenset(
-    {EventKind.AUTO_OFF, EventKind.SHUTDOWN, EventKind.BUTTON, EventKind.WATCHDOG_STOP}
-)
-#: Latched fault flags that say the device stopped on its own, and the event they stand for.
-_STOP_LATCHES = {"watchdog": EventKind.WATCHDOG_STOP, "auto_off": EventKind.AUTO_OFF}
-#: Past this fraction of the watchdog time since the device surely heard us, it may have
-#: stopped unseen: nothing is sent on before its status says what it runs.
-_UNSURE_FRACTION = 0.8
-#: The shortest wait for a safety deadline that is already due (never spin).
-_MIN_WAIT_S = 0.001
-#: Times this close count as reached: a timer may wake a hair early in float arithmetic.
-_EPS = 1e-6
-_HEAT_STOPS = frozenset({EventKind.OVERHEAT, EventKind.SENSOR_FAULT})
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Drive:
-    """What one zone is told to do."""
-
-    level: int = 0
-    waveform: Waveform = Waveform.CONSTANT
-    period_s: float = 0.0
-    pattern: Pattern | None = None
-    phase_s: float = 0.0
-
-    def at(self, level: int) -> _Drive:
-        return dataclasses.replace(self, level=level)
-
-
-_OFF = _Drive()
 
 
 class Device:
     """A connected massager. Get one from :func:`connect`.
 
     Attributes are read without I/O; coroutines talk to the device. See the
-    module documentation for when each call returns.
+    module documentation for when each call returns. The work is done by the
+    parts of :mod:`massager_sdk.session`: this class checks arguments and the
+    safety policy, then delegates.
     """
 
     def __init__(
         self,
         transport: Transport,
+        options: ConnectOptions | None = None,
         *,
         link: LinkRequest | None = None,
-        limits: SafetyLimits | None = None,
-        profile: UserProfile | None = None,
-        timeout: float = 1.0,
-        retries: int = 2,
-        reconnect_grace_s: float = 10.0,
-        keepalive_s: float | None = None,
-        status_interval_s: float | None = 2.0,
-        telemetry_buffer: int = 256,
-        install_signal_handlers: bool = False,
-        control: bool = True,
+        **keywords: Any,
     ) -> None:
-        if not isinstance(control, bool):
-            raise TypeError(f"control must be True or False, got {control!r}")
-        if not reconnect_grace_s >= 0:
-            raise ValueError(f"reconnect_grace_s must be >= 0 seconds, got {reconnect_grace_s!r}")
-        if keepalive_s is not None and not keepalive_s > 0:
-            raise ValueError(
-                f"keepalive_s must be a positive number of seconds, got {keepalive_s!r}"
-            )
-        if status_interval_s is not None and not status_interval_s > 0:
-            raise ValueError(
-                f"status_interval_s must be a positive number of seconds or None, "
-                f"got {status_interval_s!r}"
-            )
-        if telemetry_buffer < 1:
-            raise ValueError(f"telemetry_buffer must be at least 1, got {telemetry_buffer!r}")
-        self._transport = transport
-        self._link = link or LinkRequest(transport.description)
-        # Until the device is opened and identified: the best guess without the link's word.
-        self._selection: Selection
-        self._adapter: ProtocolAdapter
-        self._selection, self._adapter = self._link.guess()
-        self._link_keys: tuple[str, ...] = ()
-        self._override: DeviceOverride | None = None
-        self._limits = limits
-        self._profile = profile
-        self.stats = SessionStats()
-        self._requester = Requester(
-            transport, self._adapter, self.stats, timeout=timeout, retries=retries
-        )
-        self._hub = TelemetryHub(self.stats)
-        self._grace_s = float(reconnect_grace_s)
-        self._keepalive_option = keepalive_s
-        self._status_interval = status_interval_s
-        self._telemetry_buffer = telemetry_buffer
-        self._signals_wanted = install_signal_handlers
-        self._control = control
+        """Build the session for ``transport`` (not yet opened).
 
-        self._state: State = "new"
-        self._caps: DeviceCapabilities | None = None
-        self._safety: SafetyPolicy | None = None
-        self._want: list[_Drive] = []
-        self._told: list[_Drive] = []
-        self._heat_want: float | None = None
-        self._heat_told: float | None = None
-        self._epoch = 0  # bumped by every stop: commands planned before it are stale
-        self._slot_of: collections.OrderedDict[Pattern, int] = collections.OrderedDict()
-        self._loaded: set[int] = set()  # slots uploaded over the current link
-        self._gap_s = transport.min_gap_s
-        self._keepalive_s = 1.0
-        self._last_output = -math.inf
-        self._ramp_due: dict[int, float] = {}  # when each rising zone may step again
-        self._heat_turn = False
-        self._auto_off_synced = False  # the device's auto-off was set for this on-period
-        self._last_status: DeviceStatus | None = None
-        self._last_status_at = -math.inf
-        self._error: MassagerError | None = None  # a device refusal not yet reported
-        self._failure: ConnectionFailed | None = None  # the session has ended for good
-        self._lost_at: float | None = None
-        self._link_up = False
+        ``options`` configures it; keyword arguments naming fields of
+        :class:`ConnectOptions` (``timeout=``, ``control=``, ...) override them.
+        ``link`` is what :func:`connect` settled from the URL; without it, the
+        link is described by the transport and ``options.protocol`` and
+        ``options.device_profile``.
+        """
+        options, unknown = ConnectOptions.split(options, keywords)
+        if unknown:
+            raise TypeError(
+                f"Device() got unknown keyword arguments {', '.join(sorted(unknown))}; "
+                f"it takes the fields of ConnectOptions"
+            )
+        if link is None:
+            link = LinkRequest(
+                transport.description,
+                protocol=options.protocol,
+                device_profile=options.device_profile,
+            )
+        self._core = core = SessionCore(transport, link, options)
+        self._link = LinkSupervisor(core)
+        self._engine = Engine(core, self._link)
+        self._signals: SignalGuard | None = None
         self._task: asyncio.Task[None] | None = None
-        self._stop_task: asyncio.Task[None] | None = None  # STOP_ALL under way
-        self._heat_task: asyncio.Task[None] | None = None  # a safety heat-off under way
-        self._background: set[asyncio.Task[Any]] = set()
-        self._wake = asyncio.Event()
-        self._progress = asyncio.Event()
-        self._owner: asyncio.Task[Any] | None = None
-        self._signal: int | None = None
-        self._saved_handlers: dict[int, Any] = {}
+        #: Counters of the session.
+        self.stats: SessionStats = core.stats
 
     # ------------------------------------------------------------------
     # what a caller reads
@@ -243,74 +160,86 @@ class Device:
     @property
     def info(self) -> DeviceCapabilities:
         """What the device is and can do (read from it when connecting)."""
-        if self._caps is None:
+        if self._core.caps is None:
             raise RuntimeError("the device is not connected yet: use 'async with connect(...)'")
-        return self._caps
+        return self._core.caps
+
+    @property
+    def options(self) -> ConnectOptions:
+        """The options this session was configured with."""
+        return self._core.options
 
     @property
     def safety(self) -> SafetyPolicy:
         """The safety policy every output, heat, auto-off and pattern call passes."""
-        if self._safety is None:
+        if self._core.safety is None:
             raise RuntimeError("the device is not connected yet: use 'async with connect(...)'")
-        return self._safety
+        return self._core.safety
 
     @property
     def transport(self) -> Transport:
         """The link to the device (once open, inside Tuya's secure channel if it needs one)."""
-        return self._transport
+        return self._core.transport
 
     @property
     def protocol(self) -> str:
         """The wire protocol spoken (settled when the device is opened)."""
-        return self._selection.protocol
+        return self._core.selection.protocol
 
     @property
     def device_profile(self) -> DeviceProfile:
         """The device profile in use (settled when the device is opened)."""
-        return self._selection.profile
+        return self._core.selection.profile
 
     @property
     def name(self) -> str:
         """The display name: the user's device file's, else the model."""
-        if self._override is not None and self._override.name:
-            return self._override.name
-        return self._caps.model if self._caps else "device"
+        return self._core.name
 
     @property
     def connected(self) -> bool:
         """Whether the link is up now (``False`` while reconnecting and after the end)."""
-        return self._link_up and self._state == "open"
+        return self._core.link_up and self._core.state == "open"
 
     @property
     def last_status(self) -> DeviceStatus | None:
         """The latest status the device reported (no I/O)."""
-        return self._last_status
+        return self._core.last_status
 
     @property
     def pending_outputs(self) -> int:
         """Outputs (zones and heater) whose wanted state the device has not confirmed."""
-        zones = sum(w != t for w, t in zip(self._want, self._told, strict=True))
-        return zones + (self._heat_want != self._heat_told)
+        return self._core.plan.pending
+
+    @property
+    def acknowledged(self) -> OutputState:
+        """What the device acknowledged: each zone's output and the heater's target.
+
+        Read-only and without I/O. It is what the device confirmed, not what was
+        asked (see :attr:`pending_outputs`); a status the device sends replaces it
+        with what the device shows it runs, and a stop with everything off.
+        """
+        return self._core.plan.acknowledged
 
     @property
     def requests_in_flight(self) -> int:
         """Commands sent and not yet answered (bounded: one output command at a time)."""
-        return self._requester.in_flight
+        return self._core.requester.in_flight
 
     @property
     def wire_stats(self) -> AdapterStats:
         """What the protocol decoder saw: frames, skipped bytes, CRC errors."""
-        return self._adapter.stats
+        return self._core.adapter.stats
 
     @property
     def in_control(self) -> bool:
         """Whether this host drives the device (``False``: a ``control=False`` monitor)."""
-        return self._control
+        return self._core.control
 
     @property
     def signal_received(self) -> int | None:
         """The signal that stopped the device (with ``install_signal_handlers``)."""
-        return self._signal
+        return None if self._signals is None else self._signals.received
 
     def telemetry(self, buffer: int | None = None) -> TelemetryStream:
         """An async iterator of :class:`DeviceStatus` and :class:`DeviceEvent`.
@@ -318,15 +247,19 @@ class Device:
         It holds at most ``buffer`` items (default: ``connect(telemetry_buffer=)``);
         a consumer that falls behind loses the oldest. It ends when the device closes.
         """
-        return self._hub.stream(self._telemetry_buffer if buffer is None else buffer)
+        return self._core.hub.stream(self.options.telemetry_buffer if buffer is None else buffer)
 
     def on_status(self, callback: Callable[[DeviceStatus], object]) -> Callable[[], None]:
         """Call ``callback(status)`` for every status; returns a function that unsubscribes."""
-        return self._hub.on_status(callback)
+        return self._core.hub.on_status(callback)
 
     def on_event(self, callback: Callable[[DeviceEvent], object]) -> Callable[[], None]:
         """Call ``callback(event)`` for every event; returns a function that unsubscribes."""
-        return self._hub.on_event(callback)
+        return self._core.hub.on_event(callback)
+
+    def describe(self) -> str:
+        """The device and link, for messages: ``NMP Heat 4 on sim://heat4``."""
+        return self._core.describe()
 
     # ------------------------------------------------------------------
     # opening and closing
@@ -350,98 +283,88 @@ class Device:
             except asyncio.CancelledError:
                 cancelled = True
         closing.result()
-        if self._signal is not None and (
-            exc_type is None or issubclass(exc_type, asyncio.CancelledError)
-        ):
-            task = asyncio.current_task()
-            if task is not None and task is self._owner:
-                while task.cancelling():
-                    task.uncancel()
-            if self._signal == signal.SIGINT:
-                raise KeyboardInterrupt from None
-            raise SystemExit(128 + self._signal) from None
+        if self._signals is not None:
+            self._signals.reraise(exc_type)
         if cancelled and exc_type is None:
             raise asyncio.CancelledError
 
     async def open(self) -> Device:
         """Connect, read the device's capabilities and start the session task."""
-        if self._state != "new":
-            raise RuntimeError(f"this Device is {self._state}; call connect() for a new one")
-        self._state = "opening"
-        loop = asyncio.get_running_loop()
+        core = self._core
+        if core.state != "new":
+            raise RuntimeError(f"this Device is {core.state}; call connect() for a new one")
+        core.state = "opening"
         try:
-            prepared = await self._link.prepare(self._transport)
+            prepared = await core.link.prepare(core.transport)
         except BaseException:
-            self._state = "closed"
-            await self._transport.close()
+            core.state = "closed"
+            await core.transport.close()
             raise
-        self._transport = self._requester.transport = prepared.transport
-        self._adapter = self._requester.adapter = prepared.adapter
-        self._selection = prepared.selection
-        self._link_keys = prepared.keys
-        self._override = prepared.override
-        self._gap_s = self._transport.min_gap_s
-        self._transport.set_receiver(self._on_data, self._on_lost)
+        core.use(prepared.transport, prepared.adapter)
+        core.selection = prepared.selection
+        core.link_keys = prepared.keys
+        core.override = prepared.override
+        core.transport.set_receiver(self._engine.on_data, self._link.transport_lost)
         try:
-            await self._transport.connect()
+            await core.transport.connect()
             try:
-                await self._handshake()
+                await self._link.handshake()
             except DeviceTimeout as exc:
                 raise ConnectionFailed(
-                    f"{self._transport.description} does not answer: {exc}"
+                    f"{core.transport.description} does not answer: {exc}"
                 ) from exc
         except BaseException:
-            self._state = "closed"
-            await self._transport.close()
+            core.state = "closed"
+            await core.transport.close()
             raise
-        self._state = "open"
-        self._task = loop.create_task(self._run(), name=f"massager-{self._transport.description}")
-        if self._signals_wanted:
-            self._install_signals()
+        core.state = "open"
+        self._task = asyncio.get_running_loop().create_task(
+            self._engine.run(), name=f"massager-{core.transport.description}"
+        )
+        if core.options.install_signal_handlers:
+            self._signals = SignalGuard(self._engine.signalled).__enter__()
         return self
 
     async def close(self) -> None:
         """Stop the device (STOP_ALL, acknowledged), then close the link. Idempotent."""
-        if self._state in ("closing", "closed"):
-            while self._state != "closed":
-                await self._wait_progress(None)
+        core = self._core
+        if core.state in ("closing", "closed"):
+            while core.state != "closed":
+                await core.wait_progress(None)
             return
-        if self._state == "new":
-            self._state = "closed"
+        if core.state == "new":
+            core.state = "closed"
             return
-        self._state = "closing"
+        core.state = "closing"
         try:
             task, self._task = self._task, None
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            if not self._control:
+            if not core.control:
                 pass  # a monitor leaves the device as it found it
-            elif self._link_up and self._failure is None:
-                self._clear_wants()
+            elif core.link_up and core.failure is None:
+                core.plan.clear()
                 try:
-                    await self._send_stop()
+                    await self._engine.send_stop()
                 except MassagerError as exc:
                     _log.warning("could not stop %s before closing: %s", self.describe(), exc)
-            elif self._failure is None:
+            elif core.failure is None:
                 _log.warning(
                     "closing %s while its link is down: its watchdog stops it", self.describe()
                 )
-            for job in list(self._background):
+            for job in list(core.background):
                 job.cancel()
-            await self._transport.close()
+            await core.transport.close()
         finally:
-            self._uninstall_signals()
-            self._link_up = False
-            self._requester.fail_all(ConnectionFailed(f"{self.describe()} is closed"))
-            self._hub.close()
-            self._state = "closed"
-            self._notify()
-
-    def describe(self) -> str:
-        """The device and link, for messages: ``NMP Heat 4 on sim://heat4``."""
-        return f"{self.name} on {self._transport.description}"
+            if self._signals is not None:
+                self._signals.__exit__(None, None, None)
+            core.link_up = False
+            core.requester.fail_all(ConnectionFailed(f"{self.describe()} is closed"))
+            core.hub.close()
+            core.state = "closed"
+            core.notify()
 
     # ------------------------------------------------------------------
     # commands
@@ -463,18 +386,12 @@ class Device:
         for bad arguments, or a pending device refusal of an earlier call.
         """
         self._check_usable(drives=True)
-        zones = self._zones(zone)
-        level = self._level(level)
-        if not isinstance(waveform, Waveform):
-            raise TypeError(f"waveform must be a Waveform ({', '.join(w.name for w in Waveform)})")
-        if waveform is Waveform.CONSTANT:
-            period = 0.0
-        elif not (isinstance(period, int | float) and period > 0):
-            raise ValueError(f"a {waveform.name} waveform needs period > 0 seconds, got {period!r}")
-        drive = _Drive(level, waveform, float(period))
-        self._adapter.validate(SetZones(zones, level, waveform, float(period)))
+        zones = zones_of(self.info, zone)
+        level = level_of(self.info, level)
+        period = waveform_period(waveform, period)
+        self._core.adapter.validate(SetZones(zones, level, waveform, period))
         self._check_outputs(zones, level)
-        self._schedule(zones, drive)
+        self._schedule(zones, ZoneOutput(level, waveform, period))
 
     async def play_pattern(
         self,
@@ -492,34 +409,36 @@ class Device:
         :meth:`set_intensity`.
         """
         self._check_usable(drives=True)
-        caps = self.info
+        caps, adapter, plan = self.info, self._core.adapter, self._core.plan
         if not caps.supports_patterns:
             raise NotSupported(f"{caps.model} cannot play uploaded patterns")
         if not isinstance(pattern, Pattern):
             raise TypeError(
                 f"pattern must be a massager_sdk.model.Pattern, got {type(pattern).__name__}"
             )
-        zones = self._zones(zone)
-        level = self._level(intensity)
+        zones = zones_of(caps, zone)
+        level = level_of(caps, intensity)
         if not (isinstance(phase, int | float) and 0.0 <= phase < 1.0):
             raise ValueError(f"phase must be a fraction of the loop, 0 <= phase < 1, got {phase!r}")
-        steps = self._adapter.pattern_length(pattern)
+        steps = adapter.pattern_length(pattern)
         if steps > caps.pattern_max_steps:
             raise ValueError(
                 f"a pattern of {steps} steps is longer than the {caps.pattern_max_steps} "
                 f"steps {caps.model} stores"
             )
-        slot, evict = self._choose_slot(pattern, zones)
+        try:
+            slot, evict = plan.slots.choose(pattern, plan.busy_patterns())
+        except SlotsFull:
+            raise ValueError(
+                f"all {plan.slots.capacity} pattern slots of {caps.model} hold patterns "
+                "that are playing; stop a zone or play one of those patterns"
+            ) from None
         phase_s = phase * pattern.loop_s
-        self._adapter.validate(UploadPattern(slot, pattern))
-        self._adapter.validate(SetZones(zones, level, pattern_slot=slot, phase_s=phase_s))
+        adapter.validate(UploadPattern(slot, pattern))
+        adapter.validate(SetZones(zones, level, pattern_slot=slot, phase_s=phase_s))
         self._check_outputs(zones, level)
-        if evict is not None:
-            del self._slot_of[evict]
-            self._loaded.discard(slot)
-        self._slot_of[pattern] = slot
-        self._slot_of.move_to_end(pattern)
-        self._schedule(zones, _Drive(level, Waveform.CONSTANT, 0.0, pattern, phase_s))
+        plan.slots.assign(pattern, slot, evict)
+        self._schedule(zones, ZoneOutput(level, Waveform.CONSTANT, 0.0, pattern, phase_s))
 
     async def set_heat(self, target_c: float | None) -> None:
         """Heat to ``target_c`` degrees Celsius; ``None`` (or 0) turns the heater off.
@@ -541,20 +460,18 @@ class Device:
                 f"(the limit of {self.info.model})"
             )
         try:
-            applied = self.safety.check_heat(target, self._now())
+            applied = self.safety.check_heat(target, self._core.now())
         except SafetyRefusal:
             self.stats.safety_refusals += 1
             raise
-        self._adapter.validate(SetHeat(applied))
-        if self._heat_want != self._heat_told:
-            self.stats.coalesced += 1
-        self._heat_want = applied
-        self._kick()
+        self._core.adapter.validate(SetHeat(applied))
+        self.stats.coalesced += self._core.plan.wish_heat(applied)
+        self._core.kick()
 
     async def stop(self) -> None:
         """Stop every output and the heater now, and wait for the device to confirm."""
         self._check_usable(report_error=False)
-        await self._stop_now("stop requested")
+        await asyncio.shield(self._engine.spawn_stop("stop requested"))
 
     def resume(self) -> None:
         """Allow outputs again after a stop the safety policy keeps in force.
@@ -564,7 +481,7 @@ class Device:
         Raises :class:`SafetyRefusal` while the stop is not carried out yet.
         """
         self._check_usable(report_error=False)
-        self.safety.resume(self._now())
+        self.safety.resume(self._core.now())
 
     async def set_auto_off(self, seconds: int) -> None:
         """Switch off after ``seconds`` of on-time (0: the default), checked by the safety policy.
@@ -577,7 +494,7 @@ class Device:
             raise TypeError(f"seconds must be an integer, got {seconds!r}")
         if seconds < 0:
             raise ValueError(f"auto-off must be >= 0 seconds (0: the default), got {seconds}")
-        now = self._now()
+        now = self._core.now()
         try:
             applied = self.safety.check_auto_off(seconds, now)
         except SafetyRefusal:
@@ -585,16 +502,16 @@ class Device:
             raise
         # A shorter auto-off may have ended the session already: stop now, not at the
         # next keepalive, and before the device's own auto-off would stop it too.
-        self._check_safety(now)
-        stopping = self._stop_task
+        self._engine.check_safety(now)
+        stopping = self._core.stop_task
         if stopping is not None and not stopping.done():
             await asyncio.shield(stopping)
-        await self._request(SetAutoOff(applied))
+        await self._link.request(SetAutoOff(applied))
 
     async def status(self) -> DeviceStatus:
         """Ask the device for its status now."""
         self._check_usable(report_error=False)
-        reply = await self._request(GetStatus())
+        reply = await self._link.request(GetStatus())
         assert reply is not None and reply.status is not None
         return reply.status
 
@@ -607,56 +524,32 @@ class Device:
         """
         while True:
             self._check_usable()
-            if self._settled():
+            if self._core.settled():
                 return
-            await self._wait_progress(None)
+            await self._core.wait_progress(None)
 
     # ------------------------------------------------------------------
-    # argument checks
+    # checks
     # ------------------------------------------------------------------
 
     def _check_usable(self, *, report_error: bool = True, drives: bool = False) -> None:
-        if self._failure is not None:
-            raise self._failure
-        if self._state != "open":
-            raise ConnectionFailed(f"the device is {self._state}")
-        if drives and not self._control:
+        core = self._core
+        if core.failure is not None:
+            raise core.failure
+        if core.state != "open":
+            raise ConnectionFailed(f"the device is {core.state}")
+        if drives and not core.control:
             raise NotInControl(
                 f"{self.describe()} was opened with control=False (a monitoring connection): "
                 "it reads status and can stop the device, but drives nothing; "
                 "connect with control=True to drive it"
             )
-        if report_error and self._error is not None:
-            error, self._error = self._error, None
+        if report_error and core.error is not None:
+            error, core.error = core.error, None
             raise error
 
-    def _zones(self, zone: ZoneSpec) -> tuple[int, ...]:
-        caps = self.info
-        if zone is None:
-            return tuple(z.index for z in caps.zones)
-        keys: Iterable[ZoneKey] = [zone] if isinstance(zone, int | str) else zone
-        found: set[int] = set()
-        for key in keys:
-            if isinstance(key, bool) or not isinstance(key, int | str):
-                raise TypeError(f"a zone is an index or a name, got {key!r}")
-            try:
-                found.add(caps.zone(key).index)
-            except KeyError as exc:
-                raise ValueError(exc.args[0]) from None
-        if not found:
-            raise ValueError("no zone given; pass None for every zone")
-        return tuple(sorted(found))
-
-    def _level(self, level: int) -> int:
-        steps = self.info.intensity_steps
-        if isinstance(level, bool) or not isinstance(level, int):
-            raise TypeError(f"level must be an integer 0..{steps}, got {level!r}")
-        if not 0 <= level <= steps:
-            raise ValueError(f"level {level} is outside 0..{steps} of {self.info.model}")
-        return level
-
     def _check_outputs(self, zones: tuple[int, ...], level: int) -> None:
-        now = self._now()
+        now = self._core.now()
         try:
             for zone in zones:
                 self.safety.check_output(zone, level, now)
@@ -664,695 +557,55 @@ class Device:
             self.stats.safety_refusals += 1
             raise
 
-    def _choose_slot(self, pattern: Pattern, zones: tuple[int, ...]) -> tuple[int, Pattern | None]:
-        """The slot for ``pattern`` and the pattern it evicts (if any); nothing is changed."""
-        if pattern in self._slot_of:
-            return self._slot_of[pattern], None
-        slots = self.info.pattern_slots
-        busy = {
-            self._slot_of[d.pattern]
-            for d in (*self._want, *self._told)
-            if d.pattern is not None and d.pattern in self._slot_of
-        }
-        used = set(self._slot_of.values())
-        for slot in range(slots):
-            if slot not in used:
-                return slot, None
-        for old, slot in self._slot_of.items():  # least recently used first
-            if slot not in busy:
-                return slot, old
-        raise ValueError(
-            f"all {slots} pattern slots of {self.info.model} hold patterns that are playing; "
-            "stop a zone or play one of those patterns"
-        )
+    def _schedule(self, zones: tuple[int, ...], output: ZoneOutput) -> None:
+        self.stats.coalesced += self._core.plan.wish(zones, output)
+        self._core.kick()
 
-    def _schedule(self, zones: tuple[int, ...], drive: _Drive) -> None:
-        for zone in zones:
-            if self._want[zone] != self._told[zone]:
-                self.stats.coalesced += 1
-            self._want[zone] = drive
-        self._kick()
 
-    # ------------------------------------------------------------------
-    # receiving
-    # ------------------------------------------------------------------
-
-    def _on_data(self, data: bytes) -> None:
-        now = self._now()
-        for item in self._adapter.feed(data, now):
-            if isinstance(item, Reply):
-                if item.status is not None:
-                    self._status_arrived(item.status, now)
-                self._requester.resolve(item)
-            elif isinstance(item, DeviceStatus):
-                self._status_arrived(item, now)
-            else:
-                self._event_arrived(item, now)
-
-    def _status_arrived(self, status: DeviceStatus, now: float) -> None:
-        self._last_status = status
-        self._last_status_at = now
-        if not self._control:
-            self._follow(status)
-        elif self._safety is not None:
-            self._safety.observe_status(status, now)
-        self._hub.publish(status)
-        self._check_safety(now)
-
-    def _follow(self, status: DeviceStatus) -> None:
-        """A monitor takes the device's outputs as they are (it wants nothing of its own)."""
-        self._take_as_told(status)
-        self._notify()
-
-    def _take_as_told(self, status: DeviceStatus) -> None:
-        """What ``status`` shows the device runs becomes what it was told; a monitor,
-        which wants nothing of its own, wants just that."""
-        levels = list(status.intensities[: len(self._told)])
-        levels += [0] * (len(self._told) - len(levels))
-        self._told = [_OFF.at(level) for level in levels]
-        self._heat_told = status.heat_target_c
-        if not self._control:
-            self._want, self._heat_want = list(self._told), self._heat_told
-
-    @property
-    def _told_running(self) -> bool:
-        """Whether anything is on, as far as the device was told."""
-        return any(d.level for d in self._told) or self._heat_told is not None
-
-    def _event_arrived(self, event: DeviceEvent, now: float) -> None:
-        if self._safety is not None and self._control:
-            self._safety.observe_event(event, now)
-        if event.active is not False and self._control:
-            if event.kind in _DEVICE_STOPS:
-                # The device switched off on its own (timer, button, battery): so do we.
-                self._forget_outputs()
-                if event.kind is EventKind.BUTTON and self._state == "open":
-                    self._spawn_stop(f"stop button pressed on {self.describe()}")
-            elif event.kind in _HEAT_STOPS and event.active:
-                # Never heat again on our own; the policy has the device told (heat_off).
-                self._heat_want = None
-        self._hub.publish(event)
-        self._check_safety(now)
-
-    def _on_lost(self, exc: BaseException | None) -> None:
-        self._link_lost(f"{self._transport.description} closed" if exc is None else str(exc))
-
-    # ------------------------------------------------------------------
-    # safety actions and stopping
-    # ------------------------------------------------------------------
-
-    def _check_safety(self, now: float) -> None:
-        """Carry out what the policy requires now; an action already under way is not repeated."""
-        if (
-            self._safety is None
-            or not self._control  # a monitor's policy sees no session of its own
-            or self._state != "open"
-            or self._failure is not None
-        ):
-            return
-        actions = self._safety.required_actions(now)
-        if not actions:
-            return
-        stop = next((a for a in actions if a.kind == "stop_all"), None)
-        action = stop or actions[0]
-        if self._running(self._stop_task) or (stop is None and self._running(self._heat_task)):
-            return
-        self.stats.safety_stops += 1
-        _log.warning("%s: safety %s: %s", self.describe(), action.kind, action.reason)
-        if stop is not None:
-            self._spawn_stop(stop.reason)
-        else:
-            self._heat_want = None
-            task = asyncio.get_running_loop().create_task(
-                self._send_heat_off(), name="massager-heat-off"
-            )
-            self._heat_task = task
-            self._background.add(task)
-            task.add_done_callback(self._background_done)
-        self._hub.publish(
-            DeviceEvent(
-                EventKind.SAFETY_STOP, None, detail=f"{action.kind}: {action.reason}", time=now
-            )
-        )
-
-    @staticmethod
-    def _running(task: asyncio.Task[Any] | None) -> bool:
-        return task is not None and not task.done()
-
-    def _clear_wants(self) -> None:
-        """Want nothing, and withdraw whatever was planned before."""
-        self._epoch += 1
-        self._want = [_OFF] * len(self._want)
-        self._heat_want = None
-        self._ramp_due.clear()
-
-    def _told_off(self) -> None:
-        """The device has switched everything off."""
-        self._told = [_OFF] * len(self._told)
-        self._heat_told = None
-        self._outputs_changed()
-
-    def _forget_outputs(self) -> None:
-        """The device is off on its own: want nothing more either."""
-        self._clear_wants()
-        self._told_off()
-
-    def _spawn_stop(self, reason: str) -> asyncio.Task[None]:
-        """Want nothing and send STOP_ALL now (one stop in flight at a time)."""
-        self._clear_wants()
-        running = self._stop_task
-        if running is not None and not running.done():
-            return running
-        _log.info("%s: stopping: %s", self.describe(), reason)
-        task = asyncio.get_running_loop().create_task(self._send_stop(), name="massager-stop")
-        self._stop_task = task
-        self._background.add(task)
-        task.add_done_callback(self._background_done)
-        return task
-
-    async def _stop_now(self, reason: str) -> None:
-        await asyncio.shield(self._spawn_stop(reason))
-
-    async def _send_stop(self) -> None:
-        await self._request(StopAll())
-        self._told_off()
-
-    async def _send_heat_off(self) -> None:
-        await self._request(SetHeat(None))
-        self._heat_told = None
-        self._outputs_changed()
-
-    def _background_done(self, task: asyncio.Task[Any]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            _log.warning("%s: %s failed: %s", self.describe(), task.get_name(), task.exception())
-        self._kick()
-
-    # ------------------------------------------------------------------
-    # requests
-    # ------------------------------------------------------------------
-
-    async def _request(
-        self, command: Command, still_wanted: Callable[[], bool] | None = None
-    ) -> Reply | None:
-        """Send a command over a live link; a command left unanswered means the link is lost."""
-        await self._wait_link()
+def zones_of(caps: DeviceCapabilities, zone: ZoneSpec) -> tuple[int, ...]:
+    """The zone indexes ``zone`` names (index, name, several, or ``None`` for all)."""
+    if zone is None:
+        return tuple(z.index for z in caps.zones)
+    keys: Iterable[ZoneKey] = [zone] if isinstance(zone, int | str) else zone
+    found: set[int] = set()
+    for key in keys:
+        if isinstance(key, bool) or not isinstance(key, int | str):
+            raise TypeError(f"a zone is an index or a name, got {key!r}")
         try:
-            return await self._requester.request(command, still_wanted=still_wanted)
-        except DeviceTimeout as exc:
-            self._link_lost(str(exc))
-            raise
-        except ConnectionFailed as exc:
-            self._link_lost(str(exc))
-            raise
-
-    async def _wait_link(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._requester.timeout * (self._requester.retries + 1)
-        while not self._link_up:
-            if self._failure is not None:
-                raise self._failure
-            if self._state not in ("open", "closing"):
-                raise ConnectionFailed(f"the device is {self._state}")
-            if loop.time() >= deadline:
-                raise ConnectionFailed(f"the link to {self.describe()} is down (reconnecting)")
-            await self._wait_progress(deadline)
-
-    async def _handshake(self) -> None:
-        """Read INFO and STATUS over a fresh link and take the device's state as told."""
-        self._adapter.reset()
-        info = await self._requester.request(GetInfo())
-        assert info is not None and info.info is not None
-        caps = info.info
-        first = self._caps is None
-        if self._caps is None:
-            caps = self._user_overrides(caps)
-            self._caps = caps
-            self._safety = SafetyPolicy(caps, self._limits, self._profile)
-            n = len(caps.zones)
-            self._want, self._told = [_OFF] * n, [_OFF] * n
-            self._gap_s = max(self._transport.min_gap_s, caps.min_gap_s)
-            keepalive = self._keepalive_option or self._safety.keepalive_interval_s
-            if keepalive >= caps.watchdog_s:
-                raise ValueError(
-                    f"keepalive_s={keepalive} must be shorter than the device watchdog "
-                    f"({caps.watchdog_s} s)"
-                )
-            self._keepalive_s = keepalive
-        elif (caps.model, caps.serial) != (self._caps.model, self._caps.serial):
-            raise _OtherDevice(
-                f"a different device answered on {self._transport.description}: "
-                f"{caps.model} {caps.serial}, expected {self._caps.model} {self._caps.serial}"
-            )
-        reply = await self._requester.request(GetStatus())
-        assert reply is not None and reply.status is not None
-        status = reply.status
-        if first and status.running and self._control:
-            # Connecting takes control: start from a stopped device.
-            await self._requester.request(StopAll())
-            status = dataclasses.replace(
-                status, intensities=(0,) * len(status.intensities), heat_target_c=None
-            )
-        self._take_as_told(status)
-        self._auto_off_synced = False
-        self._loaded.clear()
-        self._outputs_changed()
-        self._link_up = True
-        self._lost_at = None
-        self._notify()
-
-    def _user_overrides(self, caps: DeviceCapabilities) -> DeviceCapabilities:
-        """The device file's word on this device, now that its serial number is known too."""
-        keys = (*self._link_keys, caps.serial) if caps.serial else self._link_keys
-        devices = self._link.devices
-        check_allowed(devices, keys, self._transport.description)
-        if self._override is None:
-            self._override = devices.override(*keys)
-        if self._override is None:
-            return caps
-        applied = self._override.apply(caps)
-        if applied != caps:
-            _log.info(
-                "%s: the device file caps %s (intensity 0..%d, heater %s)",
-                self._transport.description,
-                caps.model,
-                applied.intensity_steps,
-                "off" if applied.heat is None else "allowed",
-            )
-        return applied
-
-    # ------------------------------------------------------------------
-    # link loss and reconnection
-    # ------------------------------------------------------------------
-
-    def _link_lost(self, reason: str) -> None:
-        if not self._link_up or self._state not in ("open", "closing"):
-            return
-        now = self._now()
-        self._link_up = False
-        self._lost_at = now
-        _log.warning("%s: link lost: %s", self.describe(), reason)
-        self._requester.fail_all(ConnectionFailed(f"link to {self.describe()} lost: {reason}"))
-        self._hub.publish(DeviceEvent(EventKind.LINK_LOST, True, detail=reason, time=now))
-        self._kick()
-
-    async def _reconnect(self) -> bool:
-        """Regain the link within the grace period; ``False`` when the session ended."""
-        loop = asyncio.get_running_loop()
-        lost_at = self._lost_at if self._lost_at is not None else loop.time()
-        deadline = lost_at + self._grace_s
-        pause = BACKOFF_FIRST_S
-        reason = "no attempt"
-        while True:
-            await self._transport.disconnect()
-            try:
-                await self._transport.connect()
-                await self._handshake()
-            except _OtherDevice as exc:
-                reason = str(exc)
-                break
-            except (ConnectionFailed, DeviceTimeout, DeviceRefused, OSError, ValueError) as exc:
-                reason = str(exc) or type(exc).__name__
-            else:
-                self.stats.reconnects += 1
-                now = loop.time()
-                _log.info("%s: link restored after %.2f s", self.describe(), now - lost_at)
-                self._hub.publish(
-                    DeviceEvent(EventKind.LINK_RESTORED, False, now - lost_at, time=now)
-                )
-                self._kick()
-                return True
-            now = loop.time()
-            if now >= deadline:
-                break
-            await asyncio.sleep(min(pause, deadline - now))
-            pause = min(pause * BACKOFF_FACTOR, BACKOFF_MAX_S)
-        await self._give_up(reason)
-        return False
-
-    async def _give_up(self, reason: str) -> None:
-        now = self._now()
-        text = f"link to {self.describe()} not regained within {self._grace_s:g} s ({reason})"
-        if self._control:
-            text += "; the session is stopped and the device watchdog has stopped its outputs"
-        _log.error("%s", text)
-        if self._control and self._transport.connected:
-            # It answers nothing, but a STOP may still get through.
-            with contextlib.suppress(Exception):
-                await self._requester.write(self._adapter.encode(StopAll(), 1))
-        self._failure = ConnectionFailed(text)
-        self._forget_outputs()
-        self._hub.publish(DeviceEvent(EventKind.LINK_LOST, None, detail=text, time=now))
-        self._requester.fail_all(self._failure)
-        await self._transport.disconnect()
-        self._hub.close()
-        self._notify()
-
-    # ------------------------------------------------------------------
-    # the session task
-    # ------------------------------------------------------------------
-
-    async def _run(self) -> None:
-        try:
-            await self._session()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a bug must not leave the device running unattended
-            _log.exception("%s: the session task failed", self.describe())
-            self._failure = ConnectionFailed(f"the session with {self.describe()} failed: {exc!r}")
-            with contextlib.suppress(Exception):
-                await self._requester.write(self._adapter.encode(StopAll(), 1))
-            self._forget_outputs()
-            self._hub.close()
-            self._notify()
-
-    async def _session(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            self._wake.clear()
-            if not self._link_up:
-                if not await self._reconnect():
-                    return
-                continue
-            if not self._control:
-                await self._wake.wait()  # a monitor sends nothing of its own
-                continue
-            now = loop.time()
-            self._check_safety(now)
-            actions = [
-                t for t in (self._stop_task, self._heat_task) if t is not None and not t.done()
-            ]
-            if actions:  # outputs wait until the safety action is done
-                await asyncio.wait(actions)
-                continue
-            try:
-                wake_at = await self._step(now)
-            except ConnectionFailed:
-                continue  # the link is lost: reconnect
-            except (DeviceTimeout, DeviceRefused) as exc:
-                self._error = exc  # reported by the next call (a timeout also reconnects)
-                self._notify()
-                continue
-            if wake_at is None:
-                continue  # something was sent: look again at once
-            self._notify()
-            if wake_at == math.inf:
-                await self._wake.wait()
-            elif wake_at > loop.time() + _EPS:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout_at(wake_at):
-                        await self._wake.wait()
-            else:  # due already, yet nothing was sent: never spin, let time pass
-                await asyncio.sleep(_MIN_WAIT_S)
-
-    async def _step(self, now: float) -> float | None:
-        """Send the most urgent thing, or return when to look again (``inf``: when woken)."""
-        if self._unsure(now):
-            await self._resync(now)
-            return None
-        wake_at = math.inf
-        heat_pending = self._heat_want != self._heat_told
-        zones_pending = [z for z in range(len(self._want)) if self._want[z] != self._told[z]]
-        if heat_pending or zones_pending:
-            ready_at = self._last_output + self._gap_s
-            if now + _EPS < ready_at:
-                wake_at = ready_at
-            else:
-                # Alternate between the heater and the zones so neither starves the other.
-                self._heat_turn = not self._heat_turn
-                if heat_pending and (self._heat_turn or not zones_pending):
-                    await self._send_heat(now)
-                    return None
-                due = await self._send_zones(zones_pending, now)
-                if due is None:
-                    return None
-                if heat_pending:  # the zones wait for their ramp: the heater need not
-                    await self._send_heat(now)
-                    return None
-                wake_at = due
-        running = self._told_running
-        assert self._safety is not None
-        if running and not self._auto_off_synced:
-            # The device's own auto-off is the second line behind the policy's clock.
-            self._auto_off_synced = True
-            await self._request(SetAutoOff(self._safety.device_auto_off_s(now)))
-            return None
-        if running:
-            keepalive_at = self._requester.last_write + self._keepalive_s
-            if now + _EPS >= keepalive_at:
-                await self._request(Keepalive())
-                return None
-            wake_at = min(wake_at, keepalive_at)
-            if self._status_interval is not None:
-                status_at = self._last_status_at + self._status_interval
-                if now + _EPS >= status_at:
-                    await self._request(GetStatus())
-                    return None
-                wake_at = min(wake_at, status_at)
-        deadline = self._safety.next_deadline(now)
-        if deadline is not None:
-            wake_at = min(wake_at, max(deadline, now + _MIN_WAIT_S))
-        return wake_at
-
-    def _unsure(self, now: float) -> bool:
-        """Whether the device may have stopped by its watchdog without our knowing.
-
-        The link carried nothing the device answered for most of its watchdog time
-        while something is on (noise, a stalled host): its WATCHDOG_STOP event may
-        have been lost, and a level sent on from what we told it could then start a
-        stopped motor without the soft start.
-        """
-        caps = self._caps
-        if caps is None or not self._control:
-            return False
-        silent = now - self._requester.last_confirmed
-        return self._told_running and silent >= caps.watchdog_s * _UNSURE_FRACTION
-
-    async def _resync(self, now: float) -> None:
-        """Read the device's status; a stop latch it shows counts as the event it raised."""
-        self.stats.resyncs += 1
-        reply = await self._request(GetStatus())
-        assert reply is not None and reply.status is not None
-        running = self._told_running
-        for name, kind in _STOP_LATCHES.items():
-            if name in reply.status.faults and running:
-                _log.warning(
-                    "%s: the device stopped on its own unseen (%s latched)", self.describe(), name
-                )
-                self._event_arrived(
-                    DeviceEvent(kind, True, detail=f"{name} found latched in STATUS", time=now),
-                    self._now(),
-                )
-                return
-
-    def _still_sure(self) -> bool:
-        """For a command's retries: not once the device may have stopped unseen."""
-        return not self._unsure(self._now())
-
-    async def _send_heat(self, now: float) -> None:
-        target, epoch = self._heat_want, self._epoch
-        self._last_output = now
-        try:
-            reply = await self._request(
-                SetHeat(target),
-                lambda: self._epoch == epoch and self._heat_want == target and self._still_sure(),
-            )
-        except DeviceRefused as exc:
-            self._heat_want = self._heat_told
-            self._error = exc
-            return
-        if reply is None:
-            return
-        # Acknowledged: the device runs it even if a stop overtook it meanwhile. Record
-        # the truth; the stop that follows (or the next step) switches it off again.
-        self.stats.output_commands += 1
-        self._heat_told = target
-        self._outputs_changed()
-
-    async def _send_zones(self, pending: list[int], now: float) -> float | None:
-        """Send one command toward the wanted zones; ``None`` if sent, else when to retry."""
-        assert self._safety is not None
-        plan: dict[int, _Drive] = {}
-        waits: list[float] = []
-        for zone in pending:
-            want, told = self._want[zone], self._told[zone]
-            level = want.level
-            if want.level > told.level:
-                due = self._ramp_due.get(zone, -math.inf)
-                if now + _EPS < due:
-                    waits.append(due)
-                    continue  # a rising zone steps once per ramp interval
-                try:
-                    level = self._safety.ramp_level(zone, told.level, want.level, now)
-                except SafetyRefusal as exc:  # the policy changed its mind since the call
-                    self.stats.safety_refusals += 1
-                    self._want[zone] = told
-                    self._error = exc
-                    continue
-                level = max(min(level, want.level), 0)
-            drive = want.at(level)
-            if drive != told:
-                plan[zone] = drive
-        if not plan:
-            return min(waits) if waits else now + self._safety.ramp_interval_s
-        first = next(iter(plan.values()))
-        slot = None if first.pattern is None else self._slot_of[first.pattern]
-        if first.pattern is not None and slot not in self._loaded:
-            await self._upload(self._slot_of[first.pattern], first.pattern)
-            return None
-        zones = tuple(z for z, d in plan.items() if d == first)
-        wanted = {z: self._want[z] for z in zones}
-        epoch = self._epoch
-        command = SetZones(zones, first.level, first.waveform, first.period_s, slot, first.phase_s)
-        self._last_output = now
-        try:
-            reply = await self._request(
-                command,
-                lambda: (
-                    self._epoch == epoch
-                    and all(self._want[z] == w for z, w in wanted.items())
-                    and self._still_sure()
-                ),
-            )
-        except DeviceRefused as exc:
-            for zone in zones:
-                self._want[zone] = self._told[zone]
-            self._error = exc
-            return None
-        if reply is None:
-            return None
-        # Acknowledged: the device runs it even if a stop overtook it meanwhile (see
-        # _send_heat).
-        self.stats.output_commands += 1
-        for zone in zones:
-            self._told[zone] = first
-        # The policy times a ramp from the acknowledgement (when it was told).
-        acked = self._now()
-        for zone in zones:
-            if first.level < self._want[zone].level:
-                self._ramp_due[zone] = acked + self._safety.ramp_interval_s
-        self._outputs_changed()
-        return None
-
-    async def _upload(self, slot: int, pattern: Pattern) -> None:
-        epoch = self._epoch
-        try:
-            reply = await self._request(
-                UploadPattern(slot, pattern),
-                lambda: self._epoch == epoch and self._slot_of.get(pattern) == slot,
-            )
-        except DeviceRefused as exc:
-            for zone, drive in enumerate(self._want):
-                if drive.pattern == pattern:
-                    self._want[zone] = self._told[zone]
-            self._error = exc
-            return
-        if reply is not None:
-            self.stats.pattern_uploads += 1
-            self._loaded.add(slot)
-
-    def _outputs_changed(self) -> None:
-        if not self._told_running:
-            self._auto_off_synced = False
-        if self._safety is not None and self._control:
-            self._safety.outputs_changed(
-                [d.level for d in self._told], self._heat_told, self._now()
-            )
-        self._notify()
-
-    def _settled(self) -> bool:
-        stopping = self._stop_task is not None and not self._stop_task.done()
-        return not stopping and self.pending_outputs == 0
-
-    # ------------------------------------------------------------------
-    # small utilities
-    # ------------------------------------------------------------------
-
-    @staticmethod
-    def _now() -> float:
-        return asyncio.get_running_loop().time()
-
-    def _kick(self) -> None:
-        self._wake.set()
-
-    def _notify(self) -> None:
-        """Wake everyone waiting for progress (flush, requests waiting for the link)."""
-        self._progress.set()
-        self._progress = asyncio.Event()
-
-    async def _wait_progress(self, deadline: float | None) -> None:
-        event = self._progress
-        if deadline is None:
-            await event.wait()
-            return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout_at(deadline):
-                await event.wait()
-
-    # ------------------------------------------------------------------
-    # signals
-    # ------------------------------------------------------------------
-
-    def _install_signals(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._owner = asyncio.current_task()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous = signal.getsignal(sig)
-            try:
-                loop.add_signal_handler(sig, self._on_signal, int(sig))
-            except (NotImplementedError, RuntimeError, ValueError):
-                _log.debug("cannot handle %s here (not the main thread?)", sig.name)
-                continue
-            self._saved_handlers[int(sig)] = previous
-
-    def _uninstall_signals(self) -> None:
-        if not self._saved_handlers:
-            return
-        loop = asyncio.get_running_loop()
-        for sig, previous in self._saved_handlers.items():
-            loop.remove_signal_handler(sig)
-            with contextlib.suppress(TypeError, ValueError):
-                signal.signal(sig, previous)
-        self._saved_handlers.clear()
-
-    def _on_signal(self, sig: int) -> None:
-        if self._signal is None:
-            self._signal = sig
-            _log.warning("%s: %s received: stopping", self.describe(), signal.Signals(sig).name)
-        reason = f"{signal.Signals(sig).name} received"
-        if not self._control:
-            pass  # a monitor only ends: the device is another host's to stop
-        elif self._safety is not None:
-            # An emergency stop: outputs stay refused until resume(), even on a device
-            # that stays open after the signal.
-            self._safety.emergency_stop(reason, self._now())
-        if self._control and self._state == "open" and self._failure is None:
-            self._spawn_stop(reason)
-        owner = self._owner
-        if owner is not None and not owner.done():
-            owner.cancel()
+            found.add(caps.zone(key).index)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+    if not found:
+        raise ValueError("no zone given; pass None for every zone")
+    return tuple(sorted(found))
 
 
-class _OtherDevice(ConnectionFailed):
-    """A reconnect reached a different device than the session started with."""
+def level_of(caps: DeviceCapabilities, level: int) -> int:
+    """``level`` checked against the device's intensity steps."""
+    steps = caps.intensity_steps
+    if isinstance(level, bool) or not isinstance(level, int):
+        raise TypeError(f"level must be an integer 0..{steps}, got {level!r}")
+    if not 0 <= level <= steps:
+        raise ValueError(f"level {level} is outside 0..{steps} of {caps.model}")
+    return level
+
+
+def waveform_period(waveform: Waveform, period: float) -> float:
+    """The period a waveform runs with (0 for CONSTANT); PULSE and WAVE need one > 0."""
+    if not isinstance(waveform, Waveform):
+        raise TypeError(f"waveform must be a Waveform ({', '.join(w.name for w in Waveform)})")
+    if waveform is Waveform.CONSTANT:
+        return 0.0
+    if not (isinstance(period, int | float) and period > 0):
+        raise ValueError(f"a {waveform.name} waveform needs period > 0 seconds, got {period!r}")
+    return float(period)
 
 
 def connect(
     url: str | None = None,
     *,
-    limits: SafetyLimits | None = None,
-    profile: UserProfile | None = None,
-    protocol: str | None = None,
-    device_profile: str | os.PathLike[str] | DeviceProfile | None = None,
-    timeout: float = 1.0,
-    retries: int = 2,
-    reconnect_grace_s: float = 10.0,
-    keepalive_s: float | None = None,
-    status_interval_s: float | None = 2.0,
-    telemetry_buffer: int = 256,
-    install_signal_handlers: bool = False,
-    control: bool = True,
-    **transport_options: Any,
+    options: ConnectOptions | None = None,
+    **keywords: Any,
 ) -> Device:
     """A :class:`Device` for ``url``, to open with ``async with`` (or ``await .open()``).
 
@@ -1361,6 +614,10 @@ def connect(
     ``serial:///dev/ttyUSB0?baud=115200``, ``tcp://HOST:PORT``,
     ``ble://AA:BB:CC:DD:EE:FF`` or ``ble://NAME``; a bad URL raises
     :class:`~massager_sdk.errors.BadURLError`.
+
+    ``options`` (a :class:`~massager_sdk.session.options.ConnectOptions`)
+    configures the session; each of its fields may also be given as a keyword
+    argument, which wins over ``options``.
 
     The wire protocol is ``protocol`` (``nmp1``, ``yh``, ``tuya_ble``), else the
     URL's ``protocol=`` query parameter (``tcp://HOST:PORT?protocol=yh``), else
@@ -1378,7 +635,7 @@ def connect(
     ``limits`` and ``profile`` configure the safety policy. ``timeout`` and
     ``retries`` bound each request; ``reconnect_grace_s`` is how long a lost link
     may take to come back before the session ends. ``keepalive_s`` defaults to a
-    quarter of the device watchdog; ``status_interval_s`` is how often the device
+    third of the device watchdog; ``status_interval_s`` is how often the device
     is asked for its status while it runs, when it has not reported on its own.
     ``control=False`` opens a monitoring connection that reads status and
     events, may stop the device, and otherwise leaves it as it finds it (see
@@ -1386,21 +643,12 @@ def connect(
     arguments go to the transport (for example ``baud=``, ``min_gap_s=``,
     ``simulator=`` for ``sim://``).
     """
+    settled, transport_options = ConnectOptions.split(options, keywords)
     link = LinkRequest.from_options(
-        url, protocol=protocol, device_profile=device_profile, options=transport_options
+        url,
+        protocol=settled.protocol,
+        device_profile=settled.device_profile,
+        options=transport_options,
     )
     transport = open_transport(link.link_url, **transport_options)
-    return Device(
-        transport,
-        link=link,
-        limits=limits,
-        profile=profile,
-        timeout=timeout,
-        retries=retries,
-        reconnect_grace_s=reconnect_grace_s,
-        keepalive_s=keepalive_s,
-        status_interval_s=status_interval_s,
-        telemetry_buffer=telemetry_buffer,
-        install_signal_handlers=install_signal_handlers,
-        control=control,
-    )
+    return Device(transport, settled, link=link)

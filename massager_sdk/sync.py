@@ -35,6 +35,7 @@ from massager_sdk.client import connect as async_connect
 from massager_sdk.model import DeviceEvent, DeviceStatus, Pattern, Waveform
 from massager_sdk.safety import SafetyPolicy
 from massager_sdk.session import SessionStats, Telemetry
+from massager_sdk.session.options import ConnectOptions
 
 T = TypeVar("T")
 
@@ -248,16 +249,21 @@ class SyncDevice:
 def connect(
     url: str | None = None,
     *,
+    options: ConnectOptions | None = None,
     speed: float | None = None,
-    install_signal_handlers: bool = False,
-    **options: Any,
+    **keywords: Any,
 ) -> SyncDevice:
     """Connect now and return a :class:`SyncDevice` (use it in a ``with`` block).
 
-    Takes the options of :func:`massager_sdk.connect`. ``speed`` runs the
-    background loop's clock that many times faster than real time, which
-    only makes sense with the in-process simulator (``sim://``).
+    Takes the options of :func:`massager_sdk.connect` (``options=`` and keyword
+    arguments alike). ``install_signal_handlers`` here makes SIGTERM raise
+    ``SystemExit`` in the main thread (the event loop runs in another thread,
+    where signals cannot be handled). ``speed`` runs the background loop's
+    clock that many times faster than real time, which only makes sense with
+    the in-process simulator (``sim://``).
     """
+    settled, transport_options = ConnectOptions.split(options, keywords)
+    on_loop = settled.replace(install_signal_handlers=False)
     if speed is None:
         loop = asyncio.new_event_loop()
     else:
@@ -267,7 +273,7 @@ def connect(
     runner = _LoopThread(loop)
 
     async def open_device() -> Device:
-        return await async_connect(url, **options).open()
+        return await async_connect(url, options=on_loop, **transport_options).open()
 
     try:
         device = runner.call(open_device())
@@ -275,7 +281,7 @@ def connect(
         runner.stop()
         raise
     sync_device = SyncDevice(device, runner)
-    if install_signal_handlers:
+    if settled.install_signal_handlers:
         sync_device._install_sigterm()
     return sync_device
 

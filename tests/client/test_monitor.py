@@ -121,4 +121,4 @@ def test_a_monitor_may_stop_the_device() -> None:
 
 def test_control_must_be_a_bool() -> None:
     with pytest.raises(TypeError, match="control must be True or False"):
-        massager_sdk.connect("sim://heat4", control="no")  # type: ignore[arg-type]
+        massager_sdk.connect("sim://heat4", control="no")

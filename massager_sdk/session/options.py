@@ -1,0 +1,111 @@
+"""How a device session is configured: one frozen object for every way in.
+
+:func:`massager_sdk.connect`, :class:`massager_sdk.client.Device` and
+:func:`massager_sdk.sync.connect` all take a :class:`ConnectOptions` as
+``options=``, and also each of its fields as a keyword argument (a keyword
+wins over the same field of ``options``)::
+
+    options = ConnectOptions(timeout=0.5, reconnect_grace_s=30)
+    async with massager_sdk.connect("tcp://10.0.0.7:7000", options=options) as device:
+        ...
+
+Every field is checked when the object is built, so a bad value is refused
+before any link is opened.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from massager_sdk.profiles.model import DeviceProfile
+from massager_sdk.safety import SafetyLimits, UserProfile
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectOptions:
+    """The options of one device session (see :func:`massager_sdk.connect`)."""
+
+    #: The safety limits (default: the policy's defaults).
+    limits: SafetyLimits | None = None
+    #: The user's health profile, screened by the safety policy.
+    profile: UserProfile | None = None
+    #: The wire protocol (``nmp1``, ``yh``, ``tuya_ble``); default: chosen from the link.
+    protocol: str | None = None
+    #: A device profile id, a path to a ``.toml`` profile, or a profile.
+    device_profile: str | os.PathLike[str] | DeviceProfile | None = None
+    #: Seconds to wait for each reply.
+    timeout: float = 1.0
+    #: How many times an unanswered command is sent again (0..10).
+    retries: int = 2
+    #: How long a lost link may take to come back before the session ends.
+    reconnect_grace_s: float = 10.0
+    #: Seconds between keepalives while something runs (default: a third of the watchdog).
+    keepalive_s: float | None = None
+    #: How often the device is asked for its status while it runs (``None``: never).
+    status_interval_s: float | None = 2.0
+    #: Default size of a telemetry iterator's buffer.
+    telemetry_buffer: int = 256
+    #: Whether SIGINT and SIGTERM stop the device (see :mod:`massager_sdk.session.signals`).
+    install_signal_handlers: bool = False
+    #: ``False``: a monitoring connection that drives nothing.
+    control: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("control", "install_signal_handlers"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if not _number(self.timeout) or not self.timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+        if not (_integer(self.retries) and 0 <= self.retries <= 10):
+            raise ValueError(f"retries must be an integer 0..10, got {self.retries!r}")
+        if not _number(self.reconnect_grace_s) or not self.reconnect_grace_s >= 0:
+            raise ValueError(
+                f"reconnect_grace_s must be >= 0 seconds, got {self.reconnect_grace_s!r}"
+            )
+        keepalive = self.keepalive_s
+        if keepalive is not None and not (_number(keepalive) and keepalive > 0):
+            raise ValueError(
+                f"keepalive_s must be a positive number of seconds, got {self.keepalive_s!r}"
+            )
+        if self.status_interval_s is not None and not (
+            _number(self.status_interval_s) and self.status_interval_s > 0
+        ):
+            raise ValueError(
+                f"status_interval_s must be a positive number of seconds or None, "
+                f"got {self.status_interval_s!r}"
+            )
+        if not _integer(self.telemetry_buffer) or self.telemetry_buffer < 1:
+            raise ValueError(
+                f"telemetry_buffer must be an integer of at least 1, got {self.telemetry_buffer!r}"
+            )
+
+    def replace(self, **changes: Any) -> ConnectOptions:
+        """A copy with ``changes`` (checked like a new object)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def split(
+        cls, options: ConnectOptions | None, keywords: Mapping[str, Any]
+    ) -> tuple[ConnectOptions, dict[str, Any]]:
+        """``options`` (default: the defaults) with the keywords naming its fields applied,
+        and the keywords that are not its fields (a transport's options)."""
+        if options is not None and not isinstance(options, ConnectOptions):
+            raise TypeError(f"options must be a ConnectOptions, got {type(options).__name__}")
+        ours = {k: v for k, v in keywords.items() if k in _FIELDS}
+        rest = {k: v for k, v in keywords.items() if k not in _FIELDS}
+        base = options if options is not None else cls()
+        return (base.replace(**ours) if ours else base), rest
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(ConnectOptions))
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
