@@ -21,11 +21,12 @@ import dataclasses
 import logging
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, TypeAlias
 
 from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.errors import NotSupported, SafetyRefusal
 from massager_sdk.model import DeviceEvent, DeviceStatus
+from massager_sdk.safety.ledger import Ledger, LedgerError
 from massager_sdk.safety.limits import Limit, SafetyLimits
 from massager_sdk.safety.rules import (
     Cap,
@@ -35,6 +36,7 @@ from massager_sdk.safety.rules import (
     ProfileScreening,
     Rule,
     SessionClock,
+    SessionHistory,
     StopLatch,
 )
 from massager_sdk.safety.rules.base import TIME_EPS, refusal, with_request
@@ -67,6 +69,10 @@ _STATE_BLOCKS = {
     Limit.THERMAL_DOSE,
     Limit.HEAT_CONTACT,
 }
+
+
+#: ``"default"``: the user's ledger (:func:`~massager_sdk.safety.ledger.default_ledger_path`).
+LedgerChoice: TypeAlias = Ledger | Literal["default"] | None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -125,6 +131,12 @@ class SafetyPolicy:
     and counted in :meth:`snapshot`. Bad arguments (a zone that does not exist, a
     negative level) raise ``ValueError``; a heat request to a device without a heater
     raises :class:`~massager_sdk.errors.NotSupported`.
+
+    ``ledger`` is where the device's safety history is read and written (see
+    :mod:`massager_sdk.safety.ledger`): by default the user's ledger, shared by every
+    process, so that a new process carries on the session clock, the rest and the
+    thermal dose of the last one. A ledger that cannot be used refuses every output.
+    ``None`` keeps no history beyond this object (for simulations of the policy).
     """
 
     def __init__(
@@ -132,6 +144,8 @@ class SafetyPolicy:
         caps: DeviceCapabilities,
         limits: SafetyLimits | None = None,
         profile: UserProfile | None = None,
+        *,
+        ledger: LedgerChoice = "default",
     ) -> None:
         self.caps = caps
         self.profile = profile if profile is not None else UserProfile()
@@ -149,6 +163,9 @@ class SafetyPolicy:
         self._stops = StopLatch(self._state)
         self._session = SessionClock(self._state)
         self._heat = HeatGuard(self._state, self._session)
+        self._history = SessionHistory(
+            self._state, _open_ledger(ledger), self._session, self._heat, self._stops
+        )
         #: Asked in this order for refusals: the first that applies is the one raised.
         self._rules: tuple[Rule, ...] = (
             ProfileScreening(self._state),
@@ -156,10 +173,11 @@ class SafetyPolicy:
             self._stops,
             self._session,
             self._heat,
+            self._history,
         )
         #: Advanced and evaluated in this order: the session's clock before the stop
-        #: latch (whose reason for ``stop_all`` comes second), heat last.
-        self._clocks: tuple[Rule, ...] = (self._session, self._stops, self._heat)
+        #: latch (whose reason for ``stop_all`` comes second), then heat, then the record.
+        self._clocks: tuple[Rule, ...] = (self._session, self._stops, self._heat, self._history)
         #: Seconds between the steps of a rising level (never faster than the link).
         self.ramp_interval_s = self._intensity.ramp_interval_s
         #: The most a level may rise in one step (after the soft start).
@@ -387,6 +405,7 @@ class SafetyPolicy:
         with contextlib.suppress(ValueError):  # a bad clock value must not prevent the stop
             self._advance(now)
         self._stops.stop(reason or "emergency stop")
+        self._history.note("emergency_stop", reason or "emergency stop", self._state.now)
 
     def resume(self, now: float) -> None:
         """Lift an emergency stop (and heat faults that have cleared) after the user asks.
@@ -521,6 +540,7 @@ class SafetyPolicy:
             for rule in self._clocks:
                 rule.advance(dt)
             state.time = now
+        self._history.sync(state.time)  # before a session starts: what other processes did
         self._evaluate(state.time)
 
     def _evaluate(self, now: float) -> None:
@@ -531,7 +551,19 @@ class SafetyPolicy:
         self._refusals += 1
         self._last_refusal = str(found)
         logger.warning("refused: %s", found)
+        self._history.note("refusal", str(found), self._state.now)
         raise found
+
+
+def _open_ledger(choice: LedgerChoice) -> Ledger | LedgerError | None:
+    """The ledger to use, or why it cannot be used (the policy then refuses outputs)."""
+    if choice != "default":
+        return choice
+    try:
+        return Ledger()
+    except LedgerError as exc:
+        logger.error("%s", exc)
+        return exc
 
 
 def _level(value: int) -> int:
