@@ -93,7 +93,7 @@ def default_ledger_path() -> Path:
     return Path(state) / "massager" / "ledger.sqlite3"
 
 
-def retention_days() -> float:
+def default_retention_days() -> float:
     """Days of history kept: ``$MASSAGER_LEDGER_RETENTION_DAYS`` or 90."""
     text = os.environ.get(RETENTION_ENV)
     if not text:
@@ -178,7 +178,7 @@ class Ledger:
 
     Opening creates the file and its folder when missing, checks that it can be
     written and removes history older than ``retention_days`` (default
-    :func:`retention_days`). Raises :class:`LedgerError` when the file is corrupt or
+    :func:`default_retention_days`). Raises :class:`LedgerError` when the file is corrupt or
     cannot be written. Safe to share between threads; every process opens its own.
     """
 
@@ -191,7 +191,7 @@ class Ledger:
     ) -> None:
         self.path = Path(path) if path is not None else default_ledger_path()
         self.retention_days = (
-            retention_days if retention_days is not None else globals()["retention_days"]()
+            retention_days if retention_days is not None else default_retention_days()
         )
         if not self.retention_days > 0:
             raise LedgerError(f"retention_days must be above 0, not {self.retention_days!r}")

@@ -131,3 +131,22 @@ def test_the_path_comes_from_the_argument_then_the_environment_then_xdg(
     with Ledger(tmp_path / "arg.sqlite3") as ledger:
         assert ledger.path == tmp_path / "arg.sqlite3"
     assert (tmp_path / "arg.sqlite3").exists() and not (tmp_path / "env.sqlite3").exists()
+
+
+def test_a_ledger_that_fails_during_a_session_stops_the_outputs(_private_ledger: Path) -> None:
+    from massager_sdk.model import DeviceStatus
+
+    ledger = Ledger(_private_ledger)
+    policy = SafetyPolicy(heat_device(sensor=False), ledger=ledger)
+    policy.outputs_changed([1, 0, 0, 0], 40.0, now=0.0)
+    assert policy.required_actions(1.0) == []
+    ledger.close()  # from here on every write fails, as on a full disk
+    report = DeviceStatus((1, 0, 0, 0), 40.0, 35.0, None, None, False, 0, frozenset())
+    policy.observe_status(report, now=2.0)
+    [action] = policy.required_actions(2.0)
+    assert action.kind == "stop_all" and "session ledger" in action.reason
+    policy.outputs_changed([0, 0, 0, 0], None, now=2.5)
+    with pytest.raises(SafetyRefusal) as err:
+        policy.resume(3.0)
+        policy.check_output(0, 1, now=3.0)
+    assert err.value.limit == Limit.LEDGER
