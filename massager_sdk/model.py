@@ -65,6 +65,71 @@ class EventKind(enum.Enum):
     SAFETY_STOP = "safety_stop"  #: raised by the host's safety policy
     UNKNOWN = "unknown"
 
+    # What each kind means for the outputs, said once here for every part of the SDK.
+
+    @property
+    def stops_outputs(self) -> bool:
+        """The device switched every output off by itself (watchdog, auto-off, button, shutdown)."""
+        return self in _STOPS_OUTPUTS
+
+    @property
+    def heat_fault(self) -> bool:
+        """A heater fault: the heat is off and stays locked until the fault clears."""
+        return self in _HEAT_FAULTS
+
+    @property
+    def latches_stop(self) -> bool:
+        """Stops everything whatever was on, until the user resumes (button, motor fault)."""
+        return self in _LATCHES_STOP
+
+    @property
+    def stops_if_on(self) -> bool:
+        """Stops everything when anything was on: a stop the device made, or a lost link."""
+        return self in _STOPS_OUTPUTS or self is EventKind.LINK_LOST
+
+    @property
+    def ends_program(self) -> bool:
+        """A playing program ends: the user, the device's auto-off or the host's policy stopped it.
+
+        A watchdog stop is not among them: it follows a lost link, and a program pauses over
+        a lost link and carries on when the link is back.
+        """
+        return self in _ENDS_PROGRAM
+
+    @property
+    def invalidates_outputs(self) -> bool:
+        """The outputs are no longer what the host asked: a stop, a fault or a safety action."""
+        return self in _INVALIDATES_OUTPUTS
+
+    @property
+    def stop_reason(self) -> str:
+        """Why the outputs are off after this event, in words."""
+        return _STOP_REASONS.get(self, f"device event {self.value}")
+
+
+_STOPS_OUTPUTS = frozenset(
+    {EventKind.WATCHDOG_STOP, EventKind.AUTO_OFF, EventKind.BUTTON, EventKind.SHUTDOWN}
+)
+_HEAT_FAULTS = frozenset({EventKind.OVERHEAT, EventKind.SENSOR_FAULT})
+_LATCHES_STOP = frozenset({EventKind.BUTTON, EventKind.MOTOR_FAULT})
+_ENDS_PROGRAM = frozenset(
+    {EventKind.BUTTON, EventKind.AUTO_OFF, EventKind.SHUTDOWN, EventKind.SAFETY_STOP}
+)
+_INVALIDATES_OUTPUTS = (
+    _STOPS_OUTPUTS | _HEAT_FAULTS | {EventKind.MOTOR_FAULT, EventKind.SAFETY_STOP}
+)
+_STOP_REASONS = {
+    EventKind.WATCHDOG_STOP: "the device watchdog stopped the outputs",
+    EventKind.AUTO_OFF: "the device's auto-off stopped the outputs",
+    EventKind.SHUTDOWN: "the device shut down",
+    EventKind.LINK_LOST: "the link to the device was lost",
+    EventKind.BUTTON: "the device button was pressed",
+    EventKind.MOTOR_FAULT: "the device reports a motor fault",
+    EventKind.OVERHEAT: "the device reports overheating",
+    EventKind.SENSOR_FAULT: "the device reports a temperature sensor fault",
+    EventKind.SAFETY_STOP: "the host's safety policy stopped the outputs",
+}
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class DeviceEvent:
@@ -75,6 +140,11 @@ class DeviceEvent:
     value: float | None = None  #: temperature in C, battery %, seconds... when given
     detail: str = ""
     time: float = 0.0  #: the event loop's clock when the host received it
+
+    @property
+    def raised(self) -> bool:
+        """Raised or momentary: the condition happened (a cleared one did not)."""
+        return self.active is not False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -388,6 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
         "massager completion zsh > ~/.zfunc/_massager",
     )
     completion.add_argument("shell", choices=["bash", "zsh", "fish", "tcsh"])
+    from massager_sdk.cli.history_cmd import add_history_parser
+
+    add_history_parser(sub)
     return parser
 
 

@@ -68,10 +68,6 @@ _YIELD_S = 0.0002
 _CLOSE_S = 1e-7
 #: The device's auto-off is set this long past the program's end.
 AUTO_OFF_MARGIN_S = 30
-#: Events after which the device is off by the user's or the policy's will.
-_ENDING_EVENTS = frozenset(
-    {EventKind.BUTTON, EventKind.AUTO_OFF, EventKind.SHUTDOWN, EventKind.SAFETY_STOP}
-)
 
 State = Literal["ready", "running", "paused", "stopped", "completed"]
 
@@ -237,7 +233,7 @@ class ProgramRunner:
             if self._link_paused:
                 self._link_paused = False
                 self._request("resume", "")
-        elif event.kind in _ENDING_EVENTS and event.active is not False:
+        elif event.kind.ends_program and event.raised:
             detail = f": {event.detail}" if event.detail else ""
             self._request("stop", f"{event.kind.value.replace('_', ' ')}{detail}")
 

@@ -6,8 +6,20 @@ its default and where the figure comes from. This is not medical advice.
 
     policy = SafetyPolicy(caps, profile=load_profile())
     policy.check_output(zone=0, level=5, now=loop.time())
+
+Each device's safety history is kept in the session ledger (:class:`Ledger`), shared
+by every process; :func:`history` and :func:`open_session` read it.
 """
 
+from massager_sdk.safety.history import SessionDetail, history, open_session, plot_session
+from massager_sdk.safety.ledger import (
+    LEDGER_ENV,
+    RETENTION_ENV,
+    Ledger,
+    LedgerError,
+    SessionRecord,
+    default_ledger_path,
+)
 from massager_sdk.safety.limits import (
     CONTACT_LIMIT_C,
     CONTACT_LONG_S,
@@ -42,11 +54,15 @@ __all__ = [
     "BURN_MINUTES",
     "CONTACT_LIMIT_C",
     "CONTACT_LONG_S",
+    "LEDGER_ENV",
     "PROFILE_ENV",
     "REFERENCE_C",
+    "RETENTION_ENV",
     "SCREENING",
     "SPECS",
     "Contraindication",
+    "Ledger",
+    "LedgerError",
     "Limit",
     "LimitSpec",
     "ProfileError",
@@ -57,13 +73,19 @@ __all__ = [
     "SafetySnapshot",
     "ScreeningAction",
     "ScreeningRule",
+    "SessionDetail",
+    "SessionRecord",
     "UserProfile",
     "acknowledge",
+    "default_ledger_path",
     "default_profile_path",
     "dose_rate",
+    "history",
     "limits_table_markdown",
     "load_profile",
     "minutes_to_burn",
+    "open_session",
+    "plot_session",
     "profile_status",
     "save_profile",
     "screening_table_markdown",

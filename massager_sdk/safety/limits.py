@@ -40,6 +40,7 @@ class Limit(enum.StrEnum):
     TEMPERATURE_STALE = "temperature_stale"
     THERMAL_DOSE = "thermal_dose"
     OUTPUTS_OUTSIDE_POLICY = "outputs_outside_policy"
+    LEDGER = "ledger"
 
 
 Safer = Literal["lower", "higher"] | None

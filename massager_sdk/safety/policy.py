@@ -1,21 +1,17 @@
 """The safety policy: one object that every outgoing command passes through.
 
-It is pure: no I/O, no tasks, no clock of its own. Every call takes ``now``, the
-event loop's time in seconds, and the policy advances its clocks (session on-time,
-heat contact, thermal dose) to it. The client asks before it sends
-(:meth:`SafetyPolicy.check_output`, :meth:`~SafetyPolicy.ramp_level`,
-:meth:`~SafetyPolicy.check_heat`, :meth:`~SafetyPolicy.check_auto_off`), tells
-what it sent (:meth:`~SafetyPolicy.outputs_changed`) and what it heard
+It is an engine over rules (:mod:`massager_sdk.safety.rules`: screening, intensity,
+stops, the session clock, heat), each of which refuses requests, evaluates over time
+and adds to the snapshot. The policy itself keeps no clock: every call takes ``now``,
+the event loop's time in seconds, and the policy advances its rules to it. The client
+asks before it sends (:meth:`SafetyPolicy.check_output`, :meth:`~SafetyPolicy.ramp_level`,
+:meth:`~SafetyPolicy.check_heat`, :meth:`~SafetyPolicy.check_auto_off`), tells what
+it sent (:meth:`~SafetyPolicy.outputs_changed`) and what it heard
 (:meth:`~SafetyPolicy.observe_status`, :meth:`~SafetyPolicy.observe_event`), and
 carries out :meth:`~SafetyPolicy.required_actions` no later than
 :meth:`~SafetyPolicy.next_deadline`.
 
-The session model, in short (``docs/safety.md`` has the long form): a session
-starts when anything is switched on and counts *on-time*. Switching everything
-off pauses it; it ends, and its time budget is renewed, only after everything has
-stayed off for the rest period. When its on-time reaches the auto-off (at most
-the hard maximum) the session is over: everything must go off and stay off for the
-rest period.
+``docs/safety.md`` describes the session model and every limit.
 """
 
 from __future__ import annotations
@@ -25,25 +21,41 @@ import dataclasses
 import logging
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, TypeAlias
 
 from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.errors import NotSupported, SafetyRefusal
-from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind
-from massager_sdk.safety.limits import CONTACT_LIMIT_C, CONTACT_LONG_S, Limit, SafetyLimits
-from massager_sdk.safety.screening import ScreeningAction, UserProfile
-from massager_sdk.safety.thermal import ThermalDose
+from massager_sdk.model import DeviceEvent, DeviceStatus
+from massager_sdk.safety.ledger import Ledger, LedgerError
+from massager_sdk.safety.limits import Limit, SafetyLimits
+from massager_sdk.safety.rules import (
+    Cap,
+    HeatGuard,
+    IntensityCaps,
+    PolicyState,
+    ProfileScreening,
+    Rule,
+    SessionClock,
+    SessionHistory,
+    StopLatch,
+)
+from massager_sdk.safety.rules.base import TIME_EPS, refusal, with_request
+from massager_sdk.safety.rules.heat import COOLING_BELOW_C
+from massager_sdk.safety.rules.intensity import SOFT_START_LEVEL
+from massager_sdk.safety.screening import UserProfile
 
 logger = logging.getLogger("massager_sdk.safety")
 
-#: Time-based conditions count as reached this close to their deadline, so that a
-#: caller that wakes at :meth:`SafetyPolicy.next_deadline` always finds them reached.
-TIME_EPS = 1e-6
-#: Below this reported temperature a switched-off heater counts as cooling: the
-#: thermal dose decays instead of growing.
-COOLING_BELOW_C = 40.0
-#: The first level a zone may take when it starts from off (soft start).
-SOFT_START_LEVEL = 1
+__all__ = [
+    "COOLING_BELOW_C",
+    "IN_FLIGHT_S",
+    "SOFT_START_LEVEL",
+    "TIME_EPS",
+    "SafetyAction",
+    "SafetyPolicy",
+    "SafetySnapshot",
+]
+
 #: A change the device acknowledges this soon after a stop or lock began was in flight
 #: when it began: not counted as a violation (the required action undoes it anyway).
 IN_FLIGHT_S = 5.0
@@ -58,19 +70,9 @@ _STATE_BLOCKS = {
     Limit.HEAT_CONTACT,
 }
 
-_HEAT_FAULT_NAMES = {
-    "overheat": "overheat",
-    "sensor": "sensor_fault",
-    "sensor_fault": "sensor_fault",
-}
-_MOTOR_FAULT_NAMES = {"motor", "motor_fault"}
-#: Device events that mean the device stopped its outputs on its own.
-_DEVICE_STOPS = {
-    EventKind.WATCHDOG_STOP: "the device watchdog stopped the outputs",
-    EventKind.AUTO_OFF: "the device's auto-off stopped the outputs",
-    EventKind.SHUTDOWN: "the device shut down",
-    EventKind.LINK_LOST: "the link to the device was lost",
-}
+
+#: ``"default"``: the user's ledger (:func:`~massager_sdk.safety.ledger.default_ledger_path`).
+LedgerChoice: TypeAlias = Ledger | Literal["default"] | None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -129,6 +131,12 @@ class SafetyPolicy:
     and counted in :meth:`snapshot`. Bad arguments (a zone that does not exist, a
     negative level) raise ``ValueError``; a heat request to a device without a heater
     raises :class:`~massager_sdk.errors.NotSupported`.
+
+    ``ledger`` is where the device's safety history is read and written (see
+    :mod:`massager_sdk.safety.ledger`): by default the user's ledger, shared by every
+    process, so that a new process carries on the session clock, the rest and the
+    thermal dose of the last one. A ledger that cannot be used refuses every output.
+    ``None`` keeps no history beyond this object (for simulations of the policy).
     """
 
     def __init__(
@@ -136,6 +144,8 @@ class SafetyPolicy:
         caps: DeviceCapabilities,
         limits: SafetyLimits | None = None,
         profile: UserProfile | None = None,
+        *,
+        ledger: LedgerChoice = "default",
     ) -> None:
         self.caps = caps
         self.profile = profile if profile is not None else UserProfile()
@@ -148,45 +158,32 @@ class SafetyPolicy:
                 value,
                 getattr(SafetyLimits(), name),
             )
-        if caps.intensity_steps < 1:
-            raise ValueError(f"{caps.model}: intensity_steps must be at least 1")
-        steps = caps.intensity_steps
-        #: Seconds between the steps of a rising level (never faster than the link).
-        self.ramp_interval_s = max(
-            self.limits.ramp_interval_s, caps.min_gap_s, self.limits.ramp_s / steps
+        self._state = PolicyState(caps, self.limits, self.profile, [0] * len(caps.zones))
+        self._intensity = IntensityCaps(self._state)
+        self._stops = StopLatch(self._state)
+        self._session = SessionClock(self._state)
+        self._heat = HeatGuard(self._state, self._session)
+        self._history = SessionHistory(
+            self._state, _open_ledger(ledger), self._session, self._heat, self._stops
         )
+        #: Asked in this order for refusals: the first that applies is the one raised.
+        self._rules: tuple[Rule, ...] = (
+            ProfileScreening(self._state),
+            self._intensity,
+            self._stops,
+            self._session,
+            self._heat,
+            self._history,
+        )
+        #: Advanced and evaluated in this order: the session's clock before the stop
+        #: latch (whose reason for ``stop_all`` comes second), then heat, then the record.
+        self._clocks: tuple[Rule, ...] = (self._session, self._stops, self._heat, self._history)
+        #: Seconds between the steps of a rising level (never faster than the link).
+        self.ramp_interval_s = self._intensity.ramp_interval_s
         #: The most a level may rise in one step (after the soft start).
-        self.ramp_step = max(1, _floor(steps * self.ramp_interval_s / self.limits.ramp_s))
-        self._zones = len(caps.zones)
-        self._levels = [0] * self._zones
-        self._last_rise = [-math.inf] * self._zones
-        self._heat: float | None = None
-        self._time: float | None = None
-        # session
-        self._auto_off_s = self.limits.auto_off_s
-        self._session_active = False
-        self._session_over = False
-        self._on_s = 0.0
-        self._contact_s = 0.0
-        self._off_since: float | None = None
-        # heat
-        self._heat_on_since = 0.0
-        self._reading: float | None = None
-        self._reading_time = -math.inf
-        self._dose = ThermalDose(self.limits.dose_half_life_s)
-        self._dose_locked = False
-        self._stale_locked = False
-        self._device_faults: set[str] = set()
-        self._host_faults: set[str] = set()
-        self._heat_fault: str | None = None
-        # stops and bookkeeping
-        self._stopped: str | None = None
-        self._stop_owed: str | None = None
-        self._heat_off_owed: str | None = None
-        self._block_since = -math.inf  # when the latest stop or lock began
+        self.ramp_step = self._intensity.ramp_step
         self._refusals = 0
         self._last_refusal: str | None = None
-        self._violations = 0
 
     # ------------------------------------------------------------------ facts
 
@@ -205,7 +202,7 @@ class SafetyPolicy:
         index = self._zone(zone)
         if self.profile.refuses_sessions:
             return 0
-        return min(value for _, value in self._zone_caps(index))
+        return min(cap.level for cap in self._level_caps(index))
 
     def intensity_max(self) -> int:
         """The highest level every zone may take (what one control for all zones offers)."""
@@ -224,9 +221,9 @@ class SafetyPolicy:
     def check_output(self, zone: int, level: int, now: float) -> None:
         """Refuse a level for ``zone`` that the policy does not allow now. Off is always allowed."""
         self._advance(now)
-        refusal = self._output_refusal(self._zone(zone), _level(level))
-        if refusal is not None:
-            self._refuse(refusal)
+        found = self._output_refusal(self._zone(zone), _level(level))
+        if found is not None:
+            self._refuse(found)
 
     def ramp_level(self, zone: int, current: int, target: int, now: float) -> int:
         """The level to send now on the way from ``current`` to ``target``.
@@ -240,16 +237,16 @@ class SafetyPolicy:
         """
         self._advance(now)
         index = self._zone(zone)
-        base = min(_level(current), self._levels[index])
+        base = min(_level(current), self._state.levels[index])
         target = _level(target)
         if target <= base:
             return target
-        refusal = self._output_refusal(index, target)
-        if refusal is not None:
-            self._refuse(refusal)
-        if now - self._last_rise[index] < self.ramp_interval_s - TIME_EPS:
+        found = self._output_refusal(index, target)
+        if found is not None:
+            self._refuse(found)
+        if not self._intensity.may_rise(index, now):
             return base
-        return min(target, self._ramp_ceiling(base))
+        return min(target, self._intensity.ceiling(base))
 
     def check_heat(self, target_c: float | None, now: float) -> float | None:
         """The heat target to apply, or a refusal. ``None`` (heater off) is always allowed."""
@@ -259,9 +256,9 @@ class SafetyPolicy:
         target = _temperature(target_c)
         if self.caps.heat is None:
             raise NotSupported(f"{self.caps.model} has no heater")
-        refusal = self._heat_refusal(target)
-        if refusal is not None:
-            self._refuse(refusal)
+        found = self._heat_refusal(target)
+        if found is not None:
+            self._refuse(found)
         return target
 
     def check_auto_off(self, seconds: int, now: float) -> int:
@@ -278,7 +275,7 @@ class SafetyPolicy:
         else:
             if seconds > self.limits.session_max_s:
                 self._refuse(
-                    _refusal(
+                    refusal(
                         Limit.SESSION_MAX,
                         seconds,
                         int(min(self.limits.session_max_s, device_max)),
@@ -287,7 +284,7 @@ class SafetyPolicy:
                 )
             if seconds > device_max:
                 self._refuse(
-                    _refusal(
+                    refusal(
                         Limit.DEVICE_AUTO_OFF_MAX,
                         seconds,
                         int(device_max),
@@ -295,8 +292,8 @@ class SafetyPolicy:
                     )
                 )
             value = seconds
-        self._auto_off_s = value
-        self._evaluate(self._now)
+        self._session.auto_off_s = value
+        self._evaluate(self._state.now)
         return value
 
     def device_auto_off_s(self, now: float) -> int:
@@ -305,8 +302,7 @@ class SafetyPolicy:
         The on-time left in the session, rounded up and kept within the device's range.
         """
         self._advance(now)
-        left = self._deadline_s - (self._on_s if self._session_active else 0.0)
-        seconds = max(1, math.ceil(left - TIME_EPS))
+        seconds = max(1, math.ceil(self._session.remaining_s - TIME_EPS))
         if self.caps.auto_off_max_s > 0:
             seconds = min(seconds, self.caps.auto_off_max_s)
         return seconds
@@ -323,109 +319,81 @@ class SafetyPolicy:
         policy requires ``stop_all`` and blocks outputs until :meth:`resume`.
         """
         self._advance(now)
-        if len(levels) != self._zones:
+        state = self._state
+        if len(levels) != len(state.levels):
             raise ValueError(
-                f"outputs_changed needs {self._zones} levels (one per zone), got {len(levels)}"
+                f"outputs_changed needs {len(state.levels)} levels (one per zone), "
+                f"got {len(levels)}"
             )
         new_levels = [_level(v) for v in levels]
         heat = None if heat_target_c is None else _temperature(heat_target_c)
         problems: list[str] = []
         in_flight: list[str] = []
 
-        def refused(what: str, refusal: SafetyRefusal) -> None:
-            recent = now - self._block_since <= IN_FLIGHT_S
-            late = refusal.limit in _STATE_BLOCKS and recent
-            (in_flight if late else problems).append(f"{what}: {refusal}")
+        def refused(what: str, found: SafetyRefusal) -> None:
+            recent = now - state.block_since <= IN_FLIGHT_S
+            late = found.limit in _STATE_BLOCKS and recent
+            (in_flight if late else problems).append(f"{what}: {found}")
 
-        for index, (old, new) in enumerate(zip(self._levels, new_levels, strict=True)):
+        for index, (old, new) in enumerate(zip(state.levels, new_levels, strict=True)):
             if new <= old:
                 continue
-            refusal = self._output_refusal(index, new)
-            if refusal is not None:
-                refused(f"zone {index} level {new}", refusal)
-            elif now - self._last_rise[index] < self.ramp_interval_s - TIME_EPS:
-                problems.append(
-                    f"zone {index} rose again {now - self._last_rise[index]:.3f} s after "
-                    f"its last rise; the ramp allows one rise every {self.ramp_interval_s} s"
-                )
-            elif new > self._ramp_ceiling(old):
-                problems.append(
-                    f"zone {index} jumped {old} -> {new}; the ramp allows "
-                    f"{old} -> {self._ramp_ceiling(old)}"
-                )
-            self._last_rise[index] = now
+            found = self._output_refusal(index, new)
+            if found is not None:
+                refused(f"zone {index} level {new}", found)
+            else:
+                problem = self._intensity.rise_problem(index, old, new, now)
+                if problem is not None:
+                    problems.append(problem)
+            self._intensity.rose(index, now)
         new_heat_allowed = False
-        if heat is not None and heat != self._heat:
+        if heat is not None and heat != state.heat:
             if self.caps.heat is None:
                 problems.append(f"heat {heat} C sent to a device without a heater")
             else:
-                refusal = self._heat_refusal(heat)
-                if refusal is not None:
-                    refused(f"heat {heat} C", refusal)
-                new_heat_allowed = refusal is None
+                found = self._heat_refusal(heat)
+                if found is not None:
+                    refused(f"heat {heat} C", found)
+                new_heat_allowed = found is None
 
-        was_on = self._outputs_on
-        if heat is not None and self._heat is None:
-            self._heat_on_since = now
-        self._levels = new_levels
-        self._heat = heat
-        if self._outputs_on:
-            self._off_since = None
-            if not self._session_active:
-                self._start_session()
-        else:
-            if was_on:
-                self._off_since = now
-            self._stop_owed = None
+        was_on = state.outputs_on
+        state.levels = new_levels
+        state.heat = heat
+        for rule in self._rules:
+            rule.outputs_changed(was_on, now)
+        if not state.outputs_on:
+            state.stop_owed = None
         if heat is None or new_heat_allowed:
             # Off, or a new target the policy allows (e.g. down to 43 C after 10 minutes
             # of contact): a condition that still holds asks again below.
-            self._heat_off_owed = None
+            state.heat_off_owed = None
         if in_flight:
             logger.warning("in flight when a stop or lock began: %s", "; ".join(in_flight))
         if problems:
-            self._violation("; ".join(problems))
+            self._stops.violation("; ".join(problems))
         self._evaluate(now)
 
     def observe_status(self, status: DeviceStatus, now: float) -> None:
         """Take in a status report: the temperature reading and the device's fault flags."""
         self._advance(now)
-        if status.temperature_c is not None:
-            self._take_reading(status.temperature_c, now)
-        names = {f.lower() for f in status.faults}
-        self._device_faults = {_HEAT_FAULT_NAMES[f] for f in names if f in _HEAT_FAULT_NAMES}
-        self._refresh_heat_faults()
-        if names & _MOTOR_FAULT_NAMES:
-            self._stop("the device reports a motor fault")
+        for rule in self._rules:
+            rule.observe_status(status, now)
         self._evaluate(now)
 
     def observe_event(self, event: DeviceEvent, now: float) -> None:
         """Take in a device or host event: faults, the button, a lost link, a device stop.
 
-        The button and a motor fault always stop everything; a lost link or a stop
-        the device made on its own (watchdog, auto-off, shutdown) stops everything
-        when anything was on. Either way outputs stay blocked until :meth:`resume`.
+        What each kind means is said once, on :class:`~massager_sdk.model.EventKind`:
+        a kind that :attr:`~massager_sdk.model.EventKind.latches_stop` (the button, a
+        motor fault) always stops everything; one that
+        :attr:`~massager_sdk.model.EventKind.stops_if_on` (a lost link, a stop the
+        device made on its own) stops everything when anything was on; a
+        :attr:`~massager_sdk.model.EventKind.heat_fault` locks the heat. Either way
+        outputs stay blocked until :meth:`resume`.
         """
         self._advance(now)
-        raised = event.active is not False
-        kind = event.kind
-        if kind in (EventKind.OVERHEAT, EventKind.SENSOR_FAULT):
-            name = "overheat" if kind is EventKind.OVERHEAT else "sensor_fault"
-            if event.active:
-                self._device_faults.add(name)
-            elif event.active is False:
-                self._device_faults.discard(name)  # a one-off report clears nothing
-            if raised:
-                self._latch_heat_fault(name)
-            if event.value is not None and kind is EventKind.OVERHEAT:
-                self._take_reading(event.value, now)
-            self._refresh_heat_faults()
-        elif kind is EventKind.BUTTON and raised:
-            self._stop("the device button was pressed")
-        elif kind is EventKind.MOTOR_FAULT and raised:
-            self._stop("the device reports a motor fault")
-        elif kind in _DEVICE_STOPS and raised and self._outputs_on:
-            self._stop(_DEVICE_STOPS[kind])
+        for rule in self._rules:
+            rule.observe_event(event, now)
         self._evaluate(now)
 
     def emergency_stop(self, reason: str, now: float) -> None:
@@ -436,7 +404,8 @@ class SafetyPolicy:
         """
         with contextlib.suppress(ValueError):  # a bad clock value must not prevent the stop
             self._advance(now)
-        self._stop(reason or "emergency stop")
+        self._stops.stop(reason or "emergency stop")
+        self._history.note("emergency_stop", reason or "emergency stop", self._state.now)
 
     def resume(self, now: float) -> None:
         """Lift an emergency stop (and heat faults that have cleared) after the user asks.
@@ -445,22 +414,18 @@ class SafetyPolicy:
         pending). Screening, the rest period and an active fault still apply.
         """
         self._advance(now)
-        if self._stop_owed is not None:
+        owed = self._state.stop_owed
+        if owed is not None:
             self._refuse(
-                _refusal(
+                refusal(
                     Limit.EMERGENCY_STOP,
                     "resume",
                     None,
-                    f"outputs are not reported off yet ({self._stop_owed}); carry out stop_all",
+                    f"outputs are not reported off yet ({owed}); carry out stop_all",
                 )
             )
-        if self._stopped is not None:
-            logger.warning("resumed after stop: %s", self._stopped)
-        self._stopped = None
-        self._stale_locked = False  # the staleness timer restarts when heat goes on again
-        if self._heat_fault is not None and not self._active_heat_faults:
-            logger.warning("heat fault lock lifted: %s", self._heat_fault)
-            self._heat_fault = None
+        for rule in self._rules:
+            rule.resume(now)
         self._evaluate(now)
 
     # ---------------------------------------------------- what to do, when
@@ -468,10 +433,11 @@ class SafetyPolicy:
     def required_actions(self, now: float) -> list[SafetyAction]:
         """What the client must do right now; repeats until it reports the outputs off."""
         self._advance(now)
-        if self._stop_owed is not None:
-            return [SafetyAction("stop_all", self._stop_owed)]
-        if self._heat_off_owed is not None:
-            return [SafetyAction("heat_off", self._heat_off_owed)]
+        state = self._state
+        if state.stop_owed is not None:
+            return [SafetyAction("stop_all", state.stop_owed)]
+        if state.heat_off_owed is not None:
+            return [SafetyAction("heat_off", state.heat_off_owed)]
         return []
 
     def next_deadline(self, now: float) -> float | None:
@@ -480,441 +446,124 @@ class SafetyPolicy:
         ``now`` itself when an action is required already.
         """
         self._advance(now)
-        if self._stop_owed is not None or self._heat_off_owed is not None:
+        if self._state.stop_owed is not None or self._state.heat_off_owed is not None:
             return now
-        due: list[float] = []
-        if self._outputs_on and self._session_active and not self._session_over:
-            due.append(now + self._deadline_s - self._on_s)
-        if self._heat is not None:
-            if self.caps.has_temperature_sensor:
-                due.append(self._stale_deadline)
-            temp = self._dose_temperature()
-            if temp is not None and not self._dose_locked:
-                due.append(now + self._dose.seconds_until(self.limits.dose_limit_fraction, temp))
-            if self._heat > CONTACT_LIMIT_C:
-                due.append(now + CONTACT_LONG_S - self._contact_s)
+        due = [t for rule in self._clocks for t in rule.deadlines(now)]
         return min(due) if due else None
 
     def snapshot(self, now: float) -> SafetySnapshot:
         """The policy's state at ``now``."""
         self._advance(now)
-        block = self._heat_block() if self.caps.heat is not None else None
-        heat_allowed = self.caps.heat is not None and block is None
-        pending = tuple(a.kind for a in self.required_actions(now))
+        heat_allowed = self.caps.heat is not None and self._heat_block() is None
+        fields: dict[str, object] = {}
+        for rule in self._rules:
+            fields.update(rule.snapshot(now))
         return SafetySnapshot(
-            session_active=self._session_active,
-            outputs_on=self._outputs_on,
-            session_elapsed_s=self._on_s,
-            session_remaining_s=max(
-                0.0, self._deadline_s - (self._on_s if self._session_active else 0.0)
-            ),
-            auto_off_s=int(self._deadline_s),
-            session_max_s=self.limits.session_max_s,
-            rest_remaining_s=self._rest_remaining(now),
-            heat_on=self._heat is not None,
-            heat_target_c=self._heat,
+            outputs_on=self._state.outputs_on,
             heat_allowed=heat_allowed,
-            heat_max_c=self._allowed_heat_max() if heat_allowed else None,
-            heat_contact_s=self._contact_s,
-            temperature_c=self._reading,
-            thermal_dose_min=self._dose.minutes,
-            thermal_dose_fraction=self._dose.fraction,
-            thermal_dose_limit_fraction=self.limits.dose_limit_fraction,
-            heat_faults=self._heat_fault_names(),
-            emergency_stopped=self._stopped is not None,
-            stop_reason=self._stopped,
-            pending=pending,
+            heat_max_c=self._heat.allowed_max() if heat_allowed else None,
+            pending=tuple(a.kind for a in self.required_actions(now)),
             refusals=self._refusals,
             last_refusal=self._last_refusal,
-            violations=self._violations,
-            screening=tuple(sorted(c.value for c in self.profile.contraindications)),
             overrides=tuple(self.limits.overridden().items()),
+            **fields,  # type: ignore[arg-type]
         )
 
     # ------------------------------------------------------------- internals
 
-    @property
-    def _now(self) -> float:
-        return self._time if self._time is not None else 0.0
-
-    @property
-    def _outputs_on(self) -> bool:
-        return any(self._levels) or self._heat is not None
-
-    @property
-    def _deadline_s(self) -> float:
-        return min(self._auto_off_s, self.limits.session_max_s)
-
-    @property
-    def _stale_deadline(self) -> float:
-        return max(self._heat_on_since, self._reading_time) + self.limits.temperature_timeout_s
-
-    @property
-    def _active_heat_faults(self) -> set[str]:
-        return self._device_faults | self._host_faults
-
-    def _heat_fault_names(self) -> tuple[str, ...]:
-        active = tuple(sorted(self._active_heat_faults))
-        if active:
-            return active
-        return (self._heat_fault,) if self._heat_fault is not None else ()
-
     def _zone(self, zone: int) -> int:
-        if isinstance(zone, bool) or not isinstance(zone, int) or not 0 <= zone < self._zones:
+        if (
+            isinstance(zone, bool)
+            or not isinstance(zone, int)
+            or not 0 <= zone < len(self.caps.zones)
+        ):
             valid = ", ".join(f"{z.index}={z.name!r}" for z in self.caps.zones)
             raise ValueError(f"no zone {zone!r} on {self.caps.model}; zones are {valid}")
         return zone
 
-    def _zone_caps(self, zone: int) -> list[tuple[Limit, int]]:
-        steps = self.caps.intensity_steps
-        caps = [
-            (Limit.DEVICE_STEPS, steps),
-            (Limit.INTENSITY_MAX, _fraction_level(steps, self.limits.max_fraction)),
-        ]
-        if self.caps.zones[zone].gentle_only:
-            caps.append(
-                (Limit.FRONT_NECK_GENTLE, _fraction_level(steps, self.limits.gentle_fraction))
-            )
-        if self.profile.caps_intensity:
-            caps.append(
-                (Limit.SCREENING_INTENSITY, _fraction_level(steps, self.limits.capped_fraction))
-            )
-        return caps
+    def _level_caps(self, zone: int) -> list[Cap]:
+        return [cap for rule in self._rules for cap in rule.level_caps(zone)]
 
-    def _ramp_ceiling(self, base: int) -> int:
-        return SOFT_START_LEVEL if base == 0 else base + self.ramp_step
-
-    def _screening_detail(self, action: ScreeningAction) -> str:
-        names = ", ".join(self.profile.reasons(action))
-        return f"the user profile lists {names} (see docs/safety.md)"
-
-    def _session_block(self) -> SafetyRefusal | None:
-        """A refusal that applies to any output or heat request, whatever its value."""
-        if self.profile.refuses_sessions:
-            return _refusal(
-                Limit.SCREENING_SESSIONS,
-                "on",
-                None,
-                self._screening_detail(ScreeningAction.REFUSE_SESSIONS),
-            )
-        if self._stopped is not None:
-            return _refusal(
-                Limit.EMERGENCY_STOP,
-                "on",
-                None,
-                f"stopped: {self._stopped}; resume() starts again",
-            )
-        if self._session_over:
-            if self._outputs_on:
-                return _refusal(
-                    Limit.SESSION_MAX,
-                    "on",
-                    None,
-                    f"the session used its {self._deadline_s / 60:g} min; "
-                    f"then rest {self.limits.rest_s / 60:g} min",
-                )
-            return _refusal(
-                Limit.REST,
-                "on",
-                None,
-                f"rest after the session: {self._rest_remaining(self._now):.0f} s left",
-            )
+    def _output_block(self) -> SafetyRefusal | None:
+        """The first rule's refusal of any output or heat, whatever its value."""
+        for rule in self._rules:
+            block = rule.output_block()
+            if block is not None:
+                return block
         return None
+
+    def _heat_block(self) -> SafetyRefusal | None:
+        block = self._output_block()
+        for rule in self._rules:
+            if block is not None:
+                break
+            block = rule.heat_block()
+        return block
 
     def _output_refusal(self, zone: int, level: int) -> SafetyRefusal | None:
         if level == 0:
             return None
-        allowed = self.zone_max(zone)
-        if level > self.caps.intensity_steps:
-            return _refusal(
-                Limit.DEVICE_STEPS,
-                level,
-                allowed,
-                f"{self.caps.model} has levels 0..{self.caps.intensity_steps}",
-            )
-        block = self._session_block()
+        steps = self.caps.intensity_steps
+        if level > steps:
+            detail = f"{self.caps.model} has levels 0..{steps}"
+            return refusal(Limit.DEVICE_STEPS, level, self.zone_max(zone), detail)
+        block = self._output_block()
         if block is not None:
-            return _with_request(block, level)
-        limit, cap = min(self._zone_caps(zone), key=lambda item: item[1])
-        if level > cap:
-            zone_name = self.caps.zones[zone].name
-            details = {
-                Limit.INTENSITY_MAX: f"max_fraction={self.limits.max_fraction}",
-                Limit.FRONT_NECK_GENTLE: f"zone {zone_name!r} is over the front of the neck",
-                Limit.SCREENING_INTENSITY: self._screening_detail(ScreeningAction.CAP_INTENSITY),
-            }
-            return _refusal(limit, level, cap, details.get(limit, ""))
+            return with_request(block, level)
+        lowest = min(self._level_caps(zone), key=lambda c: c.level)
+        if level > lowest.level:
+            return refusal(lowest.limit, level, lowest.level, lowest.detail)
         return None
-
-    def _heat_block(self) -> SafetyRefusal | None:
-        """A refusal for any heat target at all."""
-        block = self._session_block()
-        if block is not None:
-            return block
-        if self.profile.refuses_heat:
-            return _refusal(
-                Limit.SCREENING_HEAT,
-                "on",
-                None,
-                self._screening_detail(ScreeningAction.REFUSE_HEAT),
-            )
-        if self._heat_fault is not None:
-            return _refusal(
-                Limit.HEAT_FAULT,
-                "on",
-                None,
-                f"{self._heat_fault}; heat stays off until the fault clears and resume()",
-            )
-        if self._stale_locked:
-            return _refusal(
-                Limit.TEMPERATURE_STALE,
-                "on",
-                None,
-                "no temperature reading while heating; heat is allowed again after one arrives",
-            )
-        if self._dose_locked:
-            half = self.limits.dose_limit_fraction / 2
-            wait = self._dose.seconds_to_decay(half)
-            return _refusal(
-                Limit.THERMAL_DOSE,
-                "on",
-                None,
-                f"thermal dose {self._dose.fraction:.1%} of the burn threshold reached its "
-                f"limit {self.limits.dose_limit_fraction:.0%}; heat is allowed again below "
-                f"{half:.0%}, in about {wait / 60:.0f} min",
-            )
-        return None
-
-    def _allowed_heat_max(self) -> float:
-        assert self.caps.heat is not None
-        ceiling = min(self.caps.heat.limit_c, self.limits.heat_max_c)
-        if self._contact_s >= CONTACT_LONG_S - TIME_EPS:
-            ceiling = min(ceiling, CONTACT_LIMIT_C)
-        return ceiling
 
     def _heat_refusal(self, target: float) -> SafetyRefusal | None:
-        assert self.caps.heat is not None
-        if target > self.caps.heat.limit_c:
-            return _refusal(
-                Limit.DEVICE_HEAT_LIMIT,
-                target,
-                self._allowed_heat_max(),
-                f"{self.caps.model} heats to at most {self.caps.heat.limit_c} C",
-            )
+        found = self._heat.out_of_range(target)
+        if found is not None:
+            return found
         block = self._heat_block()
         if block is not None:
-            return _with_request(block, target)
-        if target > self.limits.heat_max_c:
-            return _refusal(
-                Limit.HEAT_MAX,
-                target,
-                self._allowed_heat_max(),
-                f"heat_max_c is {self.limits.heat_max_c} C (docs/safety.md)",
-            )
-        if target > self._allowed_heat_max():
-            return _refusal(
-                Limit.HEAT_CONTACT,
-                target,
-                self._allowed_heat_max(),
-                f"after {CONTACT_LONG_S / 60:g} min of heat contact at most "
-                f"{CONTACT_LIMIT_C} C (IEC 60601-1 practice)",
-            )
+            return with_request(block, target)
+        for rule in self._rules:
+            found = rule.heat_refusal(target)
+            if found is not None:
+                return found
         return None
-
-    def _rest_remaining(self, now: float) -> float:
-        if not self._session_over:
-            return 0.0
-        if self._off_since is None:
-            return float(self.limits.rest_s)
-        return max(0.0, self.limits.rest_s - (now - self._off_since))
-
-    def _dose_temperature(self) -> float | None:
-        """The skin-side temperature the dose assumes now (``None``: cooling)."""
-        if self._heat is not None:
-            # Assume the pad is at its target at once; a reading above it wins.
-            if self._reading is not None and self._reading_time >= self._heat_on_since:
-                return max(self._heat, self._reading)
-            return self._heat
-        if self._reading is not None and self._reading >= COOLING_BELOW_C:
-            # Heater off but still hot (cooling down, or stuck on): count it while fresh.
-            return self._reading if self._now < self._reading_fresh_until else None
-        return None
-
-    @property
-    def _reading_fresh_until(self) -> float:
-        return self._reading_time + self.limits.temperature_timeout_s
 
     def _advance(self, now: float) -> None:
-        """Bring the clocks to ``now`` (time never runs backwards here)."""
+        """Bring the rules' clocks to ``now`` (time never runs backwards here)."""
         if not isinstance(now, int | float) or not math.isfinite(now):
             raise ValueError(f"now must be a finite number of seconds, not {now!r}")
-        if self._time is None:
-            self._time = now
-        dt = now - self._time
+        state = self._state
+        if state.time is None:
+            state.time = now
+        dt = now - state.time
         if dt > 0:
-            if self._outputs_on and self._session_active:
-                self._on_s += dt
-            if self._heat is not None:
-                self._contact_s += dt
-            temp = self._dose_temperature()
-            if self._heat is None and temp is not None:
-                # A hot reading counts only until it goes stale; then the pad cools.
-                hot = min(dt, self._reading_fresh_until - self._time)
-                self._dose.advance(hot, temp)
-                self._dose.advance(dt - hot, None)
-            else:
-                self._dose.advance(dt, temp)
-            self._time = now
-        self._evaluate(self._time)
+            for rule in self._clocks:
+                rule.advance(dt)
+            state.time = now
+        self._history.sync(state.time)  # before a session starts: what other processes did
+        self._evaluate(state.time)
 
     def _evaluate(self, now: float) -> None:
-        """Turn reached time-based conditions into locks and required actions."""
-        on = self._outputs_on
-        if (
-            self._session_active
-            and not self._session_over
-            and self._on_s >= self._deadline_s - TIME_EPS
-        ):
-            self._session_over = True
-            # A lock begins here even with everything off: a command may be in flight.
-            self._block_since = now
-            logger.warning(
-                "session reached its %g min auto-off; rest %g min",
-                self._deadline_s / 60,
-                self.limits.rest_s / 60,
-            )
-        if self._session_over and on:
-            self._owe_stop(f"the session used its {self._deadline_s / 60:g} min")
-        if self._stopped is not None and on:
-            self._owe_stop(self._stopped)
-        if (
-            self._session_active
-            and not on
-            and self._off_since is not None
-            and now - self._off_since >= self.limits.rest_s - TIME_EPS
-        ):
-            self._end_session()
-        temp = self._dose_temperature()
-        if not self._dose_locked:
-            limit = self.limits.dose_limit_fraction
-            if temp is not None:
-                reached = self._dose.seconds_until(limit, temp) <= TIME_EPS
-            else:
-                reached = self._dose.fraction >= limit * (1 - 1e-9)
-            if reached:
-                self._dose_locked = True
-                logger.warning(
-                    "thermal dose %.1f%% of the burn threshold: heat locked",
-                    100 * self._dose.fraction,
-                )
-        elif self._dose_locked and self._dose.fraction <= self.limits.dose_limit_fraction / 2:
-            self._dose_locked = False
-        if self._heat is None:
-            return
-        if self.caps.has_temperature_sensor and now >= self._stale_deadline - TIME_EPS:
-            if not self._stale_locked:
-                logger.warning("no temperature reading while heating: heat off")
-            self._stale_locked = True
-        reason = None
-        if self._stale_locked:
-            reason = "no temperature reading while heating"
-        elif self._dose_locked:
-            reason = "thermal dose limit reached"
-        elif self._heat_fault is not None:
-            reason = f"heat fault: {self._heat_fault}"
-        elif self._heat > self._allowed_heat_max():
-            reason = f"{CONTACT_LONG_S / 60:g} min of heat contact: at most {CONTACT_LIMIT_C} C"
-        if reason is not None:
-            self._owe_heat_off(reason)
+        for rule in self._clocks:
+            rule.evaluate(now)
 
-    def _start_session(self) -> None:
-        self._session_active = True
-        self._session_over = False
-        self._on_s = 0.0
-        self._contact_s = 0.0
-        logger.info("session started")
-
-    def _end_session(self) -> None:
-        logger.info("session ended after %.0f s of on-time and a full rest", self._on_s)
-        self._session_active = False
-        self._session_over = False
-        self._on_s = 0.0
-        self._contact_s = 0.0
-        self._off_since = None
-
-    def _take_reading(self, temp_c: float, now: float) -> None:
-        if not math.isfinite(temp_c):
-            return
-        self._reading = temp_c
-        self._reading_time = now
-        self._stale_locked = False
-        if self.caps.heat is not None:
-            threshold = min(
-                self.caps.heat.limit_c, self.limits.heat_max_c + self.limits.overtemp_margin_c
-            )
-            if temp_c > threshold:
-                self._host_faults.add("overtemperature")
-            else:
-                self._host_faults.discard("overtemperature")
-
-    def _refresh_heat_faults(self) -> None:
-        for name in sorted(self._active_heat_faults):
-            self._latch_heat_fault(name)
-
-    def _latch_heat_fault(self, name: str) -> None:
-        if self._heat_fault is None:
-            self._heat_fault = name
-            logger.warning("heat fault %s: heat off and locked", name)
-            # Sent even when the heater is already off: the device may think otherwise.
-            self._owe_heat_off(f"heat fault: {name}")
-
-    def _stop(self, reason: str) -> None:
-        if self._stopped is None:
-            logger.warning("emergency stop: %s", reason)
-            self._stopped = reason
-            self._block_since = self._now
-        self._owe_stop(reason)
-
-    def _owe_stop(self, reason: str) -> None:
-        if self._stop_owed is None:
-            logger.warning("stop_all required: %s", reason)
-            self._stop_owed = reason
-            self._block_since = self._now
-
-    def _owe_heat_off(self, reason: str) -> None:
-        if self._heat_off_owed is None:
-            logger.warning("heat_off required: %s", reason)
-            self._heat_off_owed = reason
-            self._block_since = self._now
-
-    def _violation(self, detail: str) -> None:
-        self._violations += 1
-        logger.error("outputs outside the safety policy: %s", detail)
-        self._stop(f"{Limit.OUTPUTS_OUTSIDE_POLICY}: {detail}")
-
-    def _refuse(self, refusal: SafetyRefusal) -> None:
+    def _refuse(self, found: SafetyRefusal) -> None:
         self._refusals += 1
-        self._last_refusal = str(refusal)
-        logger.warning("refused: %s", refusal)
-        raise refusal
+        self._last_refusal = str(found)
+        logger.warning("refused: %s", found)
+        self._history.note("refusal", str(found), self._state.now)
+        raise found
 
 
-def _refusal(limit: Limit, requested: object, allowed: object, detail: str) -> SafetyRefusal:
-    # The plain string, so that messages read "safety limit 'rest'".
-    return SafetyRefusal(limit.value, requested, allowed, detail)
-
-
-def _with_request(block: SafetyRefusal, requested: object) -> SafetyRefusal:
-    return SafetyRefusal(block.limit, requested, block.allowed, block.detail)
-
-
-def _floor(value: float) -> int:
-    # A hair of slack so that 10 * 0.3 counts as 3, not 2.999...
-    return math.floor(value + 1e-9)
-
-
-def _fraction_level(steps: int, fraction: float) -> int:
-    return max(1, min(steps, _floor(steps * fraction)))
+def _open_ledger(choice: LedgerChoice) -> Ledger | LedgerError | None:
+    """The ledger to use, or why it cannot be used (the policy then refuses outputs)."""
+    if choice != "default":
+        return choice
+    try:
+        return Ledger()
+    except LedgerError as exc:
+        logger.error("%s", exc)
+        return exc
 
 
 def _level(value: int) -> int:

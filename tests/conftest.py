@@ -1,0 +1,21 @@
+"""Fixtures for every test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from massager_sdk.safety.ledger import LEDGER_ENV
+
+
+@pytest.fixture(autouse=True)
+def _private_ledger(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Each test gets its own session ledger, never the user's (child processes inherit it)."""
+    home = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(home))
+    path = home / "ledger.sqlite3"
+    monkeypatch.setenv(LEDGER_ENV, str(path))
+    return path
