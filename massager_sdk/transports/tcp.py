@@ -79,7 +79,8 @@ class TcpTransport(StreamTransport):
                 f"massager_simulator.clock.run(main(), speed={self.speed:g}))"
             )
         try:
-            async with asyncio.timeout(self.connect_timeout):
+            # connect_timeout is real time (the network's), whatever the clock's speed.
+            async with asyncio.timeout(self.connect_timeout * self.speed):
                 reader, writer = await asyncio.open_connection(self.host, self.port)
         except (OSError, TimeoutError) as exc:
             raise ConnectionFailed(f"cannot connect to {self.description}: {exc}") from exc
