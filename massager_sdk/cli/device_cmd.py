@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from massager_sdk.cli.exitcodes import ExitCode
 from massager_sdk.cli.output import console, emit_json, is_terminal
+from massager_sdk.cli.speed import run_at_device_speed
 
 if TYPE_CHECKING:
     from massager_sdk.client import Device
@@ -116,7 +117,7 @@ def info(args: argparse.Namespace) -> int:
         async with open_device(args, control=False) as device:
             return device.info
 
-    caps = asyncio.run(main())
+    caps = run_at_device_speed(main(), args)
     if args.json:
         emit_json(dataclasses.asdict(caps))
         return ExitCode.OK
@@ -207,7 +208,7 @@ def status(args: argparse.Namespace) -> int:
                 await follow(device, duration, show)
 
     try:
-        asyncio.run(main())
+        run_at_device_speed(main(), args)
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED  # a watcher leaves the device as it is
     return ExitCode.OK
@@ -316,7 +317,7 @@ def set_(args: argparse.Namespace) -> int:
             out.print("device stopped", markup=False)
 
     try:
-        asyncio.run(main())
+        run_at_device_speed(main(), args)
     except KeyboardInterrupt:
         if not args.json:
             print("interrupted: device stopped", file=sys.stderr)
@@ -385,7 +386,7 @@ def stop(args: argparse.Namespace) -> int:
         async with open_device(args, control=False) as device:
             await device.stop()
 
-    asyncio.run(main())
+    run_at_device_speed(main(), args)
     if args.json:
         emit_json({"stopped": True, "device": args.device})
     else:

@@ -48,6 +48,16 @@ def _verb(
     return parser
 
 
+def _speed(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--speed",
+        type=float,
+        metavar="X",
+        help="sim:// only: run X times faster than real time (a device that `massager "
+        "simulate --speed X` serves says its speed in its URL, ?speed=X)",
+    )
+
+
 def _device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-d",
@@ -184,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     setter.add_argument("--period", type=float, default=0.0, metavar="S", help="pulse/wave period")
     setter.add_argument("--pattern", metavar="P/S,...", help="loop: percent/seconds steps")
     setter.add_argument("--for", dest="for_", metavar="DURATION", help="e.g. 90s, 5m, 1m30s")
+    _speed(setter)
     setter.add_argument("--profile", metavar="FILE", help="user profile (default: yours)")
     _json(setter)
 
@@ -231,9 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("program", metavar="PROGRAM|FILE")
     _device(run)
-    run.add_argument(
-        "--speed", type=float, metavar="X", help="simulator only: run X times faster than real time"
-    )
+    _speed(run)
     run.add_argument("--profile", metavar="FILE", help="user profile (default: yours)")
     _json(run)
 

@@ -16,28 +16,13 @@ if TYPE_CHECKING:
     from massager_sdk.programs import Progress
 
 
-def _speed(args: argparse.Namespace) -> float | None:
-    speed: float | None = args.speed
-    if speed is None:
-        return None
-    if not args.device.startswith("sim://"):
-        raise ValueError(
-            f"--speed only applies to the simulator (sim://), not to {args.device}: "
-            "a real device runs in real time"
-        )
-    if not speed > 0:
-        raise ValueError(f"--speed must be a positive number, got {speed}")
-    return speed
-
-
 def run(args: argparse.Namespace) -> int:
     """Play a program on the device with a progress display; Ctrl-C stops the device."""
-    from massager_simulator.clock import run as run_on_clock
-
+    from massager_sdk.cli.speed import device_speed, run_at_device_speed
     from massager_sdk.programs import ProgramRunner, compile_program, load_program
 
     program = load_program(args.program)
-    speed = _speed(args)
+    device_speed(args)  # a bad --speed is refused before anything starts
     out = console()
     display = _Display(out, args.json)
 
@@ -54,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
                 display.stop()
 
     try:
-        final = run_on_clock(main(), speed=speed)
+        final = run_at_device_speed(main(), args)
     except KeyboardInterrupt:
         print("interrupted: device stopped", file=sys.stderr)
         return ExitCode.INTERRUPTED

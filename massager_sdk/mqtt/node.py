@@ -147,10 +147,13 @@ class DeviceNode:
         """Claim, connect, serve; reconnect with backoff when the device is lost."""
         delay = FIRST_RETRY_S
         while not self._removed:
-            if self.device_id is not None:
-                await self._wait_until_free(self.device_id)
+            staked = self.device_id
+            if staked is not None:
+                await self._wait_until_free(staked)
                 if self._removed:
                     return
+                if not await self._stake(staked):
+                    continue
             self.phase = "connecting"
             try:
                 async with massager_sdk.connect(self.config.url, **self.options) as device:
@@ -166,6 +169,9 @@ class DeviceNode:
             except (MassagerError, OSError, ValueError) as exc:
                 self.error = str(exc) or type(exc).__name__
                 _log.warning("device %s: %s; retrying in %.1f s", self.config.url, exc, delay)
+                if staked is not None and not self.held:
+                    # Out of reach from here: leave the device to a bridge that reaches it.
+                    await self._unstake(staked)
             finally:
                 await self._detach()
             if self._removed:
@@ -189,6 +195,30 @@ class DeviceNode:
             self.phase = "standby"
             self.error = reason
             await self._claims_changed.wait()
+
+    async def _stake(self, device_id: str) -> bool:
+        """Claim a free device before connecting; whether this bridge won it.
+
+        Bridges that found it free at the same moment all claim it. Once every
+        claim has reached every bridge (``CONTEST_SETTLE_S``), all see the same
+        retained claim, the last the broker took, and only its owner connects:
+        connecting takes control, so a loser must never open a link.
+        """
+        from massager_sdk.mqtt.bridge import CONTEST_SETTLE_S
+
+        book = self.bridge.claims.claims.get(device_id)
+        since = book.since if book is not None and book.owner == self.bridge.owner else time.time()
+        claim = Claim(self.bridge.owner, self.bridge.topics.bridge_state, since)
+        await self.bridge.publish(self.bridge.topics.claim(device_id), claim.payload(), retain=True)
+        await asyncio.sleep(CONTEST_SETTLE_S)
+        latest = self.bridge.claims.claims.get(device_id)
+        return latest is not None and latest.owner == self.bridge.owner
+
+    async def _unstake(self, device_id: str) -> None:
+        """Withdraw a claim this bridge made but could not follow with a connection."""
+        latest = self.bridge.claims.claims.get(device_id)
+        if latest is not None and latest.owner == self.bridge.owner:
+            await self.bridge.publish(self.bridge.topics.claim(device_id), b"", retain=True)
 
     def claims_changed(self) -> None:
         """A claim or a bridge's state changed: a standing-by node looks again."""

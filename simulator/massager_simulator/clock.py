@@ -5,9 +5,9 @@ all read ``loop.time()`` and wait with ``asyncio.sleep``. Choosing the loop
 chooses the clock:
 
 - the default loop runs in real time;
-- :class:`ScaledTimeEventLoop` runs up to ``speed`` times faster than real
-  time (``massager simulate --speed 10``, ``massager run --speed 60``), real
-  I/O included; its clock moves only while the loop waits;
+- :class:`ScaledTimeEventLoop` runs ``speed`` times faster than real time
+  (``massager simulate --speed 10``, ``massager run --speed 60``), real I/O
+  included; its clock moves only while the loop waits, never past a timer;
 - :class:`VirtualTimeEventLoop` jumps straight to the next timer whenever no
   callback is ready, so a 20-minute session of in-process work completes in a
   fraction of a second, deterministically.
@@ -86,41 +86,96 @@ class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
         return self._virtual.now
 
 
+#: The most real time a scaled clock owes and catches up on at once (see ScaledTimeEventLoop).
+MAX_BEHIND_S = 0.1
+
+
 class _ScaledSelector(_SelectorWrapper):
-    def __init__(self, inner: selectors.BaseSelector, speed: float) -> None:
+    def __init__(
+        self, inner: selectors.BaseSelector, speed: float, real_time: Callable[[], float]
+    ) -> None:
         super().__init__(inner)
         self.speed = speed
-        self.now = time.monotonic()
+        self.real_time = real_time
+        self.now = real_time()
+        self._real = self.now  # the real time already turned into clock time
+        self.behind = 0.0  # clock time owed: real time passed that the clock has not yet shown
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        start = time.monotonic()
-        events = self._inner.select(None if timeout is None else timeout / self.speed)
-        waited = (time.monotonic() - start) * self.speed
-        # The clock moves only while the loop waits, never past the next timer.
-        self.now += waited if timeout is None else min(waited, timeout)
+        owed = self._owed()
+        if timeout is None:
+            # No timer at all: only I/O (a thread, a signal) can wake us.
+            events = self._inner.select(None)
+            self.now += self._owed()
+            self.behind = 0.0
+            return events
+        if timeout == 0:
+            # Callbacks are ready: the clock stands still until the loop waits, so a
+            # chain of callbacks (a frame sent, received, answered) takes no clock time.
+            return self._inner.select(0)
+        if owed < timeout:
+            # Sleep off only what is not owed already. The real wait overshoots
+            # (epoll counts whole milliseconds, the scheduler adds more): the excess
+            # stays owed and the next timers fire without waiting for it.
+            events = self._inner.select((timeout - owed) / self.speed)
+            owed = self._owed()
+        else:
+            events = self._inner.select(0)
+        # Never past the next timer: it fires before any later one, whatever was owed.
+        step = min(owed, timeout)
+        self.now += step
+        self.behind = owed - step
         return events
+
+    def _owed(self) -> float:
+        real = self.real_time()
+        self.behind += (real - self._real) * self.speed
+        self._real = real
+        # A long stall (a suspended process, a loaded machine) is not raced through.
+        self.behind = min(self.behind, MAX_BEHIND_S * self.speed)
+        return self.behind
 
 
 class ScaledTimeEventLoop(asyncio.SelectorEventLoop):
-    """An event loop whose clock runs up to ``speed`` times faster than real time.
+    """An event loop whose clock runs ``speed`` times faster than real time.
 
-    The clock advances only while the loop waits (by the real time waited times
-    ``speed``, never beyond the next timer), not while callbacks run. So a
-    process that is descheduled or busy for a moment does not see seconds of
-    device time vanish at once: a host and an embedded device sharing the loop
-    stay in step at any speed, and the device watchdog never fires because the
-    machine was loaded.
+    The clock keeps pace with real time times ``speed`` (waits that overshoot
+    and time spent in callbacks included), but it moves only while the loop
+    waits and never beyond the next timer: time owed is paid by letting the
+    following timers fire without waiting, one at a time and in order, with
+    every callback they make ready run before the clock moves again. So a host
+    and an embedded device sharing the loop stay in step at any speed (a
+    keepalive sent is received before the watchdog's next check), and two
+    processes at the same speed agree on how much time has passed. A stall of
+    more than ``MAX_BEHIND_S`` of real time is not caught up beyond that.
+
+    ``real_time`` is the real clock (``time.monotonic``; tests inject their own).
     """
 
-    def __init__(self, speed: float) -> None:
-        if not speed > 0:
-            raise ValueError(f"speed must be a positive number, got {speed!r}")
+    def __init__(self, speed: float, *, real_time: Callable[[], float] = time.monotonic) -> None:
         self.speed = speed
-        self._scaled = _ScaledSelector(selectors.DefaultSelector(), speed)
+        self._scaled = _ScaledSelector(selectors.DefaultSelector(), speed, real_time)
         super().__init__(selector=self._scaled)
+        if not (speed > 0 and speed != float("inf")):
+            self.close()
+            raise ValueError(f"speed must be a finite number above 0, got {speed!r}")
 
     def time(self) -> float:
         return self._scaled.now
+
+    @property
+    def behind(self) -> float:
+        """Clock time owed: real time (times ``speed``) the clock has yet to show."""
+        return self._scaled.behind
+
+
+def clock_speed(loop: asyncio.AbstractEventLoop | None = None) -> float:
+    """How many times faster than real time ``loop`` (default: the running loop) runs:
+    ``speed`` for a scaled loop, ``inf`` for a virtual one, 1 for any other."""
+    loop = loop or asyncio.get_running_loop()
+    if isinstance(loop, ScaledTimeEventLoop):
+        return loop.speed
+    return float("inf") if isinstance(loop, VirtualTimeEventLoop) else 1.0
 
 
 def loop_factory(speed: float | None) -> Callable[[], asyncio.AbstractEventLoop]:

@@ -63,7 +63,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "--speed",
         type=float,
         default=1.0,
-        help="run the device clock this many times faster than real time (default 1)",
+        help="run the device clock this many times faster than real time (default 1); "
+        "a TCP URL then ends in ?speed=X, which tells a host to run its clock as fast",
     )
     parser.add_argument(
         "--fault",
@@ -109,7 +110,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
         return 2
     try:
         return clock.run(
-            _serve(model, faults, address, args.serial_number, args.ble), speed=args.speed
+            _serve(model, faults, address, args.serial_number, args.ble, args.speed),
+            speed=args.speed,
         )
     except (OSError, ValueError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
@@ -122,6 +124,7 @@ async def _serve(
     address: tuple[str, int] | None,
     serial: str | None,
     ble: str | None = None,
+    speed: float = 1.0,
 ) -> int:
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
@@ -149,6 +152,10 @@ async def _serve(
             url = f"tcp://[{host}]:{bound}" if ":" in host else f"tcp://{host}:{bound}"
         else:
             url = f"serial://{open_pty(device)}"
+        if speed != 1 and address is not None:
+            # A host keeps the device's time only if it knows the device's speed.
+            text = f"{speed:g}"
+            url += f"?speed={text if float(text) == speed else repr(speed)}"
         print(url, flush=True)
         print(
             f"simulating {model.model} ({model.name}), serial {device.serial}{heard_as}; "

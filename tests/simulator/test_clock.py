@@ -1,11 +1,16 @@
-"""The clocks: virtual time jumps when idle; scaled time moves only while waiting."""
+"""The clocks: virtual time jumps when idle; scaled time keeps pace with real time
+times the speed, moving only while the loop waits and never past a timer."""
 
 from __future__ import annotations
 
 import asyncio
-import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
-from massager_simulator.clock import run, run_virtual
+import pytest
+from massager_simulator.clock import MAX_BEHIND_S, ScaledTimeEventLoop, run, run_virtual
+
+T = TypeVar("T")
 
 
 def test_virtual_clock_jumps_to_the_next_timer() -> None:
@@ -23,14 +28,101 @@ def test_virtual_clock_jumps_to_the_next_timer() -> None:
     assert order == [1, 2]
 
 
+class FakeRealClock:
+    """A real clock that moves only when told to (and by a microsecond a reading)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        self.now += 1e-6
+        return self.now
+
+
+def _run_scaled(main: Coroutine[Any, Any, T], speed: float, real: FakeRealClock) -> T:
+    with asyncio.Runner(loop_factory=lambda: ScaledTimeEventLoop(speed, real_time=real)) as r:
+        return r.run(main)
+
+
 def test_scaled_clock_is_frozen_while_callbacks_run() -> None:
+    real = FakeRealClock()
+
     async def main() -> float:
         loop = asyncio.get_running_loop()
         before = loop.time()
-        time.sleep(0.05)  # noqa: ASYNC251 (a busy or descheduled moment: no device time passes)
+        real.now += 0.05  # a busy or descheduled moment
         return loop.time() - before
 
-    assert run(main(), speed=1000) == 0.0
+    assert _run_scaled(main(), 1000, real) == 0.0
+
+
+def test_time_spent_busy_is_owed_and_paid_without_waiting_one_timer_at_a_time() -> None:
+    real = FakeRealClock()
+
+    async def main() -> tuple[list[tuple[str, float]], float]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        fired: list[tuple[str, float]] = []
+        real.now += 0.05  # 50 s of clock time at 1000x, owed
+        begun = real.now
+        loop.call_later(20, lambda: fired.append(("watchdog", loop.time() - start)))
+        loop.call_later(10, lambda: fired.append(("keepalive", loop.time() - start)))
+        await asyncio.sleep(30)
+        fired.append(("woke", loop.time() - start))
+        return fired, real.now - begun
+
+    fired, real_spent = _run_scaled(main(), 1000, real)
+    # Each timer fires at its own time, not at the time owed (50 s).
+    assert [name for name, _ in fired] == ["keepalive", "watchdog", "woke"]
+    assert [at for _, at in fired] == pytest.approx([10, 20, 30])
+    # Paid from what was owed: the fake real clock moved only by its readings.
+    assert real_spent < 0.001
+
+
+def test_callbacks_made_ready_run_before_the_clock_passes_the_next_timer() -> None:
+    """A keepalive sent over an in-process link is received before the watchdog checks."""
+    real = FakeRealClock()
+
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        seen: list[str] = []
+        received = asyncio.Event()
+
+        def deliver(hops: int) -> None:  # a frame passing through several callbacks
+            if hops:
+                loop.call_soon(deliver, hops - 1)
+            else:
+                seen.append("received")
+                received.set()
+
+        def send() -> None:
+            seen.append("sent")
+            loop.call_soon(deliver, 5)
+
+        real.now += 0.05  # far behind: both timers are due at once
+        loop.call_later(1.0, send)
+        loop.call_later(1.001, lambda: seen.append("watchdog check"))
+        await asyncio.sleep(2)
+        return seen
+
+    assert _run_scaled(main(), 1000, real) == ["sent", "received", "watchdog check"]
+
+
+def test_a_long_stall_is_caught_up_only_to_a_bound() -> None:
+    real = FakeRealClock()
+
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, ScaledTimeEventLoop)
+        start = loop.time()
+        real.now += 10.0  # a suspended process: 1000 s of clock time at 100x
+        await asyncio.sleep(1)
+        return loop.time() - start, loop.behind
+
+    moved, behind = _run_scaled(main(), 100, real)
+    assert moved == pytest.approx(1)
+    # Of the 1000 s stalled, only the bound was owed; one second of it is paid.
+    assert behind == pytest.approx(MAX_BEHIND_S * 100 - 1, abs=0.01)
 
 
 def test_scaled_clock_advances_while_waiting_and_timers_fire_in_order() -> None:
@@ -46,3 +138,9 @@ def test_scaled_clock_advances_while_waiting_and_timers_fire_in_order() -> None:
     elapsed, fired = run(main(), speed=200)
     assert elapsed >= 3
     assert fired == ["keepalive", "watchdog"]
+
+
+@pytest.mark.parametrize("speed", [0, -1, float("inf"), float("nan")])
+def test_a_scaled_loop_refuses_a_speed_that_is_not_a_finite_positive_number(speed: float) -> None:
+    with pytest.raises(ValueError, match="finite number above 0"):
+        ScaledTimeEventLoop(speed)

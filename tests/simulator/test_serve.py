@@ -106,7 +106,9 @@ def test_serve_with_speed_and_faults(procs: list[subprocess.Popen[str]]) -> None
     # At 50x, the 3 s watchdog trips 60 ms of wall time after the last frame.
     proc, url = start("--tcp", "127.0.0.1:0", "--speed", "50", "--fault", "busy=0", "--seed", "3")
     procs.append(proc)
-    port = int(url.rsplit(":", 1)[1])
+    # The URL tells a host the device's speed.
+    assert url.endswith("?speed=50")
+    port = int(url.removesuffix("?speed=50").rsplit(":", 1)[1])
 
     async def talk() -> Event:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
