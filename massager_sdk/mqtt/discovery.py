@@ -12,7 +12,7 @@ topic) and are available only while both the device and its bridge are
 Bridges before device-based discovery announced each entity on
 ``<prefix>/<component>/massager_<id>/<object>/config``; the object ids are the
 same, so :func:`legacy_filter` finds such configs and the node migrates them
-(``migrate_discovery``) before it publishes the device config.
+(``migrate_discovery``, then an empty payload) before it publishes the device config.
 """
 
 from __future__ import annotations

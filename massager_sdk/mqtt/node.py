@@ -365,8 +365,10 @@ class DeviceNode:
         """Home Assistant discovery: the device and its components, in one message.
 
         The first time, per-entity configs that an older bridge left are migrated:
-        ``migrate_discovery`` on each keeps its entity (and the user's settings of
-        it), the device config takes it over, then the old config is cleared.
+        ``migrate_discovery`` on each unloads its entity but keeps it (and the
+        user's settings of it), the old config is cleared, then the device config
+        takes the entity over by its unique id. (Clearing the old topic after the
+        device config would reach the new entity as a conflicting message.)
         """
         async with self._discovery_lock:
             await self._publish_discovery()
@@ -387,6 +389,8 @@ class DeviceNode:
                 await self.bridge.publish(
                     topic, json.dumps({"migrate_discovery": True}), retain=True
                 )
+            for old in legacy:
+                await self.bridge.publish(old, b"", retain=True)
         topic, payload = device_discovery(
             topics,
             self.device_id,
@@ -399,8 +403,6 @@ class DeviceNode:
             reported=self.reported,
         )
         await self.bridge.publish(topic, json.dumps(payload), retain=True)
-        for old in legacy:
-            await self.bridge.publish(old, b"", retain=True)
 
     def _note_reported(self, status: DeviceStatus | None) -> bool:
         """Remember what ``status`` reports; whether that is something new."""

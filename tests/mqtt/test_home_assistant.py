@@ -338,7 +338,7 @@ async def test_per_entity_configs_of_an_older_bridge_are_migrated_then_cleared(
             for topic in old:
                 migrate = index(obs, topic, b'{"migrate_discovery": true}', after=m)
                 cleared = index(obs, topic, b"", after=m)
-                assert migrate < config_at < cleared
+                assert migrate < cleared < config_at
             # Nothing of the old layout is retained any more.
             async with observer(live_broker, f"{ha}/+/massager_desk/+/config") as late:
                 await late.settle(0.3)
