@@ -102,8 +102,14 @@ async def _serve(config: BridgeConfig, device_options: dict[str, Any]) -> int:
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    received: list[int] = []
+
+    def stopping(sig: int) -> None:
+        received.append(sig)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stopping, sig)
     topics = config.topics
     print(
         f"massager bridge {config.bridge_id or config.client_id}: {config.broker.url()}, "
@@ -120,6 +126,8 @@ async def _serve(config: BridgeConfig, device_options: dict[str, Any]) -> int:
         )
     async with Bridge(config, device_options=device_options):
         await stop.wait()
+    if received[0] == signal.SIGTERM:
+        return 128 + signal.SIGTERM  # 143, as docs/cli.md says; the devices were stopped
     return int(ExitCode.INTERRUPTED)
 
 

@@ -26,7 +26,7 @@ from massager_sdk.mqtt.config import (
     load_config,
     parse_broker_url,
 )
-from massager_sdk.mqtt.discovery import discovery_messages, entities, removal_topics
+from massager_sdk.mqtt.discovery import device_discovery, entities, manufacturer
 from massager_sdk.mqtt.node import DeviceNode
 from massager_sdk.mqtt.state import state_document
 from massager_sdk.mqtt.topics import Topics
@@ -44,12 +44,12 @@ __all__ = [
     "DeviceConfig",
     "DeviceNode",
     "Topics",
-    "discovery_messages",
+    "device_discovery",
     "entities",
     "load_config",
+    "manufacturer",
     "parse_broker_url",
     "parse_json_command",
     "parse_plain_command",
-    "removal_topics",
     "state_document",
 ]

@@ -29,7 +29,12 @@ from typing import Any
 import aiomqtt
 
 from massager_sdk.mqtt.claims import ClaimBook
-from massager_sdk.mqtt.config import BridgeConfig, DeviceConfig, check_device_url
+from massager_sdk.mqtt.config import (
+    BridgeConfig,
+    DeviceConfig,
+    check_device_url,
+    load_user_programs,
+)
 from massager_sdk.mqtt.node import DeviceNode, cancel_and_wait
 from massager_sdk.mqtt.topics import (
     HA_ONLINE,
@@ -38,6 +43,7 @@ from massager_sdk.mqtt.topics import (
     REQUESTS,
     check_id,
 )
+from massager_sdk.programs import Program
 
 _log = logging.getLogger("massager_sdk.mqtt")
 
@@ -72,10 +78,14 @@ class Bridge:
         self.topics = config.topics
         #: How claims name this bridge.
         self.owner = config.bridge_id or config.client_id
+        #: User programs from ``config.programs_dir``, validated now (``ConfigError``).
+        self.user_programs: dict[str, Program] = (
+            load_user_programs(config.programs_dir) if config.programs_dir else {}
+        )
         if programs is None:
-            from massager_sdk.programs import list_programs
+            from massager_sdk.programs import builtin_names
 
-            programs = [p.name for p in list_programs()]
+            programs = [*builtin_names(), *self.user_programs]
         self.programs: tuple[str, ...] = tuple(programs)
         self.claims = ClaimBook()
         self.nodes: list[DeviceNode] = []
@@ -84,8 +94,9 @@ class Bridge:
         self._held: dict[str, DeviceNode] = {}
         self._client: aiomqtt.Client | None = None
         self._synced = asyncio.Event()
-        self._sync_token = ""
-        self._sync_seen = asyncio.Event()
+        self._echoes: dict[str, asyncio.Event] = {}  #: token -> set when it came back
+        self._collecting: list[tuple[str, dict[str, bytes]]] = []  #: (filter, retained seen)
+        self._reader: asyncio.Task[None] | None = None
         self._device_subs: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -153,6 +164,14 @@ class Bridge:
             raise KeyError(f"no device {device_id!r} on this bridge; devices: {known}")
         self.nodes.remove(node)
         await node.remove()
+
+    def program(self, name: str) -> Program:
+        """The program offered as ``name``: a user program, else the built-in one."""
+        if name in self.user_programs:
+            return self.user_programs[name]
+        from massager_sdk.programs import load_program
+
+        return load_program(name)
 
     def node(self, device_id: str) -> DeviceNode:
         """The node of ``device_id``; ``KeyError`` if this bridge has none."""
@@ -232,6 +251,28 @@ class Bridge:
         except aiomqtt.MqttError as exc:
             _log.debug("subscription failed: %s", exc)
 
+    async def read_retained(self, topic_filter: str) -> dict[str, bytes] | None:
+        """What the broker retains on ``topic_filter`` now (``None``: could not tell)."""
+        client = self._client
+        if client is None:
+            return None
+        found: dict[str, bytes] = {}
+        entry = (topic_filter, found)
+        self._collecting.append(entry)
+        try:
+            await client.subscribe(topic_filter, qos=1)
+            # Retained messages come before the answer to anything published after the
+            # subscription: once our echo is back, everything retained has arrived.
+            await self._echo(client)
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.unsubscribe(topic_filter)
+        except aiomqtt.MqttError as exc:
+            _log.debug("reading retained %s failed: %s", topic_filter, exc)
+            return None
+        finally:
+            self._collecting.remove(entry)
+        return found
+
     async def report_error(self, message: str, **extra: Any) -> None:
         """Publish a bridge-wide problem on the bridge's error topic."""
         await self.publish(self.topics.bridge_error, json.dumps({"error": message, **extra}))
@@ -278,12 +319,23 @@ class Bridge:
         # Claims cleared while we were away are not sent again: start from what is retained.
         self.claims = ClaimBook()
         reader = asyncio.get_running_loop().create_task(self._read(client))
+        self._reader = reader
         try:
-            await client.publish(self.topics.bridge_state, ONLINE, qos=1, retain=True)
             await client.subscribe(
                 [(t, 1) for t in [*self.topics.bridge_subscriptions(), self._sync_topic]]
             )
             await self._sync(client, reader)
+            # Availability is true at every moment: a crashed bridge left its devices
+            # "online"; they say "offline" before this bridge says "online", and each
+            # says "online" again only once its node has taken it.
+            for device_id in self._possibly_ours():
+                await client.publish(
+                    self.topics.availability(device_id), OFFLINE, qos=1, retain=True
+                )
+            await client.publish(self.topics.bridge_state, ONLINE, qos=1, retain=True)
+            self._synced.set()
+            for node in self.nodes:
+                node.claims_changed()
             await self._subscribe(sorted(self._device_subs))
             # The broker may have lost everything retained: publish it all again.
             for node in list(self._held.values()):
@@ -292,6 +344,7 @@ class Bridge:
             await reader
         finally:
             self._client = None
+            self._reader = None
             self._synced.clear()
             self.connected.clear()
             reader.cancel()
@@ -302,21 +355,35 @@ class Bridge:
     def _sync_topic(self) -> str:
         return f"{self.topics.bridge_root}/sync"
 
+    def _possibly_ours(self) -> list[str]:
+        """Ids of devices this bridge serves or served before (its retained claims)."""
+        ids = {n.device_id for n in self.nodes if n.device_id is not None}
+        ids.update(d for d, claim in self.claims.claims.items() if claim.owner == self.owner)
+        return sorted(ids)
+
     async def _sync(self, client: aiomqtt.Client, reader: asyncio.Task[None]) -> None:
-        """Wait for an echo of our own message: the retained claims have arrived by then."""
-        self._sync_token = secrets.token_hex(8)
-        self._sync_seen.clear()
-        await client.publish(self._sync_topic, self._sync_token, qos=1)
-        waiter = asyncio.ensure_future(self._sync_seen.wait())
-        done, _ = await asyncio.wait(
-            {waiter, reader}, timeout=SYNC_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
-        )
-        waiter.cancel()
-        if reader in done:
-            reader.result()  # the connection dropped: raise its error
-        self._synced.set()
-        for node in self.nodes:
-            node.claims_changed()
+        """Wait until the retained claims have arrived."""
+        await self._echo(client, reader)
+
+    async def _echo(self, client: aiomqtt.Client, reader: asyncio.Task[None] | None = None) -> None:
+        """Wait for an echo of our own message: what the broker sent before has arrived."""
+        reader = reader or self._reader
+        token = secrets.token_hex(8)
+        seen = self._echoes[token] = asyncio.Event()
+        try:
+            await client.publish(self._sync_topic, token, qos=1)
+            waiter = asyncio.ensure_future(seen.wait())
+            waiting: set[asyncio.Future[Any]] = {waiter}
+            if reader is not None:
+                waiting.add(reader)
+            done, _ = await asyncio.wait(
+                waiting, timeout=SYNC_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+            )
+            waiter.cancel()
+            if reader is not None and reader in done:
+                reader.result()  # the connection dropped: raise its error
+        finally:
+            del self._echoes[token]
 
     async def _read(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -330,17 +397,25 @@ class Bridge:
         payload = message.payload if isinstance(message.payload, bytes) else b""
         _log.debug("received %s (%d bytes%s)", topic, len(payload), ", retained" * message.retain)
         if topic == self._sync_topic:
-            if payload.decode("ascii", "replace") == self._sync_token:
-                self._sync_seen.set()
+            echo = self._echoes.get(payload.decode("ascii", "replace"))
+            if echo is not None:
+                echo.set()
             return
+        for topic_filter, found in self._collecting:
+            if message.topic.matches(topic_filter) and message.retain:
+                found[topic] = payload
         incoming = self.topics.parse(topic)
         if incoming is None:
             return
         kind = incoming.kind
         if kind in ("set", "set_attr"):
-            node = self._held.get(incoming.device_id or "")
+            device_id = incoming.device_id or ""
+            node = self._held.get(device_id)
+            held = node is not None
             if node is None:
-                return
+                node = self._answers_for(device_id)
+                if node is None:
+                    return
             if message.retain:
                 # A retained command would run again on every reconnection.
                 self._spawn(
@@ -348,6 +423,17 @@ class Bridge:
                         "retained commands are ignored; publish commands without the retain flag",
                         topic,
                         payload,
+                    )
+                )
+                return
+            if not held:
+                why = node.error or node.phase
+                self._spawn(
+                    node.publish_error(
+                        f"device {device_id} is not available ({why}); the command was not run",
+                        topic,
+                        payload,
+                        kind="unavailable",
                     )
                 )
                 return
@@ -365,6 +451,17 @@ class Bridge:
         elif kind == "request" and not message.retain:
             assert incoming.attr is not None
             self._spawn(self._request(incoming.attr, payload, topic))
+
+    def _answers_for(self, device_id: str) -> DeviceNode | None:
+        """The node that answers commands to ``device_id``, which this bridge does not hold.
+
+        ``None`` when the device is not this bridge's, or another live bridge holds
+        it (that bridge answers).
+        """
+        node = next((n for n in self.nodes if n.device_id == device_id), None)
+        if node is None or self.claims.may_take(device_id, self.owner) is not None:
+            return None
+        return node
 
     def _claim_seen(self, device_id: str, payload: bytes) -> None:
         claim = self.claims.seen_claim(device_id, payload)

@@ -19,7 +19,9 @@ Fields (JSON types; plain topics take the same values as text):
 ``heat``
     ``"off"`` (or ``null``) or one of the device's preset targets in degrees C.
 ``program``
-    a built-in program's name, or ``"none"`` to stop the running program.
+    a program's name (built-in or from the bridge's programs folder), or
+    ``"none"`` to stop the running program (the Program select sends
+    ``"(no program)"``, which means the same).
 ``pause`` / ``resume`` / ``skip``
     ``true``: act on the running program (the plain topics ignore the payload).
 """
@@ -40,6 +42,9 @@ ACTIONS = ("pause", "resume", "skip")
 #: Plain attributes: ``set/<attr>``, plus ``set/zones/<zone>``.
 PLAIN_ATTRS = ("state", "intensity", "heat", "program", *ACTIONS)
 NO_PROGRAM = "none"
+#: The Program select's option for "no program": Home Assistant reads a select state
+#: of ``none`` (any case) as "no option", so the select never shows that word.
+NO_PROGRAM_OPTION = "(no program)"
 HEAT_OFF: Literal["off"] = "off"
 
 Action = Literal["pause", "resume", "skip"]
@@ -48,10 +53,19 @@ Action = Literal["pause", "resume", "skip"]
 class CommandError(ValueError):
     """A refused command: what was wrong, in which field, and what is accepted."""
 
-    def __init__(self, message: str, *, field: str | None = None, accepted: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        accepted: str | None = None,
+        kind: str = "invalid_command",
+    ):
         self.message = message
         self.field = field
         self.accepted = accepted
+        #: The refusal's kind, as the refusal event shows it (``invalid_command``...).
+        self.kind = kind
         text = f"{field}: {message}" if field else message
         super().__init__(f"{text} (accepted: {accepted})" if accepted else text)
 
@@ -342,7 +356,7 @@ def _program(value: object, ctx: CommandContext) -> str:
             f"{_json_type(value)} is not a program name", field="program", accepted=accepted
         )
     name = value.strip()
-    if name.lower() == NO_PROGRAM:
+    if name.lower() == NO_PROGRAM or name == NO_PROGRAM_OPTION:
         return NO_PROGRAM
     if name not in ctx.programs:
         raise CommandError(f"no program {name!r}", field="program", accepted=accepted)

@@ -13,6 +13,7 @@ is optional)::
     base_topic = "massager"
     discovery_prefix = "homeassistant"
     id_prefix = "lounge_"          # device ids derived from serials get this prefix
+    programs = "/etc/massager/programs"   # user programs (*.toml), offered beside the built-ins
 
     [[devices]]
     id = "sofa"                    # optional: derived from the serial otherwise
@@ -30,8 +31,10 @@ Errors (:class:`ConfigError`) name the file and the field, and say what is accep
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
+import re
 import socket
 import tomllib
 import urllib.parse
@@ -41,6 +44,7 @@ from typing import Any
 
 from massager_sdk.errors import MassagerError
 from massager_sdk.mqtt.topics import Topics, check_id, check_topic_prefix, slug
+from massager_sdk.programs import Program
 from massager_sdk.safety.limits import SafetyLimits
 from massager_sdk.safety.screening import UserProfile
 
@@ -159,6 +163,8 @@ class BridgeConfig:
     telemetry_interval_s: float = 5.0  #: most frequent state update for slow fields only
     reconnect_max_s: float = 30.0  #: ceiling of the broker and device reconnect backoff
     max_payload: int = 4096  #: bytes; larger commands are refused
+    #: A folder of user program files (``*.toml``), offered beside the built-in programs.
+    programs_dir: str | None = None
 
     @property
     def topics(self) -> Topics:
@@ -173,10 +179,37 @@ class BridgeConfig:
         return f"massager-bridge-{self.bridge_id or slug(socket.gethostname()) or 'host'}"
 
     def device_id(self, device: DeviceConfig, serial: str) -> str:
-        """The id of ``device``: configured, or ``id_prefix`` + the serial's slug."""
+        """The id of ``device``: configured, or ``id_prefix`` + the serial's slug.
+
+        A device that reports no serial (Tuya, yh) gets one derived from its URL.
+        """
         if device.id is not None:
             return device.id
+        if not slug(serial):
+            return url_id(device.url, self.id_prefix)
         return check_id(f"{self.id_prefix}{slug(serial)}", f"device id derived from {serial!r}")
+
+
+def url_id(url: str, prefix: str = "") -> str:
+    """A stable device id from a device URL: the BLE address, or the URL as a slug.
+
+    ``ble://AA:BB:CC:DD:EE:FF`` gives ``aabbccddeeff``; ``sim://tuya-neck`` gives
+    ``sim_tuya_neck``; a slug longer than an id may be is cut and given a hash.
+    """
+    parts = urllib.parse.urlsplit(url)
+    address = urllib.parse.unquote(parts.netloc)
+    if parts.scheme.lower() == "ble" and _MAC.match(address):
+        text = address.replace(":", "").lower()
+    else:
+        text = slug(url)
+    text = f"{prefix}{text}"
+    if len(text) > 64:
+        digest = hashlib.sha256(url.encode()).hexdigest()[:8]
+        text = f"{text[:55].rstrip('_-')}_{digest}"
+    return check_id(text, f"device id derived from {url!r}")
+
+
+_MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 
 
 # --------------------------------------------------------------------------
@@ -194,6 +227,7 @@ _BRIDGE_KEYS = {
     "telemetry_interval",
     "reconnect_max",
     "max_payload",
+    "programs",
 }
 _DEVICE_KEYS = {"url", "id", "name", "profile", "limits"}
 
@@ -371,6 +405,11 @@ def config_from_mapping(
     telemetry = r.number(g, "telemetry_interval", "bridge", 0.1, 3600)
     backoff = r.number(g, "reconnect_max", "bridge", 1, 3600)
     max_payload = r.number(g, "max_payload", "bridge", 256, 1 << 20)
+    programs_dir = r.text(g, "programs", "bridge")
+    if programs_dir is not None:
+        programs_dir = os.path.expanduser(programs_dir)
+        if not Path(programs_dir).is_dir():
+            raise r.fail("bridge.programs", f"no such folder {programs_dir!r} (of *.toml programs)")
 
     # -- devices --------------------------------------------------------------
     raw = data.get("devices", [])
@@ -431,7 +470,40 @@ def config_from_mapping(
         telemetry_interval_s=telemetry if telemetry is not None else defaults.telemetry_interval_s,
         reconnect_max_s=backoff if backoff is not None else defaults.reconnect_max_s,
         max_payload=int(max_payload) if max_payload is not None else defaults.max_payload,
+        programs_dir=programs_dir,
     )
+
+
+def load_user_programs(folder: str) -> dict[str, Program]:
+    """Every ``*.toml`` program in ``folder``, by name, each validated.
+
+    Raises :class:`ConfigError` naming the file and every problem: a program
+    that does not validate, a name used twice, or a name a built-in program, the
+    word ``none`` or the Program select's ``(no program)`` already has.
+    """
+    from massager_sdk.mqtt.commands import NO_PROGRAM, NO_PROGRAM_OPTION
+    from massager_sdk.programs import ProgramError, builtin_names, validate_file
+
+    taken = {name: "a built-in program" for name in builtin_names()}
+    taken[NO_PROGRAM] = taken[NO_PROGRAM_OPTION] = "reserved for 'no program'"
+    out: dict[str, Program] = {}
+    for path in sorted(Path(folder).glob("*.toml")):
+        try:
+            program = validate_file(path)
+        except ProgramError as exc:
+            raise ConfigError(str(exc), file=str(path)) from None
+        clash = taken.get(program.name)
+        if clash is None and program.name.strip().lower() == NO_PROGRAM:
+            clash = "reserved for 'no program'"
+        if clash is not None:
+            raise ConfigError(
+                f"program name {program.name!r} is {clash}; give the program another name",
+                file=str(path),
+                field="name",
+            )
+        taken[program.name] = f"the name of {path}"
+        out[program.name] = program
+    return out
 
 
 def _acknowledged_profile(path: str) -> UserProfile:

@@ -42,11 +42,18 @@ from massager_sdk.mqtt.commands import (
     parse_json_command,
     parse_plain_command,
 )
-from massager_sdk.mqtt.config import DeviceConfig
-from massager_sdk.mqtt.discovery import discovery_messages, removal_topics
-from massager_sdk.mqtt.state import Outputs, ProgramView, fast_view, state_document
-from massager_sdk.mqtt.topics import OFFLINE, ONLINE, check_id
-from massager_sdk.programs import ProgramRunner, Progress, compile_program, load_program
+from massager_sdk.mqtt.config import DeviceConfig, url_id
+from massager_sdk.mqtt.discovery import device_discovery, legacy_filter
+from massager_sdk.mqtt.state import (
+    Outputs,
+    ProgramView,
+    fast_view,
+    refusal_line,
+    safety_fields,
+    state_document,
+)
+from massager_sdk.mqtt.topics import OFFLINE, ONLINE
+from massager_sdk.programs import ProgramRunner, Progress, compile_program
 
 if TYPE_CHECKING:
     from massager_sdk.mqtt.bridge import Bridge
@@ -86,11 +93,8 @@ def id_before_connecting(config: DeviceConfig, id_prefix: str) -> str | None:
     if config.id is not None:
         return config.id
     parts = urllib.parse.urlsplit(config.url)
-    address = urllib.parse.unquote(parts.netloc)
-    if parts.scheme.lower() == "ble" and _MAC.match(address):
-        return check_id(
-            f"{id_prefix}{address.replace(':', '').lower()}", f"device id derived from {address}"
-        )
+    if parts.scheme.lower() == "ble" and _MAC.match(urllib.parse.unquote(parts.netloc)):
+        return url_id(config.url, id_prefix)
     return None
 
 
@@ -132,6 +136,12 @@ class DeviceNode:
         self._last_full_at = -math.inf
         self._tasks: set[asyncio.Task[Any]] = set()
         self.task: asyncio.Task[None] | None = None
+        #: What of ``discovery.REPORTED`` the device has reported: only those get entities.
+        self.reported: set[str] = set()
+        self._last_refusal: str | None = None
+        self._legacy_checked = False  #: per-entity configs of older bridges were looked for
+        self._discovery_lock = asyncio.Lock()  #: one discovery (and migration) at a time
+        self._subscribed: str | None = None  #: the device id whose commands we receive
 
     # ------------------------------------------------------------------
     # lifecycle
@@ -149,16 +159,17 @@ class DeviceNode:
         while not self._removed:
             staked = self.device_id
             if staked is not None:
+                await self._listen()
                 await self._wait_until_free(staked)
                 if self._removed:
                     return
                 if not await self._stake(staked):
                     continue
             self.phase = "connecting"
+            taken = False
             try:
                 async with massager_sdk.connect(self.config.url, **self.options) as device:
-                    delay = FIRST_RETRY_S
-                    await self._serve(device)
+                    taken = await self._serve(device)
             except (BadURLError, TypeError) as exc:
                 # A URL or option no retry can fix.
                 self.phase = "failed"
@@ -177,8 +188,27 @@ class DeviceNode:
             if self._removed:
                 return
             self.phase = "lost" if self.held else "connecting"
+            if taken:
+                delay = FIRST_RETRY_S  # it worked until now: try again soon
+            else:
+                # Backoff counts from the last time the device was served, not the last
+                # link: a device that connects but cannot be taken must not spin.
+                await self.bridge.report_error(
+                    f"device {self.config.url}: {self.error or 'not taken'}; "
+                    f"retrying in {delay:.1f} s",
+                    device=self.config.url,
+                    id=self.device_id,
+                    retry_in_s=round(delay, 1),
+                )
             await asyncio.sleep(delay)
-            delay = min(delay * 2, self.bridge.config.reconnect_max_s)
+            if not taken:
+                delay = min(delay * 2, self.bridge.config.reconnect_max_s)
+
+    async def _listen(self) -> None:
+        """Receive the device's commands even while it is not held, to answer them."""
+        if self.device_id is not None and self._subscribed != self.device_id:
+            self._subscribed = self.device_id
+            await self.bridge.subscribe(self.bridge.topics.device_subscriptions(self.device_id))
 
     async def _wait_until_free(self, device_id: str) -> None:
         """Wait until the claims allow this bridge to take ``device_id``."""
@@ -224,18 +254,20 @@ class DeviceNode:
         """A claim or a bridge's state changed: a standing-by node looks again."""
         self._claims_changed.set()
 
-    async def _serve(self, device: Device) -> None:
+    async def _serve(self, device: Device) -> bool:
+        """Serve ``device`` until the session ends; whether it was taken at all."""
         caps = device.info
         if self.device_id is None:
             device_id = self.bridge.config.device_id(self.config, caps.serial)
             # From now on the id is known before connecting, and checked first.
             self.device_id = device_id
+            await self._listen()
             await self.bridge.claims_synced()
             reason = self.bridge.conflict(self, device_id)
             if reason is not None:
                 _log.error("device %s (%s): %s; not taken", device_id, self.config.url, reason)
                 self.error = reason
-                return
+                return False
         assert self.device_id is not None
         self.device = device
         self.caps = caps
@@ -248,11 +280,13 @@ class DeviceNode:
         self._session_end.clear()
         self._overlay = None
         self.link_up = device.connected
+        self._note_reported(device.last_status)
         unsubscribe = [device.on_status(self._on_status), device.on_event(self._on_event)]
         worker = asyncio.get_running_loop().create_task(self._command_worker())
         try:
             await self._take()
             await self._session_end.wait()
+            return True
         finally:
             for undo in unsubscribe:
                 undo()
@@ -320,13 +354,18 @@ class DeviceNode:
         if device_id is None:
             return
         self.bridge.not_holding(self)
+        topics = self.bridge.topics
+        if self._subscribed is not None:
+            await self.bridge.unsubscribe(topics.device_subscriptions(self._subscribed))
         if was_held:
-            topics = self.bridge.topics
-            await self.bridge.unsubscribe(topics.device_subscriptions(device_id))
-            clear = [topics.state(device_id), topics.availability(device_id)]
-            if self.caps is not None:
-                clear += removal_topics(topics, device_id, self.caps, self.bridge.programs)
-            clear.append(topics.claim(device_id))
+            # Discovery first: Home Assistant drops the entities before their state topic
+            # empties, so no template ever renders an empty payload.
+            clear = [
+                topics.device_discovery(device_id),
+                topics.state(device_id),
+                topics.availability(device_id),
+                topics.claim(device_id),
+            ]
             for topic in clear:
                 await self.bridge.publish(topic, b"", retain=True)
 
@@ -353,12 +392,37 @@ class DeviceNode:
         await self._publish_state(force=True)
 
     async def publish_discovery(self) -> None:
-        """Home Assistant discovery of every entity."""
+        """Home Assistant discovery: the device and its components, in one message.
+
+        The first time, per-entity configs that an older bridge left are migrated:
+        ``migrate_discovery`` on each unloads its entity but keeps it (and the
+        user's settings of it), the old config is cleared, then the device config
+        takes the entity over by its unique id. (Clearing the old topic after the
+        device config would reach the new entity as a conflicting message.)
+        """
+        async with self._discovery_lock:
+            await self._publish_discovery()
+
+    async def _publish_discovery(self) -> None:
         if not (self.held and self.bridge.config.discovery) or self.caps is None:
             return
         assert self.device_id is not None and self.name is not None
-        for topic, payload in discovery_messages(
-            self.bridge.topics,
+        topics = self.bridge.topics
+        legacy: list[str] = []
+        if not self._legacy_checked:
+            found = await self.bridge.read_retained(legacy_filter(topics, self.device_id))
+            if found is None:
+                return  # not connected: discovery is published again on connecting
+            legacy = sorted(topic for topic, payload in found.items() if payload)
+            self._legacy_checked = True
+            for topic in legacy:
+                await self.bridge.publish(
+                    topic, json.dumps({"migrate_discovery": True}), retain=True
+                )
+            for old in legacy:
+                await self.bridge.publish(old, b"", retain=True)
+        topic, payload = device_discovery(
+            topics,
             self.device_id,
             self.name,
             self.caps,
@@ -366,8 +430,25 @@ class DeviceNode:
             sw_version=massager_sdk.__version__,
             intensity_max=self._intensity_max,
             heat_presets=self._heat_presets,
-        ):
-            await self.bridge.publish(topic, json.dumps(payload), retain=True)
+            reported=self.reported,
+        )
+        await self.bridge.publish(topic, json.dumps(payload), retain=True)
+
+    def _note_reported(self, status: DeviceStatus | None) -> bool:
+        """Remember what ``status`` reports; whether that is something new."""
+        if status is None:
+            return False
+        seen = {
+            name
+            for name, value in (
+                ("battery", status.battery_pct),
+                ("temperature", status.temperature_c),
+            )
+            if value is not None
+        }
+        new = seen - self.reported
+        self.reported |= new
+        return bool(new)
 
     async def _publish_availability(self) -> None:
         if self.held and self.device_id is not None:
@@ -412,6 +493,7 @@ class DeviceNode:
             program=program,
             safety=safety,
             online=self.link_up,
+            last_refusal=self._last_refusal,
         )
 
     def _state_changed(self) -> None:
@@ -448,6 +530,7 @@ class DeviceNode:
             self._slow_handle = None
         if self.device is not None:
             doc["safety"] = self.device.safety.snapshot(now).to_dict()
+            doc.update(safety_fields(doc["safety"]))
         text = json.dumps(doc)
         if text == self._last_text and not force:
             return
@@ -458,30 +541,49 @@ class DeviceNode:
         self._slow_handle = None
         self._state_changed()
 
-    async def publish_error(self, error: str, topic: str, payload: bytes, **extra: Any) -> None:
-        """Publish a refusal on the device's error topic, with what was sent."""
+    async def publish_error(
+        self,
+        error: str,
+        topic: str,
+        payload: bytes,
+        *,
+        kind: str = "invalid_command",
+        **extra: Any,
+    ) -> None:
+        """Publish a refusal on the device's error topic, with what was sent.
+
+        ``kind`` (one of ``discovery.REFUSAL_KINDS``) is the ``event_type`` the
+        refusal event shows; the text also becomes the state's ``last_refusal``.
+        """
         if self.device_id is None:
             return
         body = {
+            "event_type": kind,
             "error": error,
             "topic": topic,
             "payload": payload[:200].decode("utf-8", "replace"),
             **extra,
         }
         await self.bridge.publish(self.bridge.topics.error(self.device_id), json.dumps(body))
+        self._last_refusal = refusal_line(error)
+        self._state_changed()
 
     # ------------------------------------------------------------------
     # telemetry
     # ------------------------------------------------------------------
 
     def _on_status(self, status: DeviceStatus) -> None:
+        if self._note_reported(status):
+            self._spawn(self.publish_discovery())  # a sensor it did not have before
         overlay = self._overlay
         if overlay is not None:
             agrees = (
                 tuple(status.intensities) == overlay.levels
                 and status.heat_target_c == overlay.heat_target_c
             )
-            if agrees or status.time - self._overlay_at > OVERLAY_TTL_S:
+            # While the device still ramps toward what was asked, the ask is shown.
+            ramping = self._confirm is not None and not self._confirm.done()
+            if agrees or (not ramping and status.time - self._overlay_at > OVERLAY_TTL_S):
                 self._overlay = None
         self._state_changed()
 
@@ -508,9 +610,13 @@ class DeviceNode:
         ctx = self.ctx
         try:
             if ctx is None:
-                raise CommandError("the device has not been reached yet; try again later")
+                raise CommandError(
+                    "the device has not been reached yet; try again later", kind="unavailable"
+                )
             if self.device is None:
-                raise CommandError("the device is not connected; the bridge is reconnecting")
+                raise CommandError(
+                    "the device is not connected; the bridge is reconnecting", kind="unavailable"
+                )
             max_bytes = self.bridge.config.max_payload
             command = (
                 parse_json_command(payload, ctx, max_bytes=max_bytes)
@@ -534,6 +640,7 @@ class DeviceNode:
                     "this one was dropped",
                     topic,
                     payload,
+                    kind="unavailable",
                 )
             )
 
@@ -553,16 +660,21 @@ class DeviceNode:
                     f"refused by the safety policy: {exc}",
                     topic,
                     payload,
+                    kind="emergency_stop" if str(exc.limit) == "emergency_stop" else "safety_limit",
                     limit=str(exc.limit),
                     allowed=_jsonable(exc.allowed),
                 )
             except (DeviceRefused, NotSupported, ConnectionFailed, DeviceTimeout) as exc:
-                await self.publish_error(f"device error: {exc}", topic, payload)
+                await self.publish_error(
+                    f"device error: {exc}", topic, payload, kind="device_error"
+                )
             except (MassagerError, ValueError, TypeError) as exc:
                 await self.publish_error(str(exc), topic, payload)
             except Exception as exc:  # the bridge must outlive any bug in one command
                 _log.exception("command to %s failed", self.device_id)
-                await self.publish_error(f"internal error: {exc!r}", topic, payload)
+                await self.publish_error(
+                    f"internal error: {exc!r}", topic, payload, kind="device_error"
+                )
 
     def _program_running(self) -> bool:
         return self._program_task is not None and not self._program_task.done()
@@ -570,7 +682,9 @@ class DeviceNode:
     async def _apply(self, command: Command) -> None:
         device = self.device
         if device is None:
-            raise CommandError("the device is not connected; the bridge is reconnecting")
+            raise CommandError(
+                "the device is not connected; the bridge is reconnecting", kind="unavailable"
+            )
         loop = asyncio.get_running_loop()
         if command.action is not None:
             runner = self._runner
@@ -579,6 +693,7 @@ class DeviceNode:
                     "no program is running",
                     field=command.action,
                     accepted='start one first, e.g. {"program": "classic"}',
+                    kind="no_program",
                 )
             getattr(runner, command.action)()
             return
@@ -586,6 +701,7 @@ class DeviceNode:
             raise CommandError(
                 "a program is running and sets intensity and heat itself",
                 accepted='pause it, or stop it first with {"program": "none"}',
+                kind="program_running",
             )
         starts = command.program is not None and command.program != NO_PROGRAM
         if (
@@ -649,12 +765,20 @@ class DeviceNode:
         for zone, level in enumerate(levels):
             if level != current.levels[zone] or command.intensity is not None:
                 groups.setdefault(level, []).append(zone)
+        wanted = Outputs(tuple(levels), heat)
+        # Checked and about to be sent: show what was asked at once, not the safety
+        # ramp's steps (a refusal by the device puts the reported outputs back).
+        self._overlay = wanted
+        self._overlay_at = now
+        self._state_changed()
         try:
             for level, zones in groups.items():
                 await device.set_intensity(level, zones)
             if command.heat is not None:
                 await device.set_heat(heat)
         except BaseException:
+            self._overlay = None
+            self._state_changed()
             # Everything was checked, so this is the link failing half-way: put back what
             # was scheduled (best effort; the policy still checks each level).
             for zone, level in enumerate(current.levels):
@@ -664,7 +788,6 @@ class DeviceNode:
             raise
         if any(levels):
             self._last_on_level = max(levels)
-        wanted = Outputs(tuple(levels), heat)
         if self._confirm is not None and not self._confirm.done():
             self._confirm.cancel()  # a newer command supersedes the wait
         self._confirm = self._spawn(self._confirmed(device, wanted))
@@ -674,7 +797,7 @@ class DeviceNode:
         try:
             await device.flush()
         except (DeviceRefused, NotSupported, SafetyRefusal) as exc:
-            await self.publish_error(f"device error: {exc}", "", b"")
+            await self.publish_error(f"device error: {exc}", "", b"", kind="device_error")
             self._overlay = None
             self._state_changed()
             return
@@ -691,11 +814,15 @@ class DeviceNode:
                 f"state OFF is an emergency stop and wins: ignored {', '.join(command.ignored)}",
                 topic,
                 payload,
+                kind="emergency_stop",
                 ignored=list(command.ignored),
             )
         if device is None:
             await self.publish_error(
-                "the device is not connected: its watchdog has stopped it", topic, payload
+                "the device is not connected: its watchdog has stopped it",
+                topic,
+                payload,
+                kind="unavailable",
             )
             return
         loop = asyncio.get_running_loop()
@@ -713,6 +840,7 @@ class DeviceNode:
                 f"within {device.info.watchdog_s:g} s",
                 topic,
                 payload,
+                kind="device_error",
             )
         else:
             self._overlay = Outputs((0,) * len(device.info.zones), None)
@@ -724,7 +852,7 @@ class DeviceNode:
     # ------------------------------------------------------------------
 
     async def _start_program(self, device: Device, name: str) -> None:
-        compiled = compile_program(load_program(name), device.info)
+        compiled = compile_program(self.bridge.program(name), device.info)
         runner = ProgramRunner(device, compiled)
         self._runner = runner
         self._progress = runner.progress()
@@ -747,7 +875,7 @@ class DeviceNode:
             raise
         except Exception as exc:
             name = runner.compiled.program.name
-            await self.publish_error(f"program {name} ended: {exc}", "", b"")
+            await self.publish_error(f"program {name} ended: {exc}", "", b"", kind="device_error")
         finally:
             if self._runner is runner:
                 self._runner = None
@@ -800,7 +928,7 @@ async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
 
 
 def _fields(error: CommandError) -> dict[str, Any]:
-    return {"field": error.field, "accepted": error.accepted}
+    return {"kind": error.kind, "field": error.field, "accepted": error.accepted}
 
 
 def _jsonable(value: object) -> object:

@@ -10,6 +10,9 @@ Fields::
     battery      charge in %, or null (mains power)
     charging     true while on the charger
     remaining_s  seconds left: of the program when one runs, else until auto-off
+    session_remaining_s  on-time left in the safety session before its auto-off, or null
+    thermal_dose_pct     heat received, in % of the burn threshold, or null
+    last_refusal the last refused command, in one line, or null
     program      the running program's name, or "none"
     program_state "idle", "running" or "paused"
     progress     {"elapsed_s", "duration_s", "percent", "stage"} of the program, or null
@@ -58,6 +61,7 @@ FAST_FIELDS = (
     "status",
     "faults",
     "link",
+    "last_refusal",
 )
 
 
@@ -90,6 +94,7 @@ def state_document(
     program: ProgramView | None = None,
     safety: Mapping[str, Any] | None = None,
     online: bool = True,
+    last_refusal: str | None = None,
 ) -> dict[str, Any]:
     """The state of a device from its last status and what the bridge knows.
 
@@ -133,6 +138,30 @@ def state_document(
         "faults": faults,
         "safety": dict(safety) if safety is not None else None,
         "link": "online" if online else "offline",
+        "last_refusal": last_refusal,
+        **safety_fields(safety),
+    }
+
+
+#: Home Assistant keeps at most this many characters of a sensor's state.
+REFUSAL_CHARS = 250
+
+
+def refusal_line(text: str) -> str:
+    """A refusal as the "last refusal" sensor can hold it (one line, at most 250 chars)."""
+    line = " ".join(text.split())
+    return line if len(line) <= REFUSAL_CHARS else line[: REFUSAL_CHARS - 1] + "…"
+
+
+def safety_fields(safety: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``session_remaining_s`` and ``thermal_dose_pct`` from a safety snapshot (or nulls)."""
+    if safety is None:
+        return {"session_remaining_s": None, "thermal_dose_pct": None}
+    remaining = safety.get("session_remaining_s")
+    dose = safety.get("thermal_dose_fraction")
+    return {
+        "session_remaining_s": math.ceil(remaining) if isinstance(remaining, int | float) else None,
+        "thermal_dose_pct": number(100 * dose, 2) if isinstance(dose, int | float) else None,
     }
 
 

@@ -21,7 +21,7 @@ several bridges on one broker has its own)::
 
 ``massager/bridge/request/<name>`` is also answered by every bridge with an
 id, each on its own response topic, so one request lists a whole site.
-Home Assistant discovery lives under ``<discovery_prefix>/<component>/...``.
+Home Assistant discovery lives under ``<discovery_prefix>/device/massager_<id>/config``.
 """
 
 from __future__ import annotations
@@ -178,8 +178,15 @@ class Topics:
         return subs
 
     # -- discovery ----------------------------------------------------------
+    def device_discovery(self, device_id: str) -> str:
+        """``<prefix>/device/massager_<id>/config``: the device and all its components."""
+        return f"{self.discovery_prefix}/device/massager_{device_id}/config"
+
     def discovery(self, component: str, device_id: str, object_id: str) -> str:
-        """``<prefix>/<component>/<node_id>/<object_id>/config`` of one entity."""
+        """``<prefix>/<component>/massager_<id>/<object_id>/config``: one entity alone.
+
+        The layout of bridges before device-based discovery, kept to migrate from.
+        """
         return f"{self.discovery_prefix}/{component}/massager_{device_id}/{object_id}/config"
 
     # -- reading what arrives -------------------------------------------------

@@ -172,8 +172,12 @@ async def running_bridge(
     telemetry_interval: float | None = None,
     ca_file: str | None = None,
     wait_connected: bool = True,
+    **settings: Any,
 ) -> AsyncIterator[Setup]:
-    """A bridge on ``broker`` with its own base topic and discovery prefix, stopped at the end."""
+    """A bridge on ``broker`` with its own base topic and discovery prefix, stopped at the end.
+
+    ``settings`` are other :class:`BridgeConfig` fields (``programs_dir=``...).
+    """
     prefix = base or unique_prefix()
     config = load_config(
         broker=broker.url,
@@ -185,6 +189,8 @@ async def running_bridge(
     )
     if telemetry_interval is not None:
         config = dataclasses.replace(config, telemetry_interval_s=telemetry_interval)
+    if settings:  # other BridgeConfig fields, e.g. programs_dir=
+        config = dataclasses.replace(config, **settings)
     bridge = Bridge(config)
     bridge.start()
     try:
@@ -198,3 +204,15 @@ async def running_bridge(
 async def add(setup: Setup, url: str, device_id: str, **options: Any) -> None:
     """Add a device to the bridge."""
     await setup.bridge.add_device(DeviceConfig(url, id=device_id), **options)
+
+
+async def on_device(check: Callable[[], bool], within: float = 10) -> None:
+    """Wait until the simulated hardware satisfies ``check``.
+
+    The state shows a command as soon as it is accepted; the device follows at
+    the pace of the safety ramp.
+    """
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, "the device never got there"
+        await asyncio.sleep(0.02)

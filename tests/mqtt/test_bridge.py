@@ -18,7 +18,15 @@ from massager_simulator import FaultConfig, Fleet, SimulatedDevice
 from massager_sdk.mqtt import Bridge, DeviceConfig, load_config
 from massager_sdk.safety import SafetyLimits
 from tests.mqtt.broker import BrokerProcess
-from tests.mqtt.helpers import Observer, Setup, add, observer, running_bridge, unique_prefix
+from tests.mqtt.helpers import (
+    Observer,
+    Setup,
+    add,
+    observer,
+    on_device,
+    running_bridge,
+    unique_prefix,
+)
 
 ENTITIES = (
     "power",
@@ -29,21 +37,34 @@ ENTITIES = (
     "temperature",
     "remaining",
     "status",
+    "pause",
+    "refusal",
+    "last_refusal",
 )
-COMPONENT = {
-    "power": "switch",
-    "intensity": "number",
-    "program": "select",
-    "heat": "select",
-    "battery": "sensor",
-    "temperature": "sensor",
-    "remaining": "sensor",
-    "status": "sensor",
-}
 
 
-def config_topic(setup: Setup, device_id: str, entity: str) -> str:
-    return setup.topics.discovery(COMPONENT[entity], device_id, entity)
+def config_topic(setup: Setup, device_id: str) -> str:
+    """The device's discovery config (device-based discovery)."""
+    return setup.topics.device_discovery(device_id)
+
+
+def merged(payload: dict[str, Any], entity: str) -> dict[str, Any]:
+    """One component of a device config with the shared options, as Home Assistant sees it."""
+    return {
+        **payload["components"][entity],
+        "availability": payload["availability"],
+        "device": payload["device"],
+    }
+
+
+async def component(
+    obs: Observer, setup: Setup, device_id: str, entity: str, *, after: int = 0
+) -> dict[str, Any]:
+    """Wait for the device config that has ``entity``; that component of it."""
+    payload = await obs.wait_json(
+        config_topic(setup, device_id), lambda p: entity in p["components"], after=after
+    )
+    return merged(payload, entity)
 
 
 async def ready(obs: Observer, setup: Setup, device_id: str) -> dict[str, Any]:
@@ -100,9 +121,12 @@ async def _appears(obs: Observer, setup: Setup, live_broker: BrokerProcess) -> N
     assert state["safety"]["emergency_stopped"] is False
     assert obs.last[setup.topics.bridge_state] == b"online"
     for entity in ENTITIES:
-        payload = await obs.wait_json(config_topic(setup, "sofa", entity))
+        payload = await component(obs, setup, "sofa", entity)
         assert payload["unique_id"] == f"massager_sofa_{entity}"
-        assert payload["state_topic"] == setup.topics.state("sofa")
+        if entity == "refusal":
+            assert payload["state_topic"] == setup.topics.error("sofa")
+        elif payload["platform"] != "button":
+            assert payload["state_topic"] == setup.topics.state("sofa")
         assert [a["topic"] for a in payload["availability"]] == [
             setup.topics.availability("sofa"),
             setup.topics.bridge_state,
@@ -113,7 +137,7 @@ async def _appears(obs: Observer, setup: Setup, live_broker: BrokerProcess) -> N
         await late.wait(setup.topics.state("sofa"))
         await late.settle()
         got = {t for t, _, r in late.messages if r}
-    expected = {config_topic(setup, "sofa", e) for e in ENTITIES} | {
+    expected = {config_topic(setup, "sofa")} | {
         setup.topics.state("sofa"),
         setup.topics.availability("sofa"),
         setup.topics.bridge_state,
@@ -139,8 +163,8 @@ async def test_every_command_reaches_the_device(live_broker: BrokerProcess) -> N
         s = await state_where(obs, setup, "sofa", lambda d: levels(d) == [2, 2, 2, 2], after=m)
         s = await state_where(obs, setup, "sofa", lambda d: d["heat"] == 40, after=m)
         assert (s["state"], s["status"]) == ("ON", "massaging and heating")
-        assert sim.commanded == (2, 2, 2, 2)
-        assert sim.heat_target_c == 40.0
+        await on_device(lambda: sim.commanded == (2, 2, 2, 2))
+        await on_device(lambda: sim.heat_target_c == 40.0)
 
         # JSON: per-zone levels override the rest.
         m = obs.mark()
@@ -152,7 +176,7 @@ async def test_every_command_reaches_the_device(live_broker: BrokerProcess) -> N
             "left_shoulder": 2,
             "right_shoulder": 0,
         }
-        assert sim.commanded == (1, 2, 2, 0)
+        await on_device(lambda: sim.commanded == (1, 2, 2, 0))
 
         # Plain topics.
         m = obs.mark()
@@ -161,11 +185,11 @@ async def test_every_command_reaches_the_device(live_broker: BrokerProcess) -> N
         m = obs.mark()
         await obs.publish(t.set_attr("sofa", "heat"), "off")
         await state_where(obs, setup, "sofa", lambda d: d["heat"] is None, after=m)
-        assert sim.heat_target_c is None
+        await on_device(lambda: sim.heat_target_c is None)
         m = obs.mark()
         await obs.publish(t.set_attr("sofa", "intensity"), "3.0")  # as Home Assistant sends it
         await state_where(obs, setup, "sofa", lambda d: levels(d) == [3] * 4, after=m)
-        assert sim.commanded == (3, 3, 3, 3)
+        await on_device(lambda: sim.commanded == (3, 3, 3, 3))
 
         # state OFF: an emergency stop, through the safety policy.
         m = obs.mark()
@@ -186,7 +210,7 @@ async def test_every_command_reaches_the_device(live_broker: BrokerProcess) -> N
         s = await state_where(obs, setup, "sofa", lambda d: levels(d) == [3] * 4, after=m)
         assert s["state"] == "ON"
         assert s["safety"]["emergency_stopped"] is False
-        assert sim.commanded == (3, 3, 3, 3)
+        await on_device(lambda: sim.commanded == (3, 3, 3, 3))
 
         # Programs: start, pause, resume, skip, stop.
         m = obs.mark()
@@ -263,8 +287,9 @@ async def test_many_devices_get_ids_from_their_serials(live_broker: BrokerProces
         m = obs.mark()
         await obs.send(setup.topics.set("n2_000003"), {"intensity": 2})
         await state_where(obs, setup, "n2_000003", lambda d: levels(d) == [2, 2], after=m)
-        assert [sim.commanded for sim in fleet] == [(0, 0), (0, 0), (2, 2), (0, 0)]
-        power = obs.json(config_topic(setup, "n2_000003", "power"))
+        expected = [(0, 0), (0, 0), (2, 2), (0, 0)]
+        await on_device(lambda: [sim.commanded for sim in fleet] == expected)
+        power = merged(obs.json(config_topic(setup, "n2_000003")), "power")
         assert power["device"]["serial_number"] == "N2-000003"
 
 
@@ -309,8 +334,8 @@ async def test_bad_payloads_are_refused_and_change_nothing(live_broker: BrokerPr
             if len(payload) < 200:
                 assert error["payload"] == payload.decode("utf-8", "replace")
         await asyncio.sleep(0.3)
-        assert sim.commanded == (1, 1, 1, 1)
-        assert sim.heat_target_c is None
+        await on_device(lambda: sim.commanded == (1, 1, 1, 1))
+        await on_device(lambda: sim.heat_target_c is None)
         now = obs.json(t.state("sofa"))
         for key in ("state", "intensity", "zones", "heat", "program"):
             assert now[key] == before[key]
@@ -415,8 +440,8 @@ url = "sim://heat4"
 
         offered = {
             device_id: (
-                (await obs.wait_json(config_topic(setup, device_id, "heat")))["options"],
-                (await obs.wait_json(config_topic(setup, device_id, "intensity")))["max"],
+                (await component(obs, setup, device_id, "heat"))["options"],
+                (await component(obs, setup, device_id, "intensity"))["max"],
             )
             for device_id in sims
         }
@@ -437,7 +462,7 @@ url = "sim://heat4"
         await obs.send(t.set("adult"), {"heat": 42, "intensity": 6})
         await state_where(obs, setup, "adult", lambda d: d["heat"] == 42)
         await state_where(obs, setup, "adult", lambda d: levels(d) == [6] * 4)
-        assert sims["adult"].heat_target_c == 42.0
+        await on_device(lambda: sims["adult"].heat_target_c == 42.0)
 
 
 # -- Home Assistant and requests ---------------------------------------------------------
@@ -449,14 +474,13 @@ async def test_home_assistant_coming_online_gets_discovery_again(
     async with running_bridge(live_broker) as setup, observer(live_broker, setup.watch) as obs:
         await add(setup, "sim://neck2", "desk")
         await ready(obs, setup, "desk")
-        await obs.wait(config_topic(setup, "desk", "power"))
+        await obs.wait(config_topic(setup, "desk"))
         m = obs.mark()
         await obs.publish(setup.topics.ha_status, "offline")
         await obs.settle(0.3)
         assert not [t for t, _, _ in obs.messages[m:] if t.endswith("/config")]
         await obs.publish(setup.topics.ha_status, "online")
-        for entity in ("power", "intensity", "program", "battery", "remaining", "status"):
-            await obs.wait(config_topic(setup, "desk", entity), after=m)
+        await obs.wait(config_topic(setup, "desk"), after=m)
         await obs.wait(setup.topics.state("desk"), after=m)
 
 
@@ -497,7 +521,7 @@ async def test_bridge_requests(live_broker: BrokerProcess) -> None:
         assert added["data"]["id"] == "desk"
         state = await ready(obs, setup, "desk")
         assert state["zones"] == {"left": 0, "right": 0}
-        power = await obs.wait_json(config_topic(setup, "desk", "power"))
+        power = await component(obs, setup, "desk", "power")
         assert power["device"]["name"] == "Desk"
         m = obs.mark()
         await obs.send(t.request("devices"), {"transaction": "abc"})
@@ -569,7 +593,7 @@ async def test_a_program_survives_a_broker_restart_and_the_state_catches_up(
             )
             assert after["program_state"] == "running"
             await obs.wait(setup.topics.availability("desk"), lambda p: p == b"online")
-            await obs.wait(config_topic(setup, "desk", "program"))
+            await obs.wait(config_topic(setup, "desk"))
             assert setup.bridge.connections == connections + 1
             # And commands work again.
             m = obs.mark()
@@ -610,7 +634,7 @@ async def test_a_device_link_drop_shows_offline_and_recovers(live_broker: Broker
         m = obs.mark()
         await obs.send(setup.topics.set("sofa"), {"intensity": 1})
         await state_where(obs, setup, "sofa", lambda d: d["intensity"] == 1, after=m)
-        assert sim.commanded == (1, 1, 1, 1)
+        await on_device(lambda: sim.commanded == (1, 1, 1, 1))
 
 
 # -- several bridges -----------------------------------------------------------------------
@@ -644,13 +668,13 @@ async def test_two_bridges_on_one_broker_never_fight(live_broker: BrokerProcess)
             m = obs.mark()
             await obs.send(a.topics.set("sofa"), {"intensity": 1})
             await state_where(obs, a, "sofa", lambda d: d["intensity"] == 1, after=m)
-            assert sim.commanded == (1, 1, 1, 1)
+            await on_device(lambda: sim.commanded == (1, 1, 1, 1))
             m = obs.mark()
             # alpha goes away: beta takes over, and says so.
             await a.bridge.stop()
             await obs.wait(a.topics.claim("sofa"), lambda p: b'"beta"' in p, after=m)
             await obs.wait(a.topics.availability("sofa"), lambda p: p == b"online", after=m)
-            power = await obs.wait_json(config_topic(b, "sofa", "power"), after=m)
+            power = await component(obs, b, "sofa", "power", after=m)
             assert power["availability"][1]["topic"] == b.topics.bridge_state
             assert b.bridge.node("sofa").phase == "active"
             assert sim.link_count == 1
@@ -683,7 +707,7 @@ async def test_two_bridges_starting_together_agree_on_one_holder(
         await asyncio.sleep(CONTEST_WAIT)
         claim = json.loads(obs.last[one.topics.claim("desk")])
         assert claim["owner"] == holder.bridge.owner
-        power = obs.json(config_topic(one, "desk", "power"))
+        power = merged(obs.json(config_topic(one, "desk")), "power")
         assert power["availability"][1]["topic"] == holder.topics.bridge_state
 
 
@@ -700,7 +724,7 @@ async def test_the_bridge_works_on_amqtts_broker_too(tmp_path: Path) -> None:
         async with running_bridge(amqtt) as setup, observer(amqtt, setup.watch) as obs:
             await add(setup, "sim://neck2", "desk")
             await ready(obs, setup, "desk")
-            await obs.wait(config_topic(setup, "desk", "intensity"))
+            await obs.wait(config_topic(setup, "desk"))
             m = obs.mark()
             await obs.publish(setup.topics.set_attr("desk", "intensity"), "2")
             await state_where(obs, setup, "desk", lambda d: d["intensity"] == 2, after=m)

@@ -118,6 +118,9 @@ def test_an_idle_device() -> None:
         "faults": [],
         "safety": None,
         "link": "online",
+        "last_refusal": None,
+        "session_remaining_s": None,
+        "thermal_dose_pct": None,
     }
     json.dumps(doc)  # JSON-able
 

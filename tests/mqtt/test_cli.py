@@ -69,8 +69,8 @@ async def test_a_killed_bridge_is_reported_offline_by_its_last_will(
             await obs.wait(state_topic, lambda p: p == b"online", within=30)
             # The id comes from the serial, with the prefix.
             await obs.wait(f"{device}/availability", lambda p: p == b"online", within=30)
-            power = await obs.wait_json(f"{prefix}/ha/switch/massager_desk_n2_000001/power/config")
-            assert power["availability"][1]["topic"] == state_topic
+            config = await obs.wait_json(f"{prefix}/ha/device/massager_desk_n2_000001/config")
+            assert config["availability"][1]["topic"] == state_topic
             m = obs.mark()
             await obs.publish(f"{device}/set/intensity", "1")
             await obs.wait_json(device, lambda d: d["intensity"] == 1, after=m)
@@ -90,7 +90,7 @@ async def test_sigterm_stops_the_devices_and_says_offline(live_broker: BrokerPro
             await obs.wait(f"{device}/availability", lambda p: p == b"offline", after=m)
             await obs.wait(state_topic, lambda p: p == b"offline", after=m)
             code = await asyncio.to_thread(proc.wait, 20)
-            assert code == 130
+            assert code == 143  # 128 + SIGTERM, as docs/cli.md and docs/home-assistant.md say
             assert proc.stderr is not None
             assert f"state topic {state_topic}" in proc.stderr.read()
 

@@ -208,7 +208,19 @@ def test_the_broker_url_masks_the_password() -> None:
 def test_derived_ids_must_still_be_valid() -> None:
     config = BridgeConfig(broker=parse_broker_url("mqtt://h"))
     with pytest.raises(ValueError, match="derived from"):
-        config.device_id(DeviceConfig("sim://"), "---")
+        config.device_id(DeviceConfig("sim://"), "bridge")  # a reserved word
+
+
+def test_a_device_without_serial_gets_a_stable_id_from_its_url() -> None:
+    config = BridgeConfig(broker=parse_broker_url("mqtt://h"), id_prefix="home_")
+    assert config.device_id(DeviceConfig("sim://tuya-neck"), "") == "home_sim_tuya_neck"
+    assert config.device_id(DeviceConfig("sim://yh-ems"), " - ") == "home_sim_yh_ems"
+    assert config.device_id(DeviceConfig("ble://AA:BB:CC:DD:EE:0F"), "") == "home_aabbccddee0f"
+    assert config.device_id(DeviceConfig("serial:///dev/ttyUSB0"), "") == "home_serial_dev_ttyusb0"
+    long_url = "tcp://" + "very-long-host-name." * 5 + "example:4000"
+    derived = config.device_id(DeviceConfig(long_url), "")
+    assert len(derived) <= 64 and derived == config.device_id(DeviceConfig(long_url), "")
+    assert derived != config.device_id(DeviceConfig(long_url.replace("4000", "4001")), "")
 
 
 def test_ids_known_before_connecting() -> None:

@@ -2,10 +2,12 @@
 
 The field tables below are those of Home Assistant's MQTT integration pages
 (home-assistant.io/integrations/switch.mqtt, number.mqtt, select.mqtt,
-sensor.mqtt and the shared availability, device and origin blocks). Every
-field the bridge sends must be one of them, with the documented type, and the
-templates are rendered with Jinja2 (Home Assistant's template engine) against
-a real state document.
+sensor.mqtt, button.mqtt, event.mqtt and the shared availability, device and
+origin blocks). The device-based config is split into one config per component
+the way Home Assistant does it (the shared options go into every component);
+every field must be one of the documented ones, with the documented type, and
+the templates are rendered with Jinja2 (Home Assistant's template engine)
+against a real state document.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aiomqtt
 import jinja2
 import pytest
 from massager_simulator.model import load_model
@@ -20,8 +23,14 @@ from massager_simulator.model import load_model
 from massager_sdk import __version__
 from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.model import DeviceStatus
-from massager_sdk.mqtt.discovery import discovery_messages, removal_topics, unique_id
-from massager_sdk.mqtt.state import state_document
+from massager_sdk.mqtt.discovery import (
+    REFUSAL_KINDS,
+    REPORTED,
+    device_discovery,
+    legacy_filter,
+    unique_id,
+)
+from massager_sdk.mqtt.state import ProgramView, state_document
 from massager_sdk.mqtt.topics import Topics
 
 PROGRAMS = ("classic", "evening-heat", "office-break")
@@ -95,6 +104,25 @@ PLATFORMS: dict[str, dict[str, Any]] = {
         },
         "required": {"command_topic", "options"},
     },
+    "button": {
+        "fields": {
+            "command_template": str,
+            "command_topic": str,
+            "device_class": str,
+            "payload_press": str,
+            "retain": bool,
+        },
+        "required": {"command_topic"},
+    },
+    "event": {
+        "fields": {
+            "device_class": str,
+            "event_types": list,
+            "state_topic": str,
+            "value_template": str,
+        },
+        "required": {"state_topic", "event_types"},
+    },
     "sensor": {
         "fields": {
             "device_class": str,
@@ -145,16 +173,68 @@ def caps(model: str) -> DeviceCapabilities:
     return DeviceCapabilities.from_nmp_info(load_model(model).info())
 
 
-def messages(model: str, topics: Topics | None = None) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Discovery payloads by object id: (topic, payload)."""
-    t = topics or Topics()
+#: The keys of a device-based config (Home Assistant's DEVICE_DISCOVERY_SCHEMA).
+DEVICE_CONFIG_KEYS = {
+    "device",
+    "origin",
+    "components",
+    "availability",
+    "availability_mode",
+    "availability_template",
+    "availability_topic",
+    "payload_available",
+    "payload_not_available",
+    "state_topic",
+    "command_topic",
+    "qos",
+    "encoding",
+}
+#: Options of the device config that Home Assistant copies into each component.
+SHARED_OPTIONS = {
+    "availability",
+    "availability_mode",
+    "availability_template",
+    "availability_topic",
+    "command_topic",
+    "payload_available",
+    "payload_not_available",
+    "state_topic",
+}
+
+
+def device_config(
+    model: str, topics: Topics | None = None, reported: tuple[str, ...] | None = None
+) -> tuple[str, dict[str, Any]]:
+    return device_discovery(
+        topics or Topics(),
+        "sofa",
+        "Sofa massager",
+        caps(model),
+        PROGRAMS,
+        sw_version=__version__,
+        reported=reported,
+    )
+
+
+def split(payload: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """A device config as Home Assistant splits it: object id -> (component, config)."""
     out = {}
-    for topic, payload in discovery_messages(
-        t, "sofa", "Sofa massager", caps(model), PROGRAMS, sw_version=__version__
-    ):
-        object_id = topic.split("/")[-2]
-        out[object_id] = (topic, payload)
+    for object_id, component in payload["components"].items():
+        config = {k: v for k, v in component.items() if k != "platform"}
+        config["device"] = payload["device"]
+        config["origin"] = payload["origin"]
+        for option in SHARED_OPTIONS:
+            if option in payload and option not in config:
+                config[option] = payload[option]
+        out[object_id] = (component["platform"], config)
     return out
+
+
+def messages(
+    model: str, topics: Topics | None = None, reported: tuple[str, ...] | None = None
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each component's config, by object id: (component, config)."""
+    return split(device_config(model, topics, reported)[1])
 
 
 def render(template: str, doc: dict[str, Any]) -> str:
@@ -184,31 +264,89 @@ ZONES = ("left_neck", "right_neck", "left_shoulder", "right_shoulder")
 # -- the tests --------------------------------------------------------------------
 
 
-def test_heat4_gets_every_entity() -> None:
-    got = messages("heat4")
-    assert {k: v[0] for k, v in got.items()} == {
-        "power": "homeassistant/switch/massager_sofa/power/config",
-        "intensity": "homeassistant/number/massager_sofa/intensity/config",
-        "program": "homeassistant/select/massager_sofa/program/config",
-        "heat": "homeassistant/select/massager_sofa/heat/config",
-        "battery": "homeassistant/sensor/massager_sofa/battery/config",
-        "temperature": "homeassistant/sensor/massager_sofa/temperature/config",
-        "remaining": "homeassistant/sensor/massager_sofa/remaining/config",
-        "status": "homeassistant/sensor/massager_sofa/status/config",
+def test_heat4_gets_every_entity_in_one_device_config() -> None:
+    topic, payload = device_config("heat4")
+    assert topic == "homeassistant/device/massager_sofa/config"
+    assert set(payload) <= DEVICE_CONFIG_KEYS
+    assert {"device", "origin", "components"} <= set(payload)
+    zones = {f"zone_{z}": "number" for z in ZONES}
+    assert {k: v[0] for k, v in messages("heat4").items()} == {
+        "power": "switch",
+        "intensity": "number",
+        **zones,
+        "program": "select",
+        "pause": "button",
+        "resume": "button",
+        "skip": "button",
+        "heat": "select",
+        "battery": "sensor",
+        "temperature": "sensor",
+        "remaining": "sensor",
+        "session_remaining": "sensor",
+        "thermal_dose": "sensor",
+        "status": "sensor",
+        "last_refusal": "sensor",
+        "refusal": "event",
     }
 
 
 def test_a_device_without_heater_has_no_heat_select_nor_temperature() -> None:
     got = messages("neck2")
-    assert "heat" not in got
-    assert "temperature" not in got
-    assert {"power", "intensity", "program", "battery", "remaining", "status"} == set(got)
+    assert not {"heat", "temperature", "thermal_dose"} & set(got)
+    assert {"power", "intensity", "program", "battery", "remaining", "status"} <= set(got)
+
+
+def test_battery_and_temperature_only_once_the_device_reported_them() -> None:
+    assert not set(REPORTED) & set(messages("heat4", reported=()))
+    assert "battery" in messages("heat4", reported=("battery",))
+    assert "temperature" not in messages("heat4", reported=("battery",))
+
+
+def test_zone_intensities_are_disabled_by_default_and_drive_their_zone() -> None:
+    got = messages("heat4")
+    doc = state_document(status(intensities=(1, 2, 3, 4)), ZONES)
+    for level, zone in enumerate(ZONES, start=1):
+        _, p = got[f"zone_{zone}"]
+        assert p["enabled_by_default"] is False
+        assert p["command_topic"] == f"massager/sofa/set/zones/{zone}"
+        assert render(p["value_template"], doc) == str(level)
+    # One zone: the intensity number is that zone.
+    assert not [k for k in messages("handheld") if k.startswith("zone_")]
+
+
+def test_pause_resume_and_skip_buttons() -> None:
+    got = messages("heat4")
+    for action in ("pause", "resume", "skip"):
+        component, p = got[action]
+        assert component == "button"
+        assert p["command_topic"] == f"massager/sofa/set/{action}"
+
+
+def test_refusals_have_an_event_and_a_diagnostic_sensor() -> None:
+    got = messages("heat4")
+    _, event = got["refusal"]
+    assert event["state_topic"] == "massager/sofa/error"
+    assert event["event_types"] == list(REFUSAL_KINDS)
+    _, sensor = got["last_refusal"]
+    assert sensor["entity_category"] == "diagnostic"
+    doc = state_document(status(), ZONES, last_refusal="intensity: 9 is out of range")
+    assert render(sensor["value_template"], doc) == "intensity: 9 is out of range"
+    assert render(sensor["value_template"], state_document(status(), ZONES)) == "None"
+
+
+def test_session_time_left_and_thermal_dose_come_from_the_safety_snapshot() -> None:
+    got = messages("heat4")
+    safety = {"session_remaining_s": 1199.2, "thermal_dose_fraction": 0.01234}
+    doc = state_document(status(), ZONES, safety=safety)
+    assert render(got["session_remaining"][1]["value_template"], doc) == "1200"
+    assert render(got["thermal_dose"][1]["value_template"], doc) == "1.23"
+    assert got["session_remaining"][1]["unit_of_measurement"] == "s"
+    assert got["thermal_dose"][1]["unit_of_measurement"] == "%"
 
 
 @pytest.mark.parametrize("model", ["heat4", "neck2", "handheld"])
 def test_every_field_is_documented_with_its_type(model: str) -> None:
-    for object_id, (topic, payload) in messages(model).items():
-        component = topic.split("/")[1]
+    for object_id, (component, payload) in messages(model).items():
         platform = PLATFORMS[component]
         allowed = {**COMMON, **platform["fields"]}
         for key, value in payload.items():
@@ -218,6 +356,7 @@ def test_every_field_is_documented_with_its_type(model: str) -> None:
                 assert value in ENUMS[key], f"{object_id}.{key}={value!r}"
         missing = platform["required"] - set(payload)
         assert not missing, f"{object_id} lacks required {missing}"
+        assert "unique_id" in payload
         for entry in payload["availability"]:
             assert set(entry) <= AVAILABILITY_FIELDS
             assert "topic" in entry
@@ -286,11 +425,15 @@ def test_intensity_number_spans_the_devices_steps(model: str, steps: int) -> Non
     assert render(p["value_template"], state_document(status(), ZONES)) == "3"
 
 
-def test_program_select_lists_none_and_the_programs() -> None:
+def test_program_select_never_shows_none_which_home_assistant_reads_as_no_option() -> None:
     _, p = messages("heat4")["program"]
-    assert p["options"] == ["none", *PROGRAMS]
+    assert p["options"] == ["(no program)", *PROGRAMS]
+    assert not [o for o in p["options"] if o.lower() == "none"]
     assert p["command_topic"] == "massager/sofa/set/program"
-    assert render(p["value_template"], state_document(status(), ZONES)) == "none"
+    idle = state_document(status(), ZONES)
+    assert render(p["value_template"], idle) == "(no program)"
+    playing = state_document(status(), ZONES, program=ProgramView("classic", duration_s=60))
+    assert render(p["value_template"], playing) == "classic"
 
 
 def test_heat_select_shows_a_preset_or_off() -> None:
@@ -336,14 +479,17 @@ def test_unknown_values_render_as_none_which_home_assistant_reads_as_unknown() -
     assert render(got["battery"][1]["value_template"], doc) == "None"
 
 
-def test_removal_clears_every_announced_topic() -> None:
-    for model in ("heat4", "neck2"):
-        announced = [t for t, _ in messages(model).values()]
-        assert removal_topics(Topics(), "sofa", caps(model), PROGRAMS) == announced
+def test_the_legacy_filter_matches_what_older_bridges_announced() -> None:
+    topics = Topics()
+    old = topics.discovery("switch", "sofa", "power")
+    assert old == "homeassistant/switch/massager_sofa/power/config"
+    assert aiomqtt.Topic(old).matches(legacy_filter(topics, "sofa"))
+    assert not aiomqtt.Topic(topics.discovery("switch", "sofa2", "power")).matches(
+        legacy_filter(topics, "sofa")
+    )
 
 
-def test_a_custom_prefix_moves_the_discovery_topics() -> None:
-    got = messages("heat4", Topics(base="m", discovery_prefix="hass"))
-    topic, payload = got["power"]
-    assert topic == "hass/switch/massager_sofa/power/config"
-    assert payload["command_topic"] == "m/sofa/set/state"
+def test_a_custom_prefix_moves_the_discovery_topic() -> None:
+    topic, payload = device_config("heat4", Topics(base="m", discovery_prefix="hass"))
+    assert topic == "hass/device/massager_sofa/config"
+    assert payload["components"]["power"]["command_topic"] == "m/sofa/set/state"
