@@ -53,7 +53,7 @@ from massager_sdk.errors import ConnectionFailed
 from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind
 from massager_sdk.protocols.base import (
     AdapterStats,
-    Command,
+    DeviceCommand,
     GetInfo,
     GetStatus,
     Incoming,
@@ -299,13 +299,13 @@ class TuyaAdapter(ProtocolAdapter):
 
     # -- commands ---------------------------------------------------------------------
 
-    def encode(self, command: Command, seq: int) -> bytes:
+    def encode(self, command: DeviceCommand, seq: int) -> bytes:
         """The plaintext Tuya message of ``command`` (:class:`TuyaTransport` encrypts it)."""
         pending, code, data = self._plan(command, seq)
         self._pending.append(pending)
         return Message(seq, 0, code, data).plaintext()
 
-    def validate(self, command: Command) -> None:
+    def validate(self, command: DeviceCommand) -> None:
         """Raise ``ValueError`` if ``command`` cannot be expressed; nothing is queued."""
         self._plan(command, 1, dry=True)
 
@@ -315,7 +315,9 @@ class TuyaAdapter(ProtocolAdapter):
             [DataPoint(i, DpType.BOOL if i in bools else DpType.ENUM, v) for i, v in values.items()]
         )
 
-    def _plan(self, command: Command, seq: int, dry: bool = False) -> tuple[_Pending, int, bytes]:
+    def _plan(
+        self, command: DeviceCommand, seq: int, dry: bool = False
+    ) -> tuple[_Pending, int, bytes]:
         dp = self.dp
         on = bool(self._values.get(dp["switch"], False))
         query = (Code.DEVICE_STATUS, b"")
