@@ -28,7 +28,7 @@ from massager_sdk.protocols import (
     registered,
 )
 from massager_sdk.protocols import registry as registry_module
-from massager_sdk.transports import Transport
+from massager_sdk.transports import Transport, accepted_forms, transport_class
 
 
 def _unused_adapter(profile: Any) -> ProtocolAdapter:
@@ -185,3 +185,15 @@ def test_the_old_names_still_work_and_say_what_replaces_them() -> None:
     with pytest.warns(DeprecationWarning, match="protocol_names"):
         names = massager_sdk.profiles.PROTOCOLS
     assert names == tuple(all_protocols())
+
+
+def test_every_channel_scheme_is_a_url_scheme_before_any_protocol_is_chosen() -> None:
+    # URL checks that run before a protocol is chosen (the bridge's configuration) ask
+    # the transports; each registered channel over each built-in link must be known there.
+    channels = [s.channel for s in all_protocols().values() if s.channel is not None]
+    assert channels
+    for channel in channels:
+        for link in ("sim", "serial", "tcp", "ble"):
+            scheme = f"{channel.scheme}+{link}"
+            assert transport_class(scheme).from_url is not None
+            assert any(form.startswith(f"{scheme}://") for form in accepted_forms())
