@@ -35,7 +35,7 @@ from massager_sdk.model import DeviceStatus, Waveform
 from massager_sdk.profiles import DeviceProfile, get_profile
 from massager_sdk.protocols import (
     AdapterStats,
-    Command,
+    DeviceCommand,
     GetInfo,
     GetStatus,
     Incoming,
@@ -76,7 +76,7 @@ class ToyAdapter(ProtocolAdapter):
         self._pending: collections.deque[tuple[int, str, bool]] = collections.deque()
         self._stats = AdapterStats()
 
-    def _line(self, command: Command) -> tuple[str, str]:
+    def _line(self, command: DeviceCommand) -> tuple[str, str]:
         match command:
             case SetZones():
                 if command.pattern_slot is not None or command.waveform != Waveform.CONSTANT:
@@ -96,12 +96,12 @@ class ToyAdapter(ProtocolAdapter):
                 raise ValueError("the toy has no heater and no pattern memory")
         raise TypeError(f"not a command: {command!r}")
 
-    def encode(self, command: Command, seq: int) -> bytes:
+    def encode(self, command: DeviceCommand, seq: int) -> bytes:
         line, name = self._line(command)
         self._pending.append((seq, name, isinstance(command, GetInfo)))
         return line.encode() + b"\n"
 
-    def validate(self, command: Command) -> None:
+    def validate(self, command: DeviceCommand) -> None:
         self._line(command)
 
     def _status(self, level: int, now: float) -> DeviceStatus:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from massager_sdk.protocols.base import (
     AdapterStats,
     Command,
+    DeviceCommand,
     GetInfo,
     GetStatus,
     Incoming,
@@ -94,6 +95,7 @@ __all__ = [
     "AdapterStats",
     "Channel",
     "Command",
+    "DeviceCommand",
     "GetInfo",
     "GetStatus",
     "Incoming",

@@ -79,9 +79,12 @@ class GetStatus:
     """Ask for a status report now."""
 
 
-Command = (
+#: A protocol-neutral command to a device, as an adapter encodes it.
+DeviceCommand = (
     SetZones | SetHeat | StopAll | Keepalive | SetAutoOff | UploadPattern | GetInfo | GetStatus
 )
+#: Deprecated name of :data:`DeviceCommand` (programs and MQTT have commands of their own).
+Command = DeviceCommand
 
 
 # -- what the device sends back --------------------------------------------------
@@ -125,7 +128,7 @@ class ProtocolAdapter(abc.ABC):
     name: ClassVar[str]
 
     @abc.abstractmethod
-    def encode(self, command: Command, seq: int) -> bytes:
+    def encode(self, command: DeviceCommand, seq: int) -> bytes:
         """The bytes of ``command`` sent with ``seq``; ``ValueError`` if it cannot be expressed."""
 
     @abc.abstractmethod
@@ -145,6 +148,6 @@ class ProtocolAdapter(abc.ABC):
         """How many device pattern steps ``pattern`` takes in this protocol."""
         return len(pattern.steps)
 
-    def validate(self, command: Command) -> None:
+    def validate(self, command: DeviceCommand) -> None:
         """Raise ``ValueError`` if ``command`` cannot be expressed in this protocol."""
         self.encode(command, 1)

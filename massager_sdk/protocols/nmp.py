@@ -12,7 +12,7 @@ from massager_sdk.capabilities import DeviceCapabilities, HeatCapability, Zone, 
 from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind, Pattern, Waveform
 from massager_sdk.protocols.base import (
     AdapterStats,
-    Command,
+    DeviceCommand,
     GetInfo,
     GetStatus,
     Incoming,
@@ -147,11 +147,11 @@ class NmpAdapter(ProtocolAdapter):
         self._decoder = nmp.StreamDecoder()
         self._undecodable = 0
 
-    def encode(self, command: Command, seq: int) -> bytes:
+    def encode(self, command: DeviceCommand, seq: int) -> bytes:
         """NMP/1 frame bytes for ``command``."""
         return nmp.encode(self.message(command), seq)
 
-    def message(self, command: Command) -> nmp.Message:
+    def message(self, command: DeviceCommand) -> nmp.Message:
         """The NMP/1 message expressing ``command``; ``ValueError`` if none can."""
         match command:
             case SetZones():

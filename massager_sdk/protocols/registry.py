@@ -166,6 +166,7 @@ def _read_builtins() -> None:
 
 
 def _package_path() -> list[str]:
+    # Looked up when first needed: the package imports this module when it loads.
     package = importlib.import_module(__package__ or "massager_sdk.protocols")
     return list(getattr(package, "__path__", []))
 

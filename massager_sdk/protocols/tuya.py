@@ -53,7 +53,7 @@ from massager_sdk.errors import ConnectionFailed
 from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind
 from massager_sdk.protocols.base import (
     AdapterStats,
-    Command,
+    DeviceCommand,
     GetInfo,
     GetStatus,
     Incoming,
@@ -138,17 +138,28 @@ class TuyaTransport(Transport):
         """``tuya+SCHEME://...``: the link is ``SCHEME://...``; options ``local_key``,
         ``device_id``, ``uuid``, ``handshake_timeout``; the rest go to the link.
 
-        :func:`massager_sdk.connect` reads these URLs itself (with the device file's
-        credentials); this serves a caller that opens transports directly.
+        Credentials not given come from the user's device file.
+        :func:`massager_sdk.connect` reads these URLs itself; this serves a caller that
+        opens transports directly, and URL checks made before a protocol is chosen.
         """
         scheme = url.scheme.lower()
         if scheme not in _SCHEMES:
             raise bad_url(text, f"Tuya runs over {', '.join(_SCHEMES)}", cls.url_forms)
         settings = {k: options.pop(k) for k in (*CREDENTIALS, *_CHANNEL_OPTIONS) if k in options}
+        inner_url = text.strip()[len("tuya+") :]
+        if not all(settings.get(k) for k in CREDENTIALS):
+            # Loaded here: the device file belongs to the profiles, a layer above.
+            from massager_sdk.profiles.overrides import load_devices
+
+            target = urllib.parse.unquote(url.netloc or url.path)
+            entry = load_devices().override(target, text, inner_url)
+            if entry is not None:
+                for key in CREDENTIALS:
+                    settings[key] = settings.get(key) or entry.credentials.get(key)
         missing = [k for k in CREDENTIALS if not settings.get(k)]
         if missing:
             raise MissingCredentials(f"{text}: missing {', '.join(missing)}: {HOW_TO_GET_KEYS}")
-        inner = open_transport(text.strip()[len("tuya+") :], **options)
+        inner = open_transport(inner_url, **options)
         return secure_channel(inner, settings, text)
 
     @property
@@ -299,13 +310,13 @@ class TuyaAdapter(ProtocolAdapter):
 
     # -- commands ---------------------------------------------------------------------
 
-    def encode(self, command: Command, seq: int) -> bytes:
+    def encode(self, command: DeviceCommand, seq: int) -> bytes:
         """The plaintext Tuya message of ``command`` (:class:`TuyaTransport` encrypts it)."""
         pending, code, data = self._plan(command, seq)
         self._pending.append(pending)
         return Message(seq, 0, code, data).plaintext()
 
-    def validate(self, command: Command) -> None:
+    def validate(self, command: DeviceCommand) -> None:
         """Raise ``ValueError`` if ``command`` cannot be expressed; nothing is queued."""
         self._plan(command, 1, dry=True)
 
@@ -315,7 +326,9 @@ class TuyaAdapter(ProtocolAdapter):
             [DataPoint(i, DpType.BOOL if i in bools else DpType.ENUM, v) for i, v in values.items()]
         )
 
-    def _plan(self, command: Command, seq: int, dry: bool = False) -> tuple[_Pending, int, bytes]:
+    def _plan(
+        self, command: DeviceCommand, seq: int, dry: bool = False
+    ) -> tuple[_Pending, int, bytes]:
         dp = self.dp
         on = bool(self._values.get(dp["switch"], False))
         query = (Code.DEVICE_STATUS, b"")

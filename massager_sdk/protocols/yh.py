@@ -34,7 +34,7 @@ from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind
 from massager_sdk.protocols.base import (
     AdapterStats,
-    Command,
+    DeviceCommand,
     GetInfo,
     GetStatus,
     Incoming,
@@ -96,7 +96,7 @@ class YhAdapter(ProtocolAdapter):
 
     # -- commands ------------------------------------------------------------------
 
-    def encode(self, command: Command, seq: int) -> bytes:
+    def encode(self, command: DeviceCommand, seq: int) -> bytes:
         """The frames of ``command``; ``ValueError`` when a "yh" device cannot do it."""
         frames, expect, kind = self._plan(command)
         if len(self._pending) >= _MAX_PENDING:
@@ -106,11 +106,13 @@ class YhAdapter(ProtocolAdapter):
         )
         return b"".join(frames)
 
-    def validate(self, command: Command) -> None:
+    def validate(self, command: DeviceCommand) -> None:
         """Raise ``ValueError`` if ``command`` cannot be expressed; nothing is queued."""
         self._plan(command)
 
-    def _plan(self, command: Command) -> tuple[list[bytes], list[tuple[int, int | None]], str]:
+    def _plan(
+        self, command: DeviceCommand
+    ) -> tuple[list[bytes], list[tuple[int, int | None]], str]:
         host = yh.Direction.HOST
         heartbeat = yh.HeartbeatRequest().encode()
         any_status: list[tuple[int, int | None]] = [(yh.Command.HEARTBEAT, None)]

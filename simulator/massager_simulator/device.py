@@ -64,7 +64,7 @@ from massager_simulator.heater import (
     sensor_noise,
     settle,
 )
-from massager_simulator.link import LinkEnd, Port, Transport, attach_in_process
+from massager_simulator.link import Carrier, LinkEnd, Port, attach_in_process
 from massager_simulator.model import DEFAULT_MODEL, DeviceModel, load_model
 from massager_simulator.motors import Motor, Pattern
 from massager_simulator.personalities import Personality, make_personality
@@ -255,15 +255,15 @@ class SimulatedDevice:
         self._ensure_started()
         return attach_in_process(LinkEnd(mtu), lambda t: self.open_port(t, "in-process"))
 
-    def open_port(self, transport: Transport, name: str) -> Port:
-        """Attach a link carried by ``transport`` (used by every link kind).
+    def open_port(self, carrier: Carrier, name: str) -> Port:
+        """Attach a link carried by ``carrier`` (used by every link kind).
 
         Raises ``ConnectionRefusedError`` when the device is off.
         """
         if not self.running:
             raise ConnectionRefusedError(f"simulated {self.model.name} {self.serial} is off")
         self._port_serial += 1
-        port = Port(self, transport, name, seed=self._faults.seed * 1000 + self._port_serial)
+        port = Port(self, carrier, name, seed=self._faults.seed * 1000 + self._port_serial)
         self._ports.append(port)
         return port
 

@@ -26,14 +26,19 @@ from massager_simulator.faults import FaultConfig, Shaper
 LINK_BUFFER = 64 * 1024
 
 
-class Transport(Protocol):
-    """What a port needs from whatever carries its bytes."""
+class Carrier(Protocol):
+    """What a port needs from whatever carries its bytes (an in-process pipe, a TCP
+    connection, a pseudo-terminal, a BLE link)."""
 
     def send(self, data: bytes) -> None:
         """Send bytes toward the host without blocking (may drop when full)."""
 
     def close(self) -> None:
         """The device ends the link (it is dropped or the device stops)."""
+
+
+#: Deprecated name of :class:`Carrier` (the host SDK has a ``Transport`` of its own).
+Transport = Carrier
 
 
 class PortOwner(Protocol):
@@ -52,7 +57,7 @@ class Port:
 
     __slots__ = ("_drop_timer", "_owner", "_rx", "_transport", "_tx", "closed", "name")
 
-    def __init__(self, owner: PortOwner, transport: Transport, name: str, seed: int) -> None:
+    def __init__(self, owner: PortOwner, transport: Carrier, name: str, seed: int) -> None:
         self._owner = owner
         self._transport = transport
         self.name = name
@@ -225,7 +230,7 @@ class InProcessTransport:
         self._end._end("link dropped by the device")
 
 
-def attach_in_process(end: LinkEnd, make_port: Callable[[Transport], Port]) -> LinkEnd:
+def attach_in_process(end: LinkEnd, make_port: Callable[[Carrier], Port]) -> LinkEnd:
     """Wire a host :class:`LinkEnd` to a new port."""
     end._port = make_port(InProcessTransport(end))
     return end

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import pkgutil
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,12 +13,13 @@ import pytest
 import massager_sdk.profiles
 import massager_sdk.protocols
 from massager_sdk.profiles import ProfileError, get_profile
-from massager_sdk.profiles.overrides import parse_devices
+from massager_sdk.profiles.overrides import DEVICES_ENV, parse_devices
 from massager_sdk.profiles.schema import schema
 from massager_sdk.profiles.selection import LinkRequest, split_url
 from massager_sdk.protocols import (
     Channel,
     Markers,
+    MissingCredentials,
     ProtocolAdapter,
     ProtocolSpec,
     adapter_for,
@@ -28,7 +30,8 @@ from massager_sdk.protocols import (
     registered,
 )
 from massager_sdk.protocols import registry as registry_module
-from massager_sdk.transports import Transport
+from massager_sdk.transports import Transport, accepted_forms, open_transport, transport_class
+from tests.profiles.suite import TUYA_CREDENTIALS
 
 
 def _unused_adapter(profile: Any) -> ProtocolAdapter:
@@ -185,3 +188,30 @@ def test_the_old_names_still_work_and_say_what_replaces_them() -> None:
     with pytest.warns(DeprecationWarning, match="protocol_names"):
         names = massager_sdk.profiles.PROTOCOLS
     assert names == tuple(all_protocols())
+
+
+def test_every_channel_scheme_is_a_url_scheme_before_any_protocol_is_chosen() -> None:
+    # URL checks that run before a protocol is chosen (the bridge's configuration) ask
+    # the transports; each registered channel over each built-in link must be known there.
+    channels = [s.channel for s in all_protocols().values() if s.channel is not None]
+    assert channels
+    for channel in channels:
+        for link in ("sim", "serial", "tcp", "ble"):
+            scheme = f"{channel.scheme}+{link}"
+            assert transport_class(scheme).from_url is not None
+            assert any(form.startswith(f"{scheme}://") for form in accepted_forms())
+
+
+def test_a_channel_url_opened_directly_takes_credentials_from_the_device_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "tuya+tcp://127.0.0.1:9"
+    monkeypatch.setenv(DEVICES_ENV, str(tmp_path / "devices.toml"))
+    with pytest.raises(MissingCredentials, match="missing local_key, device_id, uuid"):
+        open_transport(url)
+    keys = "\n".join(f'{k} = "{v}"' for k, v in TUYA_CREDENTIALS.items())
+    (tmp_path / "devices.toml").write_text(f'[devices."127.0.0.1:9"]\n{keys}\n')
+    channel = open_transport(url)
+    assert channel.description == url
+    inner = registry_module.innermost(channel)
+    assert inner is not channel and inner.description == "tcp://127.0.0.1:9"
