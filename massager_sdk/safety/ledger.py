@@ -342,7 +342,7 @@ class Ledger:
             "SELECT * FROM sessions WHERE device = ? ORDER BY updated DESC, id DESC LIMIT 1",
             (device,),
         )
-        return _record(rows[0]) if rows else None
+        return self._records(rows)[0] if rows else None
 
     def sessions(
         self, device: str | None = None, *, since: float | None = None, limit: int = 50
@@ -361,14 +361,14 @@ class Ledger:
             "ORDER BY started DESC, id DESC LIMIT ?",
             (*args, limit),
         )
-        return [_record(r) for r in rows]
+        return self._records(rows)
 
     def session(self, session: int) -> SessionRecord:
         """One session by id; ``KeyError`` when there is none."""
         rows = self._read("SELECT * FROM sessions WHERE id = ?", (session,))
         if not rows:
             raise KeyError(f"no session {session} in {self.path}")
-        return _record(rows[0])
+        return self._records(rows)[0]
 
     def samples(self, session: int) -> list[Sample]:
         """A session's telemetry, oldest first."""
@@ -377,7 +377,10 @@ class Ledger:
             "WHERE session = ? ORDER BY t",
             (session,),
         )
-        return [Sample(r[0], tuple(json.loads(r[1])), r[2], r[3]) for r in rows]
+        try:
+            return [Sample(r[0], tuple(json.loads(r[1])), r[2], r[3]) for r in rows]
+        except (ValueError, TypeError) as exc:
+            raise self._error("cannot be read", exc) from exc
 
     def events(self, session: int) -> list[LedgerEvent]:
         """A session's refusals, stops and device events, oldest first."""
@@ -409,6 +412,10 @@ class Ledger:
                 raise self._error("cannot be written", exc) from exc
             try:
                 yield self._db
+            except (sqlite3.Error, ValueError, TypeError) as exc:
+                # A damaged row (bad JSON, a wrong type) is a damaged ledger, like a bad page.
+                self._db.execute("ROLLBACK")
+                raise self._error("cannot be written", exc) from exc
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -426,6 +433,12 @@ class Ledger:
                 return cur.fetchall()
             except sqlite3.Error as exc:
                 raise self._error("cannot be read", exc) from exc
+
+    def _records(self, rows: list[sqlite3.Row]) -> list[SessionRecord]:
+        try:
+            return [_record(row) for row in rows]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise self._error("cannot be read", exc) from exc
 
     def _error(self, what: str, exc: BaseException) -> LedgerError:
         return LedgerError(

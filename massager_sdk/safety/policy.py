@@ -269,32 +269,13 @@ class SafetyPolicy:
         self._advance(now)
         if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
             raise ValueError(f"auto-off must be a whole number of seconds >= 0, not {seconds!r}")
-        device_max = self.caps.auto_off_max_s if self.caps.auto_off_max_s > 0 else math.inf
-        if seconds == 0:
-            value = int(min(self.limits.auto_off_s, device_max))
+        chosen = self._session.auto_off_for(seconds)
+        if isinstance(chosen, SafetyRefusal):
+            self._refuse(chosen)
         else:
-            if seconds > self.limits.session_max_s:
-                self._refuse(
-                    refusal(
-                        Limit.SESSION_MAX,
-                        seconds,
-                        int(min(self.limits.session_max_s, device_max)),
-                        "no auto-off may pass the session's hard maximum",
-                    )
-                )
-            if seconds > device_max:
-                self._refuse(
-                    refusal(
-                        Limit.DEVICE_AUTO_OFF_MAX,
-                        seconds,
-                        int(device_max),
-                        f"{self.caps.model} accepts at most {int(device_max)} s",
-                    )
-                )
-            value = seconds
-        self._session.auto_off_s = value
+            self._session.auto_off_s = chosen
         self._evaluate(self._state.now)
-        return value
+        return self._session.auto_off_s
 
     def device_auto_off_s(self, now: float) -> int:
         """Seconds to program into the device's own auto-off, its second line of defence.

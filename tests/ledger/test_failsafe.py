@@ -44,7 +44,10 @@ def read_only_folder(path: Path) -> Iterator[Path]:
     """A folder nobody may write to: a read-only mount for root, permissions otherwise."""
     path.mkdir()
     if os.geteuid() == 0:  # root writes through permission bits
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)], check=True)
+        mount = ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)]
+        if subprocess.run(mount, capture_output=True, check=False).returncode != 0:
+            yield Path("/proc/massager")  # no mounting here: /proc is read-only for root too
+            return
         try:
             yield path
         finally:
@@ -150,3 +153,21 @@ def test_a_ledger_that_fails_during_a_session_stops_the_outputs(_private_ledger:
         policy.resume(3.0)
         policy.check_output(0, 1, now=3.0)
     assert err.value.limit == Limit.LEDGER
+
+
+def test_a_damaged_row_is_a_ledger_error_not_a_crash(_private_ledger: Path) -> None:
+    import sqlite3
+
+    from massager_sdk.model import DeviceStatus
+
+    host_policy = SafetyPolicy(heat_device(sensor=False))
+    host_policy.outputs_changed([1, 0, 0, 0], None, now=0.0)
+    with sqlite3.connect(_private_ledger) as db:
+        db.execute("UPDATE sessions SET peak_levels = 'not json'")
+    # The running host's next write fails safe: a stop, not an exception.
+    report = DeviceStatus((1, 0, 0, 0), None, 30.0, None, None, False, 0, frozenset())
+    host_policy.observe_status(report, now=1.0)
+    assert [a.kind for a in host_policy.required_actions(1.0)] == ["stop_all"]
+    # A new host cannot read the history: it refuses, it does not crash.
+    refusal = refused_everything(SafetyPolicy(heat_device(sensor=False)))
+    assert "cannot be read" in str(refusal)

@@ -214,7 +214,11 @@ class SessionHistory(Rule):
             self._fail(exc)
 
     def _fail(self, exc: LedgerError) -> None:
-        """Fail safe: no output until the ledger works again (a new policy opens it anew)."""
+        """Fail safe: no output until the ledger works again (a new policy opens it anew).
+
+        Outputs that are on stop at once, as after an emergency stop.
+        """
         logger.error("%s", exc)
         self.error = exc
-        self._stops.stop(f"session ledger: {exc}")
+        if self.state.outputs_on:
+            self._stops.stop(f"session ledger: {exc}")

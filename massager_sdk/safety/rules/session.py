@@ -10,6 +10,7 @@ for the rest period.
 from __future__ import annotations
 
 import logging
+import math
 
 from massager_sdk.errors import SafetyRefusal
 from massager_sdk.safety.limits import Limit
@@ -39,6 +40,21 @@ class SessionClock(Rule):
     def remaining_s(self) -> float:
         """On-time left before the auto-off."""
         return max(0.0, self.deadline_s - (self.on_s if self.active else 0.0))
+
+    def auto_off_for(self, seconds: int) -> int | SafetyRefusal:
+        """The auto-off a request for ``seconds`` gives (0: the default), or its refusal."""
+        caps, limits = self.state.caps, self.state.limits
+        device_max = caps.auto_off_max_s if caps.auto_off_max_s > 0 else math.inf
+        if seconds == 0:
+            return int(min(limits.auto_off_s, device_max))
+        if seconds > limits.session_max_s:
+            allowed = int(min(limits.session_max_s, device_max))
+            detail = "no auto-off may pass the session's hard maximum"
+            return refusal(Limit.SESSION_MAX, seconds, allowed, detail)
+        if seconds > device_max:
+            detail = f"{caps.model} accepts at most {int(device_max)} s"
+            return refusal(Limit.DEVICE_AUTO_OFF_MAX, seconds, int(device_max), detail)
+        return seconds
 
     def rest_remaining(self, now: float) -> float:
         """Time until outputs are allowed again after a finished session."""
