@@ -356,10 +356,13 @@ class Bridge:
         return f"{self.topics.bridge_root}/sync"
 
     def _possibly_ours(self) -> list[str]:
-        """Ids of devices this bridge serves or served before (its retained claims)."""
+        """Ids of devices this bridge serves or served before (its retained claims).
+
+        Not those another live bridge holds: their availability is that bridge's word.
+        """
         ids = {n.device_id for n in self.nodes if n.device_id is not None}
         ids.update(d for d, claim in self.claims.claims.items() if claim.owner == self.owner)
-        return sorted(ids)
+        return sorted(d for d in ids if self.claims.may_take(d, self.owner) is None)
 
     async def _sync(self, client: aiomqtt.Client, reader: asyncio.Task[None]) -> None:
         """Wait until the retained claims have arrived."""

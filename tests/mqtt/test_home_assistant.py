@@ -376,3 +376,30 @@ def test_user_programs_are_validated_when_the_bridge_starts(tmp_path: Path) -> N
     )
     with pytest.raises(ConfigError, match="built-in program"):
         Bridge(config)
+
+
+async def test_a_standby_bridge_never_says_offline_for_a_device_another_bridge_holds(
+    live_broker: BrokerProcess,
+) -> None:
+    sim = SimulatedDevice("neck2")
+    prefix = unique_prefix()
+    async with (
+        sim,
+        observer(live_broker, f"{prefix}/#") as obs,
+        running_bridge(live_broker, base=prefix, bridge_id="alpha") as a,
+    ):
+        await add(a, "sim://neck2", "desk", simulator=sim)
+        await ready(obs, a, "desk")
+        m = obs.mark()
+        # desk is in beta's configuration: known before beta connects.
+        devices = (DeviceConfig("sim://neck2", id="desk"),)
+        async with running_bridge(live_broker, base=prefix, bridge_id="beta", devices=devices) as b:
+            await obs.wait(b.topics.bridge_state, lambda p: p == b"online", after=m)
+            for _ in range(100):
+                if b.bridge.node("desk").phase == "standby":
+                    break
+                await asyncio.sleep(0.05)
+            assert b.bridge.node("desk").phase == "standby"
+            await obs.settle(0.3)
+            # Starting, beta said offline only for what it may hold: not for desk.
+            assert [p for t, p, _ in obs.messages[m:] if t == a.topics.availability("desk")] == []
