@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from massager_simulator import SimulatedDevice
+from massager_simulator import FaultConfig, SimulatedDevice
 
 from massager_sdk.mqtt import Bridge, ConfigError, DeviceConfig, load_config
 from massager_sdk.mqtt.claims import Claim
@@ -112,6 +112,28 @@ async def test_a_device_says_online_only_once_it_is_taken(live_broker: BrokerPro
         )
         assert claim_at < online_at
         assert setup.bridge.node("desk").phase == "active"
+
+
+async def test_a_command_while_the_link_is_down_is_answered_at_once(
+    live_broker: BrokerProcess,
+) -> None:
+    sim = SimulatedDevice("neck2")
+    async with (
+        sim,
+        running_bridge(live_broker) as setup,
+        observer(live_broker, setup.watch) as obs,
+    ):
+        await add(setup, "sim://neck2", "desk", simulator=sim, reconnect_grace_s=10)
+        await ready(obs, setup, "desk")
+        m = obs.mark()
+        sim.faults = FaultConfig(drop_after_s=0.0)
+        sim.drop_links()
+        await obs.wait(setup.topics.availability("desk"), lambda p: p == b"offline", after=m)
+        await obs.send(setup.topics.set("desk"), {"intensity": 1})
+        error = await obs.wait_json(setup.topics.error("desk"), after=m, within=3)
+        assert error["event_type"] == "unavailable"
+        assert "link is down" in error["error"]
+        sim.faults = FaultConfig()
 
 
 # -- 2. the Program select ---------------------------------------------------------------
