@@ -6,9 +6,11 @@
         await asyncio.Event().wait()
 
 The broker connection reconnects with exponential backoff; after every
-(re)connection the bridge says ``online`` on its state topic (whose last will
-is ``offline``), subscribes again, reads the claims, and publishes discovery,
-availability and state of every device it holds. Devices are served by
+(re)connection the bridge subscribes again, reads the claims, says ``offline``
+for every device it serves or held (a crashed run left them ``online``), then
+``online`` on its own state topic (whose last will is ``offline``), and
+publishes discovery, availability and state of every device it holds: a
+device says ``online`` again only once it is taken. Devices are served by
 :class:`~massager_sdk.mqtt.node.DeviceNode` tasks that do not depend on the
 broker: a program plays on while the broker is away.
 """
