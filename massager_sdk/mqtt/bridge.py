@@ -6,9 +6,11 @@
         await asyncio.Event().wait()
 
 The broker connection reconnects with exponential backoff; after every
-(re)connection the bridge says ``online`` on its state topic (whose last will
-is ``offline``), subscribes again, reads the claims, and publishes discovery,
-availability and state of every device it holds. Devices are served by
+(re)connection the bridge subscribes again, reads the claims, says ``offline``
+for every device it serves or held (a crashed run left them ``online``), then
+``online`` on its own state topic (whose last will is ``offline``), and
+publishes discovery, availability and state of every device it holds: a
+device says ``online`` again only once it is taken. Devices are served by
 :class:`~massager_sdk.mqtt.node.DeviceNode` tasks that do not depend on the
 broker: a program plays on while the broker is away.
 """
@@ -356,10 +358,13 @@ class Bridge:
         return f"{self.topics.bridge_root}/sync"
 
     def _possibly_ours(self) -> list[str]:
-        """Ids of devices this bridge serves or served before (its retained claims)."""
+        """Ids of devices this bridge serves or served before (its retained claims).
+
+        Not those another live bridge holds: their availability is that bridge's word.
+        """
         ids = {n.device_id for n in self.nodes if n.device_id is not None}
         ids.update(d for d, claim in self.claims.claims.items() if claim.owner == self.owner)
-        return sorted(ids)
+        return sorted(d for d in ids if self.claims.may_take(d, self.owner) is None)
 
     async def _sync(self, client: aiomqtt.Client, reader: asyncio.Task[None]) -> None:
         """Wait until the retained claims have arrived."""

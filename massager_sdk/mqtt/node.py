@@ -631,6 +631,14 @@ class DeviceNode:
             self._drain()
             self._spawn(self._emergency_stop(command, topic, payload))
             return
+        if not self.link_up:
+            # The client is getting the link back: say so now rather than after a timeout.
+            error = CommandError(
+                "the device's link is down; the client is reconnecting, try again shortly",
+                kind="unavailable",
+            )
+            self._spawn(self.publish_error(str(error), topic, payload, **_fields(error)))
+            return
         try:
             self._commands.put_nowait((command, topic, payload))
         except asyncio.QueueFull:

@@ -307,3 +307,12 @@ def test_the_example_in_the_home_assistant_guide_loads(tmp_path: Path) -> None:
     assert serial.profile is not None and serial.limits == SafetyLimits(
         heat_max_c=40.0, auto_off_s=600
     )
+
+
+def test_the_programs_folder_must_exist(tmp_path: Path) -> None:
+    file = tmp_path / "bridge.toml"
+    file.write_text(f'[broker]\nurl = "mqtt://h"\n[bridge]\nprograms = "{tmp_path}"\n')
+    assert load_config(file).programs_dir == str(tmp_path)
+    file.write_text(f'[broker]\nurl = "mqtt://h"\n[bridge]\nprograms = "{tmp_path}/nope"\n')
+    with pytest.raises(ConfigError, match=r"bridge\.programs: no such folder"):
+        load_config(file)

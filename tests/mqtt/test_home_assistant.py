@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from massager_simulator import SimulatedDevice
+from massager_simulator import FaultConfig, SimulatedDevice
 
 from massager_sdk.mqtt import Bridge, ConfigError, DeviceConfig, load_config
 from massager_sdk.mqtt.claims import Claim
@@ -112,6 +112,28 @@ async def test_a_device_says_online_only_once_it_is_taken(live_broker: BrokerPro
         )
         assert claim_at < online_at
         assert setup.bridge.node("desk").phase == "active"
+
+
+async def test_a_command_while_the_link_is_down_is_answered_at_once(
+    live_broker: BrokerProcess,
+) -> None:
+    sim = SimulatedDevice("neck2")
+    async with (
+        sim,
+        running_bridge(live_broker) as setup,
+        observer(live_broker, setup.watch) as obs,
+    ):
+        await add(setup, "sim://neck2", "desk", simulator=sim, reconnect_grace_s=10)
+        await ready(obs, setup, "desk")
+        m = obs.mark()
+        sim.faults = FaultConfig(drop_after_s=0.0)
+        sim.drop_links()
+        await obs.wait(setup.topics.availability("desk"), lambda p: p == b"offline", after=m)
+        await obs.send(setup.topics.set("desk"), {"intensity": 1})
+        error = await obs.wait_json(setup.topics.error("desk"), after=m, within=3)
+        assert error["event_type"] == "unavailable"
+        assert "link is down" in error["error"]
+        sim.faults = FaultConfig()
 
 
 # -- 2. the Program select ---------------------------------------------------------------
@@ -376,3 +398,30 @@ def test_user_programs_are_validated_when_the_bridge_starts(tmp_path: Path) -> N
     )
     with pytest.raises(ConfigError, match="built-in program"):
         Bridge(config)
+
+
+async def test_a_standby_bridge_never_says_offline_for_a_device_another_bridge_holds(
+    live_broker: BrokerProcess,
+) -> None:
+    sim = SimulatedDevice("neck2")
+    prefix = unique_prefix()
+    async with (
+        sim,
+        observer(live_broker, f"{prefix}/#") as obs,
+        running_bridge(live_broker, base=prefix, bridge_id="alpha") as a,
+    ):
+        await add(a, "sim://neck2", "desk", simulator=sim)
+        await ready(obs, a, "desk")
+        m = obs.mark()
+        # desk is in beta's configuration: known before beta connects.
+        devices = (DeviceConfig("sim://neck2", id="desk"),)
+        async with running_bridge(live_broker, base=prefix, bridge_id="beta", devices=devices) as b:
+            await obs.wait(b.topics.bridge_state, lambda p: p == b"online", after=m)
+            for _ in range(100):
+                if b.bridge.node("desk").phase == "standby":
+                    break
+                await asyncio.sleep(0.05)
+            assert b.bridge.node("desk").phase == "standby"
+            await obs.settle(0.3)
+            # Starting, beta said offline only for what it may hold: not for desk.
+            assert [p for t, p, _ in obs.messages[m:] if t == a.topics.availability("desk")] == []
