@@ -14,16 +14,16 @@ import asyncio
 import json
 import signal
 import sys
-from typing import Any
 
 from massager_simulator import Fleet, SimulatedDevice
+from massager_simulator.link import Carrier, Port
 
 
 def _count_links(device: SimulatedDevice, most: list[int], opened: list[int], i: int) -> None:
     open_port = device.open_port
 
-    def counting(transport: Any, name: str) -> Any:
-        port = open_port(transport, name)
+    def counting(carrier: Carrier, name: str) -> Port:
+        port = open_port(carrier, name)
         opened[i] += 1
         most[i] = max(most[i], device.link_count)
         return port
