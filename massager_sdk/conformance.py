@@ -89,7 +89,7 @@ class Probe:
         self.lost = asyncio.Event()
 
     def _on_data(self, data: bytes) -> None:
-        for frame in self.decoder.feed(data):
+        for frame in self.decoder.feed(data, asyncio.get_running_loop().time()):
             try:
                 message = frame.message()
             except ProtocolError:

@@ -211,7 +211,7 @@ class NmpAdapter(ProtocolAdapter):
     def feed(self, data: bytes, now: float) -> list[Incoming]:
         """Replies, statuses and events completed by ``data``."""
         out: list[Incoming] = []
-        for frame in self._decoder.feed(data):
+        for frame in self._decoder.feed(data, now):
             try:
                 message = frame.message()
             except ProtocolError:

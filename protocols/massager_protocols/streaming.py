@@ -11,6 +11,13 @@ What happens while a candidate is incomplete is the protocol's choice
 a longer frame's payload is never taken for a frame of its own (NMP/1); or it
 abandons the candidate as soon as a complete, valid frame starts later in the
 buffer, so that a valid frame after noise is never held back.
+
+A receiver that waits has one more rule, for when noise or a corrupted length
+byte makes a false candidate that the link will not complete soon: given the
+time of each chunk (``feed(data, now)``), a candidate still incomplete when the
+link has been silent for ``STALE_AFTER`` seconds is abandoned as though its
+check had failed, so the frames after it are taken. Without times, nothing is
+ever abandoned and the frames out depend on the bytes alone.
 """
 
 from __future__ import annotations
@@ -49,11 +56,15 @@ class SyncStreamDecoder(abc.ABC, Generic[F]):
     #: Otherwise an incomplete candidate yields to a complete, valid frame
     #: found later in the buffer.
     TRUST_SYNC: ClassVar[bool] = False
+    #: Seconds of silence after which bytes still waiting for the rest of their
+    #: candidate are abandoned (only when ``feed`` is given times); ``None``: never.
+    STALE_AFTER: ClassVar[float | None] = None
 
-    __slots__ = ("_buf", "stats")
+    __slots__ = ("_buf", "_last_at", "stats")
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        self._last_at: float | None = None
         self.stats = DecoderStats()
 
     # -- what a protocol provides ---------------------------------------------
@@ -85,10 +96,24 @@ class SyncStreamDecoder(abc.ABC, Generic[F]):
         self.stats.bytes_skipped += len(self._buf)
         self._buf.clear()
 
-    def feed(self, data: bytes | bytearray | memoryview) -> list[F]:
-        """Add bytes; return every frame they complete, in order."""
+    def feed(self, data: bytes | bytearray | memoryview, now: float | None = None) -> list[F]:
+        """Add bytes that arrived at ``now`` (seconds, any monotonic clock; optional);
+        return every frame they complete, in order."""
+        out: list[F] = []
+        if now is not None:
+            stale = self.STALE_AFTER
+            last = self._last_at
+            if stale is not None and self._buf and last is not None and now - last >= stale:
+                out = self._scan(final=True)
+            self._last_at = now
+        self._buf += data
+        out += self._scan(final=False)
+        return out
+
+    def _scan(self, *, final: bool) -> list[F]:
+        """Take every frame in the buffer; ``final``: nothing more will complete
+        what is there, so incomplete candidates count as failed and the rest is dropped."""
         buf = self._buf
-        buf += data
         out: list[F] = []
         stats = self.stats
         sync = self.SYNC
@@ -98,13 +123,16 @@ class SyncStreamDecoder(abc.ABC, Generic[F]):
             start = buf.find(sync, pos)
             if start < 0:
                 # Keep a trailing first sync byte: the rest may be on its way.
-                keep = 1 if n > pos and buf[-1] == sync[0] else 0
+                keep = 1 if n > pos and buf[-1] == sync[0] and not final else 0
                 stats.bytes_skipped += n - pos - keep
                 pos = n - keep
                 break
             stats.bytes_skipped += start - pos
             pos = start
             if n - pos < self.LENGTH_AT:
+                if final:
+                    stats.bytes_skipped += n - pos
+                    pos = n
                 break
             length = self._frame_length(pos)
             if not length:
@@ -113,6 +141,10 @@ class SyncStreamDecoder(abc.ABC, Generic[F]):
                 continue
             end = pos + length
             if end > n:
+                if final:
+                    stats.bytes_skipped += 1
+                    pos += 1
+                    continue
                 if self.TRUST_SYNC:
                     break
                 later = self._complete_frame_after(pos + 1, n)

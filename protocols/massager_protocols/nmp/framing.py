@@ -56,6 +56,12 @@ _CRC = struct.Struct("<H")
 _PREFIX = bytes((SOF, PROTOCOL_VERSION))
 
 
+#: Seconds of silence after which a receiver abandons an incomplete candidate
+#: (section 2.1, rule 6). Longer than the gaps inside one frame on any link
+#: (BLE connection intervals are 7.5-50 ms), shorter than a host's retry timer.
+STALE_CANDIDATE_S = 0.2
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Frame:
     """A frame whose checksum was valid. ``payload`` is not parsed yet."""
@@ -117,13 +123,16 @@ class StreamDecoder(SyncStreamDecoder[Frame]):
     payload is never taken for a frame of its own, and the frames out depend
     on the bytes alone, not on how they were cut: a receiver fed one byte at a
     time yields the same frames. Memory is bounded by one maximum frame plus a
-    chunk.
+    chunk. Given each chunk's time (``feed(data, now)``), a candidate still
+    incomplete after :data:`STALE_CANDIDATE_S` of silence is abandoned (rule 6),
+    so a corrupted length byte does not hold the link.
     """
 
     SYNC = _PREFIX
     LENGTH_AT = 3
     MIN_FRAME = OVERHEAD
     TRUST_SYNC = True
+    STALE_AFTER = STALE_CANDIDATE_S
 
     __slots__ = ("rejected",)
 

@@ -68,9 +68,9 @@ class NmpPersonality(Personality):
         """Answer every whole frame; NACK BAD_CRC a host frame that arrived corrupted."""
         decoder = self.decoder(port)
         crc_errors = decoder.stats.crc_errors
-        frames = decoder.feed(data)
+        now = self.device._clock()
+        frames = decoder.feed(data, now)
         if frames:
-            now = self.device._clock()
             for frame in frames:
                 if frame.seq == 0:
                     continue  # seq 0 is the device's own numbering; no host sends it
