@@ -73,8 +73,6 @@ from typing import Any
 from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.errors import (
     ConnectionFailed,
-    DeviceTimeout,
-    MassagerError,
     NotInControl,
     NotSupported,
     SafetyRefusal,
@@ -294,29 +292,7 @@ class Device:
         if core.state != "new":
             raise RuntimeError(f"this Device is {core.state}; call connect() for a new one")
         core.state = "opening"
-        try:
-            prepared = await core.link.prepare(core.transport)
-        except BaseException:
-            core.state = "closed"
-            await core.transport.close()
-            raise
-        core.use(prepared.transport, prepared.adapter)
-        core.selection = prepared.selection
-        core.link_keys = prepared.keys
-        core.override = prepared.override
-        core.transport.set_receiver(self._engine.on_data, self._link.transport_lost)
-        try:
-            await core.transport.connect()
-            try:
-                await self._link.handshake()
-            except DeviceTimeout as exc:
-                raise ConnectionFailed(
-                    f"{core.transport.description} does not answer: {exc}"
-                ) from exc
-        except BaseException:
-            core.state = "closed"
-            await core.transport.close()
-            raise
+        await self._link.open(self._engine.on_data)
         core.state = "open"
         self._task = asyncio.get_running_loop().create_task(
             self._engine.run(), name=f"massager-{core.transport.description}"
@@ -342,18 +318,7 @@ class Device:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            if not core.control:
-                pass  # a monitor leaves the device as it found it
-            elif core.link_up and core.failure is None:
-                core.plan.clear()
-                try:
-                    await self._engine.send_stop()
-                except MassagerError as exc:
-                    _log.warning("could not stop %s before closing: %s", self.describe(), exc)
-            elif core.failure is None:
-                _log.warning(
-                    "closing %s while its link is down: its watchdog stops it", self.describe()
-                )
+            await self._engine.leave()
             for job in list(core.background):
                 job.cancel()
             await core.transport.close()
