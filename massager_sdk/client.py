@@ -144,8 +144,8 @@ class Device:
                 device_profile=options.device_profile,
             )
         self._core = core = SessionCore(transport, link, options)
-        self._link = LinkSupervisor(core)
-        self._engine = Engine(core, self._link)
+        self._supervisor = LinkSupervisor(core)
+        self._engine = Engine(core, self._supervisor)
         self._signals: SignalGuard | None = None
         self._task: asyncio.Task[None] | None = None
         #: Counters of the session.
@@ -292,7 +292,7 @@ class Device:
         if core.state != "new":
             raise RuntimeError(f"this Device is {core.state}; call connect() for a new one")
         core.state = "opening"
-        await self._link.open(self._engine.on_data)
+        await self._supervisor.open(self._engine.on_data)
         core.state = "open"
         self._task = asyncio.get_running_loop().create_task(
             self._engine.run(), name=f"massager-{core.transport.description}"
@@ -471,12 +471,12 @@ class Device:
         stopping = self._core.stop_task
         if stopping is not None and not stopping.done():
             await asyncio.shield(stopping)
-        await self._link.request(SetAutoOff(applied))
+        await self._supervisor.request(SetAutoOff(applied))
 
     async def status(self) -> DeviceStatus:
         """Ask the device for its status now."""
         self._check_usable(report_error=False)
-        reply = await self._link.request(GetStatus())
+        reply = await self._supervisor.request(GetStatus())
         assert reply is not None and reply.status is not None
         return reply.status
 

@@ -58,7 +58,7 @@ class LinkSupervisor:
         """
         core = self.core
         try:
-            prepared = await core.link.prepare(core.transport)
+            prepared = await core.link_request.prepare(core.transport)
             core.use(prepared.transport, prepared.adapter)
             core.selection = prepared.selection
             core.link_keys = prepared.keys
@@ -158,7 +158,7 @@ class LinkSupervisor:
         """The device file's word on this device, now that its serial number is known too."""
         core = self.core
         keys = (*core.link_keys, caps.serial) if caps.serial else core.link_keys
-        devices = core.link.devices
+        devices = core.link_request.devices
         check_allowed(devices, keys, core.transport.description)
         if core.override is None:
             core.override = devices.override(*keys)
