@@ -214,8 +214,10 @@ class Device:
         """What the device acknowledged: each zone's output and the heater's target.
 
         Read-only and without I/O. It is what the device confirmed, not what was
-        asked (see :attr:`pending_outputs`); a status the device sends replaces it
-        with what the device shows it runs, and a stop with everything off.
+        asked (see :attr:`pending_outputs`): it changes with each acknowledged
+        command, with a stop (all off) and when the device stops on its own. On
+        connecting, and for a ``control=False`` monitor at every status, it is what
+        the device's status shows it runs.
         """
         return self._core.plan.acknowledged
 
