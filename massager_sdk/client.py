@@ -213,11 +213,9 @@ class Device:
     def acknowledged(self) -> OutputState:
         """What the device acknowledged: each zone's output and the heater's target.
 
-        Read-only and without I/O. It is what the device confirmed, not what was
-        asked (see :attr:`pending_outputs`): it changes with each acknowledged
-        command, with a stop (all off) and when the device stops on its own. On
-        connecting, and for a ``control=False`` monitor at every status, it is what
-        the device's status shows it runs.
+        Read-only, no I/O; not what was asked (:attr:`pending_outputs`). It changes
+        with each acknowledged command, a stop, and the device stopping on its own;
+        on connecting, and at each status for a monitor, it is what the status shows.
         """
         return self._core.plan.acknowledged
 
