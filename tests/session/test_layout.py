@@ -20,7 +20,7 @@ ALLOWED = {
     "core": {"options", "plan", "requester", "slots", "telemetry"},
     "link": {"core", "plan", "slots"},
     "engine": {"core", "link", "plan"},
-    "__init__": {"options", "requester", "telemetry"},
+    "__init__": {"options", "plan", "requester", "telemetry"},
 }
 LONGEST_CLASS = 420
 
