@@ -73,8 +73,6 @@ from typing import Any
 from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.errors import (
     ConnectionFailed,
-    DeviceTimeout,
-    MassagerError,
     NotInControl,
     NotSupported,
     SafetyRefusal,
@@ -146,8 +144,8 @@ class Device:
                 device_profile=options.device_profile,
             )
         self._core = core = SessionCore(transport, link, options)
-        self._link = LinkSupervisor(core)
-        self._engine = Engine(core, self._link)
+        self._supervisor = LinkSupervisor(core)
+        self._engine = Engine(core, self._supervisor)
         self._signals: SignalGuard | None = None
         self._task: asyncio.Task[None] | None = None
         #: Counters of the session.
@@ -215,9 +213,9 @@ class Device:
     def acknowledged(self) -> OutputState:
         """What the device acknowledged: each zone's output and the heater's target.
 
-        Read-only and without I/O. It is what the device confirmed, not what was
-        asked (see :attr:`pending_outputs`); a status the device sends replaces it
-        with what the device shows it runs, and a stop with everything off.
+        Read-only, no I/O; not what was asked (:attr:`pending_outputs`). It changes
+        with each acknowledged command, a stop, and the device stopping on its own;
+        on connecting, and at each status for a monitor, it is what the status shows.
         """
         return self._core.plan.acknowledged
 
@@ -294,29 +292,7 @@ class Device:
         if core.state != "new":
             raise RuntimeError(f"this Device is {core.state}; call connect() for a new one")
         core.state = "opening"
-        try:
-            prepared = await core.link.prepare(core.transport)
-        except BaseException:
-            core.state = "closed"
-            await core.transport.close()
-            raise
-        core.use(prepared.transport, prepared.adapter)
-        core.selection = prepared.selection
-        core.link_keys = prepared.keys
-        core.override = prepared.override
-        core.transport.set_receiver(self._engine.on_data, self._link.transport_lost)
-        try:
-            await core.transport.connect()
-            try:
-                await self._link.handshake()
-            except DeviceTimeout as exc:
-                raise ConnectionFailed(
-                    f"{core.transport.description} does not answer: {exc}"
-                ) from exc
-        except BaseException:
-            core.state = "closed"
-            await core.transport.close()
-            raise
+        await self._supervisor.open(self._engine.on_data)
         core.state = "open"
         self._task = asyncio.get_running_loop().create_task(
             self._engine.run(), name=f"massager-{core.transport.description}"
@@ -342,18 +318,7 @@ class Device:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            if not core.control:
-                pass  # a monitor leaves the device as it found it
-            elif core.link_up and core.failure is None:
-                core.plan.clear()
-                try:
-                    await self._engine.send_stop()
-                except MassagerError as exc:
-                    _log.warning("could not stop %s before closing: %s", self.describe(), exc)
-            elif core.failure is None:
-                _log.warning(
-                    "closing %s while its link is down: its watchdog stops it", self.describe()
-                )
+            await self._engine.leave()
             for job in list(core.background):
                 job.cancel()
             await core.transport.close()
@@ -506,12 +471,12 @@ class Device:
         stopping = self._core.stop_task
         if stopping is not None and not stopping.done():
             await asyncio.shield(stopping)
-        await self._link.request(SetAutoOff(applied))
+        await self._supervisor.request(SetAutoOff(applied))
 
     async def status(self) -> DeviceStatus:
         """Ask the device for its status now."""
         self._check_usable(report_error=False)
-        reply = await self._link.request(GetStatus())
+        reply = await self._supervisor.request(GetStatus())
         assert reply is not None and reply.status is not None
         return reply.status
 

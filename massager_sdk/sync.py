@@ -36,6 +36,7 @@ from massager_sdk.model import DeviceEvent, DeviceStatus, Pattern, Waveform
 from massager_sdk.safety import SafetyPolicy
 from massager_sdk.session import SessionStats, Telemetry
 from massager_sdk.session.options import ConnectOptions
+from massager_sdk.session.plan import OutputState
 
 T = TypeVar("T")
 
@@ -118,6 +119,16 @@ class SyncDevice:
     def last_status(self) -> DeviceStatus | None:
         """The latest status the device reported (no I/O)."""
         return self._device.last_status
+
+    @property
+    def acknowledged(self) -> OutputState:
+        """What the device confirmed (see :attr:`Device.acknowledged`)."""
+        return self._device.acknowledged
+
+    @property
+    def options(self) -> ConnectOptions:
+        """The options of the session (``install_signal_handlers`` is this thread's)."""
+        return self._device.options
 
     @property
     def stats(self) -> SessionStats:

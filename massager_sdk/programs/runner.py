@@ -3,15 +3,14 @@
 Timing: every command is due at an absolute instant, ``origin + at``, on the
 running event loop's clock (``loop.time()``), so waiting never accumulates
 error: a late command makes the next wait shorter, and there is no drift.
-:func:`sleep_until` sleeps on the loop to within ``spin_s`` (1.5 ms) of the
-deadline, because the loop's selector wakes sleepers on whole milliseconds and
-late by the scheduler's whims. On the real clock the last stretch is a precise
-blocking sleep (the kernel's high-resolution timer, no CPU burnt) to 0.2 ms
-before the deadline, then a yield to the loop until it passes: the loop is held
-for at most ``spin_s`` per deadline, and lateness drops from a millisecond or
-more to tens of microseconds. On any other clock (scaled, or the virtual clock
-of tests, which only moves when the loop idles) the last stretch yields to the
-loop, or sleeps on it when the clock does not move by itself.
+The wait is the loop's own timer (``loop.call_at`` at the deadline), so the
+runner never holds the event loop: other devices, the MQTT bridge and
+telemetry go on while it waits. A wake-up is late by the loop's timer
+resolution (the selector rounds its timeout up to a whole millisecond) plus
+the scheduler's delay; that is well below the shortest BLE connection interval
+(7.5 ms), which decides when a write reaches the device anyway
+(``docs/performance.md``, "Programs"). On the virtual clock of tests the timer
+fires exactly at the deadline.
 
 Control: :meth:`ProgramRunner.pause` stops the device and freezes the program
 clock; :meth:`~ProgramRunner.resume` brings the device back to what the program
@@ -41,7 +40,7 @@ import contextlib
 import dataclasses
 import inspect
 import math
-import time
+import warnings
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -60,10 +59,6 @@ from massager_sdk.programs.compiler import CompiledProgram, compile_program
 from massager_sdk.programs.errors import Problem, ProgramError
 from massager_sdk.programs.program import SESSION_LIMIT_S
 
-#: The last stretch before a deadline, not left to the loop's millisecond timers.
-SPIN_S = 0.0015
-#: The very end of it is spent yielding to the loop until the deadline passes.
-_YIELD_S = 0.0002
 #: Deadlines this close count as reached (a float clock cannot always land exactly).
 _CLOSE_S = 1e-7
 #: The device's auto-off is set this long past the program's end.
@@ -72,32 +67,30 @@ AUTO_OFF_MARGIN_S = 30
 State = Literal["ready", "running", "paused", "stopped", "completed"]
 
 
-async def sleep_until(deadline: float, *, spin_s: float = SPIN_S) -> None:
-    """Wait until ``loop.time() >= deadline``: sleep on the loop, then the precise last stretch."""
+async def sleep_until(deadline: float, *, spin_s: float | None = None) -> None:
+    """Wait until ``loop.time() >= deadline``, on the loop's own timer (the loop is never held).
+
+    ``spin_s`` is deprecated and ignored: no part of the wait is spent off the loop.
+    """
+    if spin_s is not None:
+        _spin_deprecated(stacklevel=3)
     loop = asyncio.get_running_loop()
-    while True:
-        now = loop.time()
-        remaining = deadline - now
-        if remaining <= _CLOSE_S:
-            return
-        if remaining > spin_s + _CLOSE_S:
-            await asyncio.sleep(remaining - spin_s)
-            continue
-        await _last_stretch(loop, now, remaining)
+    while deadline - loop.time() > _CLOSE_S:
+        waiter: asyncio.Future[None] = loop.create_future()
+        # call_at the deadline itself (not call_later of a fresh difference): no drift.
+        handle = loop.call_at(deadline, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            handle.cancel()
 
 
-async def _last_stretch(loop: asyncio.AbstractEventLoop, now: float, remaining: float) -> None:
-    """Close most of the last ``remaining`` seconds (at most ``spin_s``) before a deadline."""
-    if type(loop).time is asyncio.BaseEventLoop.time:  # loop.time() is time.monotonic()
-        if remaining > 2 * _YIELD_S:
-            # Bounded by spin_s: a high-resolution sleep, without burning the CPU.
-            time.sleep(remaining - _YIELD_S)  # noqa: ASYNC251
-        else:
-            await asyncio.sleep(0)
-        return
-    await asyncio.sleep(0)
-    if loop.time() == now:  # a clock that only moves when the loop idles
-        await asyncio.sleep(remaining)
+def _spin_deprecated(stacklevel: int) -> None:
+    warnings.warn(
+        "spin_s is ignored and will be removed: the runner waits on the loop's timer alone",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -145,7 +138,7 @@ class ProgramRunner:
         compiled: CompiledProgram,
         *,
         progress_interval_s: float = 1.0,
-        spin_s: float = SPIN_S,
+        spin_s: float | None = None,
     ) -> None:
         caps = device.info
         mismatch = _mismatch(compiled, caps)
@@ -171,7 +164,8 @@ class ProgramRunner:
         self.device = device
         self.compiled = compiled
         self.progress_interval_s = progress_interval_s
-        self.spin_s = spin_s
+        if spin_s is not None:
+            _spin_deprecated(stacklevel=3)
         self._state: State = "ready"
         self._reason = ""
         self._position = 0.0
@@ -427,28 +421,20 @@ class ProgramRunner:
             self._emitter.record(command, at)
 
     async def _wait_until(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
-        """Wait for ``deadline`` (loop time) or a control request, whichever is first."""
-        while not self._requests:
-            now = loop.time()
-            remaining = deadline - now
-            if remaining <= _CLOSE_S:
-                return
-            if remaining > self.spin_s + _CLOSE_S:
-                waiter = loop.create_future()
-                self._waiter = waiter
-                handle = (
-                    loop.call_at(deadline - self.spin_s, _wake, waiter)
-                    if math.isfinite(deadline)
-                    else None
-                )
-                try:
-                    await waiter
-                finally:
-                    if handle is not None:
-                        handle.cancel()
-                    self._waiter = None
-                continue
-            await _last_stretch(loop, now, remaining)
+        """Wait for ``deadline`` (loop time) or a control request, whichever is first.
+
+        On the loop's timer, set for the deadline itself (see :func:`sleep_until`).
+        """
+        while not self._requests and deadline - loop.time() > _CLOSE_S:
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiter = waiter
+            handle = loop.call_at(deadline, _wake, waiter) if math.isfinite(deadline) else None
+            try:
+                await waiter
+            finally:
+                if handle is not None:
+                    handle.cancel()
+                self._waiter = None
 
     async def _set_auto_off(self) -> None:
         """Have the device switch itself off shortly after the program's end."""

@@ -18,6 +18,7 @@ imports link; :mod:`massager_sdk.client` imports them all.
 """
 
 from massager_sdk.session.options import ConnectOptions
+from massager_sdk.session.plan import OutputState, ZoneOutput
 from massager_sdk.session.requester import SEQ_MAX, SEQ_MIN, Requester, SessionStats
 from massager_sdk.session.telemetry import Feed, Telemetry, TelemetryHub, TelemetryStream
 
@@ -26,9 +27,11 @@ __all__ = [
     "SEQ_MIN",
     "ConnectOptions",
     "Feed",
+    "OutputState",
     "Requester",
     "SessionStats",
     "Telemetry",
     "TelemetryHub",
     "TelemetryStream",
+    "ZoneOutput",
 ]

@@ -44,7 +44,7 @@ class SessionCore:
 
     def __init__(self, transport: Transport, link: LinkRequest, options: ConnectOptions) -> None:
         self.options = options
-        self.link = link
+        self.link_request = link  # what connect() was asked: URL, protocol, profile, keys
         self.transport = transport
         # Until the device is opened and identified: the best guess without the link's word.
         self.selection: Selection

@@ -15,7 +15,7 @@ import logging
 import math
 import signal
 
-from massager_sdk.errors import ConnectionFailed, DeviceRefused, DeviceTimeout
+from massager_sdk.errors import ConnectionFailed, DeviceRefused, DeviceTimeout, MassagerError
 from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind
 from massager_sdk.protocols import (
     Command,
@@ -143,6 +143,22 @@ class Engine:
         await self.link.request(SetHeat(None))
         self.core.plan.heat_stopped()
         self.core.outputs_changed()
+
+    async def leave(self) -> None:
+        """Before the link closes: stop the device (a monitor leaves it as it found it)."""
+        core = self.core
+        if not core.control:
+            return
+        if core.link_up and core.failure is None:
+            core.plan.clear()
+            try:
+                await self.send_stop()
+            except MassagerError as exc:
+                _log.warning("could not stop %s before closing: %s", core.describe(), exc)
+        elif core.failure is None:
+            _log.warning(
+                "closing %s while its link is down: its watchdog stops it", core.describe()
+            )
 
     def signalled(self, sig: int) -> None:
         """SIGINT or SIGTERM arrived: an emergency stop (a monitor only ends)."""

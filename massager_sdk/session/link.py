@@ -50,6 +50,32 @@ class LinkSupervisor:
     def __init__(self, core: SessionCore) -> None:
         self.core = core
 
+    async def open(self, on_data: Callable[[bytes], None]) -> None:
+        """Settle the protocol (and channel), connect and read the device.
+
+        ``on_data`` receives the device's bytes. On any failure the transport is
+        closed, the session is ``closed`` and the error is raised.
+        """
+        core = self.core
+        try:
+            prepared = await core.link_request.prepare(core.transport)
+            core.use(prepared.transport, prepared.adapter)
+            core.selection = prepared.selection
+            core.link_keys = prepared.keys
+            core.override = prepared.override
+            core.transport.set_receiver(on_data, self.transport_lost)
+            await core.transport.connect()
+            try:
+                await self.handshake()
+            except DeviceTimeout as exc:
+                raise ConnectionFailed(
+                    f"{core.transport.description} does not answer: {exc}"
+                ) from exc
+        except BaseException:
+            core.state = "closed"
+            await core.transport.close()
+            raise
+
     # -- requests ----------------------------------------------------------------
 
     async def request(
@@ -132,7 +158,7 @@ class LinkSupervisor:
         """The device file's word on this device, now that its serial number is known too."""
         core = self.core
         keys = (*core.link_keys, caps.serial) if caps.serial else core.link_keys
-        devices = core.link.devices
+        devices = core.link_request.devices
         check_allowed(devices, keys, core.transport.description)
         if core.override is None:
             core.override = devices.override(*keys)

@@ -29,6 +29,9 @@ def test_blocking_calls_drive_the_device_and_leaving_stops_it() -> None:
         device.flush(timeout=30)
         assert sim.commanded == (3, 0, 0, 0)
         assert sim.heat_target_c == 38.0
+        assert device.acknowledged.levels == (3, 0, 0, 0)
+        assert device.acknowledged.heat_c == 38.0
+        assert device.options.limits is FAST_RAMP
         status = device.status()
         assert status.heat_target_c == 38.0
         assert device.connected
