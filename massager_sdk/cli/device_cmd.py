@@ -227,7 +227,7 @@ def _stamped(data: dict[str, Any]) -> dict[str, Any]:
 def _status_line(data: dict[str, Any]) -> str:
     if "event" in data:
         state = {True: " raised", False: " cleared", None: ""}[data["active"]]
-        detail = f": {data['detail']}" if data["detail"] else ""
+        detail = f": {clean(data['detail'])}" if data["detail"] else ""
         return f"event {data['event']}{state}{detail}"
     heat = data["heat_target_c"]
     temp = data["temperature_c"]
@@ -540,7 +540,7 @@ def scan(args: argparse.Namespace) -> int:
             d.model or ("?" if d.known else f"seen: {d.seen}"),
             d.url,
         )
-        table.add_row(*(escape(c) for c in cells))  # advertised names are not markup
+        table.add_row(*(escape(clean(c)) for c in cells))  # advertised names are not markup
     out.print(table)
     return ExitCode.OK
 

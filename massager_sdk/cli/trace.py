@@ -50,8 +50,17 @@ class FrameDecoder:
                 text = ", ".join(f"{k}={v}" for k, v in fields.items())
             except ProtocolError as exc:
                 text = f"error: {exc}"
-            out.append(f"seq {frame.seq} {name} {text}".rstrip())
+            out.append(_CONTROL.sub(_escape, f"seq {frame.seq} {name} {text}".rstrip()))
         return out
+
+
+#: Control characters a device may put in its strings: written escaped, so that a
+#: trace stays one line per record and never drives the terminal that shows it.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
 
 
 class TraceHandler(logging.Handler):

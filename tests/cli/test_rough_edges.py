@@ -254,8 +254,9 @@ def test_info_strips_terminal_escapes_from_device_strings(tmp_path: Path) -> Non
     evil = 'model = "NMP \\u001b]0;pwned\\u0007Heat \\u001b[31m4"'
     model.write_text(text.replace('model = "NMP Heat 4"', evil))
     served = Served("--model", str(model))
+    trace = tmp_path / "info.trace"
     try:
-        result = massager("info", "-d", served.url)
+        result = massager("--trace", str(trace), "info", "-d", served.url)
         as_json = json.loads(massager("info", "--json", "-d", served.url).stdout)
     finally:
         served.stop()
@@ -263,6 +264,8 @@ def test_info_strips_terminal_escapes_from_device_strings(tmp_path: Path) -> Non
     assert "\x1b" in as_json["model"], "the device really sent the escapes"
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
     assert "NMP Heat 4" in result.stdout
+    recorded = trace.read_text()
+    assert "\x1b" not in recorded and "model=NMP \\x1b]0;pwned\\x07Heat" in recorded
 
 
 def test_version_goes_to_stdout() -> None:
