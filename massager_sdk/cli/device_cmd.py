@@ -443,7 +443,8 @@ async def hold(device: Device, duration: float | None, json_lines: bool, out: An
             if json_lines:
                 emit_json(data)
             elif live is not None:
-                live.update(_status_table(data, None if end is None else end - loop.time()))
+                remaining = None if end is None else end - loop.time()
+                live.update(_status_table(data, remaining, [z.name for z in device.info.zones]))
             elif line != last_line:
                 out.print(line, markup=False, highlight=False)
             last_line = line
@@ -454,14 +455,16 @@ async def hold(device: Device, duration: float | None, json_lines: bool, out: An
             live.stop()
 
 
-def _status_table(data: dict[str, Any], remaining: float | None) -> Any:
+def _status_table(data: dict[str, Any], remaining: float | None, zones: list[str]) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="holding (Ctrl-C stops the device)", show_header=False, min_width=44)
     table.add_column("", style="bold")
     table.add_column("")
     for i, level in enumerate(data["intensities"]):
-        table.add_row(f"zone {i}", "#" * level + f" {level}")
+        name = clean(zones[i]) if i < len(zones) else f"zone {i}"  # the device names its zones
+        table.add_row(Text(f"{i}: {name}"), "#" * level + f" {level}")
     heat = data["heat_target_c"]
     temp = data["temperature_c"]
     table.add_row("heat", "off" if heat is None else f"{heat:g} C")

@@ -8,7 +8,13 @@ import contextlib
 import sys
 from typing import TYPE_CHECKING, Any
 
-from massager_sdk.cli.device_cmd import interrupted, is_signal_exit, open_device, user_profile
+from massager_sdk.cli.device_cmd import (
+    clean,
+    interrupted,
+    is_signal_exit,
+    open_device,
+    user_profile,
+)
 from massager_sdk.cli.exitcodes import ExitCode
 from massager_sdk.cli.output import console, emit_json, is_terminal
 
@@ -148,7 +154,8 @@ class _Display:
     def program_peak_text(self) -> str:
         """:attr:`program_peak` zone by zone, e.g. ``left neck 7, right neck 7``."""
         names = self._compiled.timeline.zone_names if self._compiled is not None else ()
-        return ", ".join(f"{n} {v}" for n, v in zip(names, self.program_peak, strict=False))
+        peaks = zip(names, self.program_peak, strict=False)
+        return ", ".join(f"{clean(n)} {v}" for n, v in peaks)
 
     def start(self, title: str, compiled: CompiledProgram) -> None:
         self._compiled = compiled
@@ -177,6 +184,7 @@ class _Display:
             return
         if self._live is not None:
             from rich.table import Table
+            from rich.text import Text
 
             self._bar.update(self._task, completed=progress.elapsed_s)
             detail = Table.grid(padding=(0, 2))
@@ -187,7 +195,7 @@ class _Display:
             )
             names = self._compiled.timeline.zone_names if self._compiled else ()
             for name, level in zip(names, progress.intensities, strict=False):
-                detail.add_row(f"  {name}", "#" * level + f" {level}")
+                detail.add_row(Text(f"  {clean(name)}"), "#" * level + f" {level}")
             temp = progress.temperature_c
             detail.add_row(
                 "heat",

@@ -32,6 +32,13 @@ def test_keys_pause_resume_skip_and_stop_a_run(profile_env: dict[str, str]) -> N
     assert "device stopped" in term.screen
 
 
+def test_set_live_view_names_the_zones(profile_env: dict[str, str]) -> None:
+    term = Terminal("set", "--intensity", "3", "--for", "2s", env=profile_env)
+    term.expect("0: left neck")
+    term.expect("3: right shoulder")
+    assert term.finish() == 0, term.screen
+
+
 def test_no_keys_when_stdin_is_not_a_terminal(profile_env: dict[str, str]) -> None:
     result = massager("run", "office-break", "--speed", "1000", env=profile_env, stdin="q\n")
     assert result.returncode == 0, result.stderr
