@@ -167,11 +167,11 @@ def _serial_ports() -> list[Check]:
 
 
 def _group_hint(device: str) -> str:
-    import grp
-
     try:
+        import grp  # Unix only
+
         group = grp.getgrgid(os.stat(device).st_gid).gr_name
-    except (OSError, KeyError):
+    except (ImportError, OSError, KeyError):
         return ""
     return f"; add yourself to the group {group!r} (sudo usermod -aG {group} $USER, log in again)"
 

@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     program = load_program(args.program)
     speed = _speed(args)
     out = console()
-    keys = sys.stdin.isatty() and not args.json
+    # Single keys need a terminal to read them from (termios: not on Windows).
+    keys = sys.stdin.isatty() and not args.json and sys.platform != "win32"
     display = _Display(out, args.json, keys=keys)
 
     async def main() -> Any:
