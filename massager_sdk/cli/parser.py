@@ -12,7 +12,6 @@ import sys
 import textwrap
 from typing import Any, NoReturn
 
-DEFAULT_DEVICE = "sim://"
 DEVICE_HELP = (
     "device URL: sim://[MODEL] (the embedded simulator, default), "
     "serial:///dev/ttyUSB0?baud=115200, tcp://HOST:PORT, ble://AA:BB:CC:DD:EE:FF or ble://NAME "
