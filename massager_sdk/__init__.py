@@ -62,6 +62,11 @@ _LAZY = {
 }
 
 
+def __dir__() -> list[str]:
+    # The lazily imported names too, so that dir() and completion show them.
+    return sorted(set(globals()) | set(_LAZY))
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:

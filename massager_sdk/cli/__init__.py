@@ -30,7 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.rest = extra
     if not getattr(args, "handler", None):
-        parser.print_help()
+        # `massager program` alone: that verb's own help, not the top level's.
+        getattr(args, "help_parser", parser).print_help()
         return ExitCode.USAGE
     module_name, _, func_name = args.handler.partition(":")
     handler = getattr(importlib.import_module(module_name), func_name)

@@ -14,6 +14,12 @@ def conformance(args: argparse.Namespace) -> int:
     """Run every check, print a pass/fail table; exit 1 if any check failed."""
     from massager_sdk.conformance import CHECKS, CheckResult, run_conformance
 
+    spoken = asyncio.run(_protocol_of(args.device))
+    if spoken is not None and spoken != "nmp1":
+        raise ValueError(
+            f"{args.device} speaks {spoken}, not NMP/1: the conformance suite checks NMP/1 "
+            "devices (protocols/specs/nmp1.md); nothing was run"
+        )
     out = console()
     if args.json:
 
@@ -41,6 +47,28 @@ def conformance(args: argparse.Namespace) -> int:
     if not args.json:
         _table(out, results, args.device)
     return ExitCode.FAILED if failed or len(results) < len(CHECKS) else ExitCode.OK
+
+
+async def _protocol_of(url: str) -> str | None:
+    """The protocol the link says the device speaks before any is spoken (``None``: unknown).
+
+    The URL's ``protocol=`` or ``tuya+`` scheme, or what the link knows (a
+    simulated model, a BLE advertisement); a serial or TCP link says nothing.
+    """
+    import urllib.parse
+
+    from massager_sdk.transports import IdentifyingTransport, open_transport
+
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    if "protocol" in query:
+        return query["protocol"][-1]
+    transport = open_transport(url)
+    try:
+        if isinstance(transport, IdentifyingTransport):
+            return (await transport.identify()).protocol
+    finally:
+        await transport.close()
+    return None
 
 
 def _mark(result: object, *, plain: bool = False) -> str:

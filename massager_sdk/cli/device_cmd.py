@@ -59,7 +59,14 @@ def user_profile(args: argparse.Namespace) -> UserProfile:
         raise SafetyRefusal("user profile", str(status.path), "a valid profile", status.error or "")
     if sys.stdin.isatty() and sys.stdout.isatty():
         print(WARNING_TEXT)
-        answer = input(f"Type 'yes' to acknowledge (recorded in {status.path}): ")
+        try:
+            answer = input(f"Type 'yes' to acknowledge (recorded in {status.path}): ")
+        except EOFError:  # Ctrl-D: not a yes
+            print()
+            answer = ""
+        except KeyboardInterrupt:
+            print()
+            raise NothingConnected from None
         if answer.strip().lower() == "yes":
             acknowledge(status.path)
             return load_profile(status.path)
@@ -70,6 +77,27 @@ def user_profile(args: argparse.Namespace) -> UserProfile:
         f"run `massager profile acknowledge` once (or pass --profile FILE) after reading "
         f"docs/safety.md; profile path: {status.path}",
     )
+
+
+class NothingConnected(KeyboardInterrupt):
+    """Ctrl-C before any device was connected: there was nothing to stop."""
+
+
+def interrupted(exc: BaseException, *, quiet: bool = False) -> int:
+    """The exit code for Ctrl-C or SIGTERM, saying so on stderr (the device is stopped)."""
+    if isinstance(exc, NothingConnected):
+        print("interrupted before connecting: nothing was switched on", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    terminated = isinstance(exc, SystemExit)
+    if not quiet:
+        word = "terminated" if terminated else "interrupted"
+        print(f"{word}: device stopped", file=sys.stderr)
+    return ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED
+
+
+def is_signal_exit(exc: SystemExit) -> bool:
+    """Whether a ``SystemExit`` is the client's answer to SIGTERM."""
+    return exc.code == ExitCode.TERMINATED
 
 
 def add_device_profile_argument(parser: argparse.ArgumentParser) -> None:
@@ -85,21 +113,25 @@ def add_device_profile_argument(parser: argparse.ArgumentParser) -> None:
 
 @asynccontextmanager
 async def open_device(
-    args: argparse.Namespace, *, outputs: bool = False, control: bool = True, **options: Any
+    args: argparse.Namespace,
+    *,
+    profile: UserProfile | None = None,
+    control: bool = True,
+    **options: Any,
 ) -> AsyncIterator[Device]:
-    """Connect to ``--device`` (with ``--device-profile`` when given); output verbs
-    first pass the user profile check. ``control=False`` watches without taking
-    control: the device is not stopped on connecting or leaving (``info``,
-    ``status``), and ``stop`` sends its one STOP_ALL."""
+    """Connect to ``--device`` (with ``--device-profile`` when given). Output verbs
+    pass the :func:`user_profile` they checked before connecting. ``control=False``
+    watches without taking control: the device is not stopped on connecting or
+    leaving (``info``, ``status``), ``stop`` sends its one STOP_ALL, and Ctrl-C
+    simply ends the verb."""
     import massager_sdk
 
-    profile = user_profile(args) if outputs else None
     device_profile = getattr(args, "device_profile", None)
     async with massager_sdk.connect(
         args.device,
         profile=profile,
         device_profile=device_profile,
-        install_signal_handlers=True,
+        install_signal_handlers=control,  # the signal stops a device this host drives
         control=control,
         **options,
     ) as device:
@@ -113,25 +145,30 @@ def info(args: argparse.Namespace) -> int:
     """Print the device's capabilities."""
     import dataclasses
 
-    async def main() -> Any:
+    async def main() -> tuple[Any, str]:
         async with open_device(args, control=False) as device:
-            return device.info
+            return device.info, device.name
 
-    caps = run_at_device_speed(main(), args)
+    caps, name = run_at_device_speed(main(), args)
     if args.json:
-        emit_json(dataclasses.asdict(caps))
+        emit_json({**dataclasses.asdict(caps), "name": name})
         return ExitCode.OK
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"{caps.model} ({args.device})", show_header=False)
+    title = name if name == caps.model else f"{name}: {caps.model}"
+    table = Table(title=Text(f"{clean(title)} ({args.device})"), show_header=False)
     table.add_column("", style="bold")
     table.add_column("")
-    table.add_row("serial", caps.serial)
-    table.add_row("firmware", caps.firmware)
-    table.add_row("protocol", caps.protocol)
-    table.add_row(
-        "zones", ", ".join(f"{z.index}: {z.name} ({z.position.name.lower()})" for z in caps.zones)
-    )
+
+    def row(label: str, value: str) -> None:
+        # Text, not markup: what the device says is shown as it is, never interpreted.
+        table.add_row(label, Text(clean(value) or "unknown"))
+
+    row("serial", caps.serial)
+    row("firmware", caps.firmware)
+    row("protocol", caps.protocol)
+    row("zones", ", ".join(f"{z.index}: {z.name} ({z.position.name.lower()})" for z in caps.zones))
     table.add_row("intensity", f"0..{caps.intensity_steps}")
     heat = caps.heat
     table.add_row(
@@ -153,10 +190,19 @@ def info(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def status_dict(device: Device, status: DeviceStatus) -> dict[str, Any]:
-    """A status and the safety snapshot as one JSON-able object."""
-    loop_time = asyncio.get_running_loop().time()
-    return {
+_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_][^\x1b]*?(?:\x1b\\|\x07)|[\x00-\x1f\x7f-\x9f]"
+)
+
+
+def clean(text: str) -> str:
+    """A device-supplied string without terminal escape sequences or control characters."""
+    return _CONTROL.sub("", text).strip()
+
+
+def status_dict(device: Device, status: DeviceStatus, *, safety: bool = True) -> dict[str, Any]:
+    """A status as a JSON-able object, with this host's safety snapshot when ``safety``."""
+    data: dict[str, Any] = {
         "intensities": list(status.intensities),
         "heat_target_c": status.heat_target_c,
         "temperature_c": status.temperature_c,
@@ -165,14 +211,24 @@ def status_dict(device: Device, status: DeviceStatus) -> dict[str, Any]:
         "charging": status.charging,
         "auto_off_s": status.auto_off_s,
         "faults": sorted(status.faults),
-        "safety": device.safety.snapshot(loop_time).to_dict(),
     }
+    if safety:
+        data["safety"] = device.safety.snapshot(asyncio.get_running_loop().time()).to_dict()
+    return data
+
+
+def _stamped(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the time it was seen, first (ISO 8601, UTC)."""
+    import datetime
+
+    now = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+    return {"time": now, **data}
 
 
 def _status_line(data: dict[str, Any]) -> str:
     if "event" in data:
         state = {True: " raised", False: " cleared", None: ""}[data["active"]]
-        detail = f": {data['detail']}" if data["detail"] else ""
+        detail = f": {clean(data['detail'])}" if data["detail"] else ""
         return f"event {data['event']}{state}{detail}"
     heat = data["heat_target_c"]
     temp = data["temperature_c"]
@@ -198,14 +254,20 @@ def status(args: argparse.Namespace) -> int:
     def show(data: dict[str, Any]) -> None:
         if args.json:
             emit_json(data)
+        elif args.watch:
+            out.print(f"{data['time'][11:23]}  {_status_line(data)}", markup=False, highlight=False)
         else:
             out.print(_status_line(data), markup=False, highlight=False)
 
     async def main() -> None:
         async with open_device(args, control=False) as device:
-            show(status_dict(device, await device.status()))
-            if args.watch:
-                await follow(device, duration, show)
+            if not args.watch:
+                show(status_dict(device, await device.status()))
+                return
+            # A watcher's lines: what the device said and when; no safety snapshot
+            # (the watcher drives nothing, so its own policy says nothing about the device).
+            show(_stamped(status_dict(device, await device.status(), safety=False)))
+            await follow(device, duration, lambda data: show(_stamped(data)))
 
     try:
         run_at_device_speed(main(), args)
@@ -229,7 +291,7 @@ async def follow(
         async with asyncio.timeout(duration):
             async for item in device.telemetry():
                 if isinstance(item, DeviceStatus):
-                    data = status_dict(device, item)
+                    data = status_dict(device, item, safety=False)
                     line = _status_line(data)
                     if line != last_line:  # telemetry repeats itself while nothing changes
                         show(data)
@@ -300,7 +362,9 @@ def set_(args: argparse.Namespace) -> int:
     out = console()
 
     async def main() -> None:
-        async with open_device(args, outputs=True) as device:
+        async with open_device(args, profile=person) as device:
+            if args.heat is not None:
+                check_heat(device, heat)  # before anything is sent
             if pattern is not None:
                 await device.play_pattern(pattern, zones, intensity=args.intensity)
             elif args.intensity is not None:
@@ -317,12 +381,49 @@ def set_(args: argparse.Namespace) -> int:
             out.print("device stopped", markup=False)
 
     try:
+        person = user_profile(args)
         run_at_device_speed(main(), args)
-    except KeyboardInterrupt:
-        if not args.json:
-            print("interrupted: device stopped", file=sys.stderr)
-        return ExitCode.INTERRUPTED
+    except KeyboardInterrupt as exc:
+        return interrupted(exc, quiet=args.json)
+    except SystemExit as exc:
+        if not is_signal_exit(exc):
+            raise
+        return interrupted(exc, quiet=args.json)
     return ExitCode.OK
+
+
+def check_heat(device: Device, target: float | None) -> None:
+    """Refuse a ``--heat`` the device cannot take, before anything is sent.
+
+    The range comes from the capabilities the device reported (its INFO presets
+    and limit), with the user's device file applied (``heat = false``).
+    """
+    if target is None:
+        return
+    caps = device.info
+    heat = caps.heat
+    if heat is None:
+        why = (
+            "its heater is disabled in your device file (heat = false)"
+            if _heater_disabled_by_user(device)
+            else "it has no heater"
+        )
+        raise ValueError(f"--heat {target:g}: {device.name} cannot heat: {why}; use --heat off")
+    low = min(heat.targets_c, default=0.0)
+    if not low <= target <= heat.limit_c:
+        presets = ", ".join(f"{t:g}" for t in heat.targets_c)
+        raise ValueError(
+            f"--heat {target:g} is outside what {device.name} accepts: {low:g}..{heat.limit_c:g} C "
+            f"(its presets: {presets} C), or off"
+        )
+
+
+def _heater_disabled_by_user(device: Device) -> bool:
+    from massager_sdk.profiles.overrides import load_devices
+
+    keys = (device.transport.description, device.info.serial, device.name)
+    entry = load_devices().override(*keys)
+    return entry is not None and entry.heat is False
 
 
 async def hold(device: Device, duration: float | None, json_lines: bool, out: Any) -> None:
@@ -343,7 +444,8 @@ async def hold(device: Device, duration: float | None, json_lines: bool, out: An
             if json_lines:
                 emit_json(data)
             elif live is not None:
-                live.update(_status_table(data, None if end is None else end - loop.time()))
+                remaining = None if end is None else end - loop.time()
+                live.update(_status_table(data, remaining, [z.name for z in device.info.zones]))
             elif line != last_line:
                 out.print(line, markup=False, highlight=False)
             last_line = line
@@ -354,14 +456,16 @@ async def hold(device: Device, duration: float | None, json_lines: bool, out: An
             live.stop()
 
 
-def _status_table(data: dict[str, Any], remaining: float | None) -> Any:
+def _status_table(data: dict[str, Any], remaining: float | None, zones: list[str]) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="holding (Ctrl-C stops the device)", show_header=False, min_width=44)
     table.add_column("", style="bold")
     table.add_column("")
     for i, level in enumerate(data["intensities"]):
-        table.add_row(f"zone {i}", "#" * level + f" {level}")
+        name = clean(zones[i]) if i < len(zones) else f"zone {i}"  # the device names its zones
+        table.add_row(Text(f"{i}: {name}"), "#" * level + f" {level}")
     heat = data["heat_target_c"]
     temp = data["temperature_c"]
     table.add_row("heat", "off" if heat is None else f"{heat:g} C")
@@ -440,7 +544,7 @@ def scan(args: argparse.Namespace) -> int:
             d.model or ("?" if d.known else f"seen: {d.seen}"),
             d.url,
         )
-        table.add_row(*(escape(c) for c in cells))  # advertised names are not markup
+        table.add_row(*(escape(clean(c)) for c in cells))  # advertised names are not markup
     out.print(table)
     return ExitCode.OK
 

@@ -11,4 +11,6 @@ class ExitCode(enum.IntEnum):
     USAGE = 2  #: bad arguments, a bad device URL, an unreadable program file
     DEVICE = 3  #: the device could not be reached, timed out, refused or went away
     SAFETY = 4  #: the safety policy refused the request
-    INTERRUPTED = 130  #: Ctrl-C (SIGINT) or SIGTERM; the device was stopped
+    INTERRUPTED = 130  #: Ctrl-C (SIGINT); the device was stopped
+    PIPE = 141  #: the output's reader went away (``| head``), as for a tool killed by SIGPIPE
+    TERMINATED = 143  #: SIGTERM; the device was stopped

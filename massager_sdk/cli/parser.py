@@ -7,15 +7,18 @@ Only the standard library is imported here; handlers are named as
 from __future__ import annotations
 
 import argparse
-import os
+import re
+import sys
 import textwrap
+from typing import Any, NoReturn
 
-DEFAULT_DEVICE = "sim://"
 DEVICE_HELP = (
     "device URL: sim://[MODEL] (the embedded simulator, default), "
     "serial:///dev/ttyUSB0?baud=115200, tcp://HOST:PORT, ble://AA:BB:CC:DD:EE:FF or ble://NAME "
-    "(default: $MASSAGER_DEVICE or sim://)"
+    "or a device's name in devices.toml (default: $MASSAGER_DEVICE or sim://)"
 )
+#: The example frame the docs and --help decode: SET_HEAT 40 C, sequence number 8.
+EXAMPLE_FRAME = "a5 01 02 08 04 90 01 fa 5e"
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -23,12 +26,46 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, max_help_position=30)
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors suggest the closest verb or option."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}{self._suggestion(message)}\n")
+
+    def _suggestion(self, message: str) -> str:
+        import difflib
+
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            options = re.findall(r"'([^']*)'", choice.group(2))
+            close = difflib.get_close_matches(choice.group(1), options, n=1, cutoff=0.5)
+            return f"; did you mean {close[0]!r}?" if close else ""
+        unknown = re.search(r"unrecognized arguments: (.*)", message)
+        if unknown:
+            known = [o for a in self._actions for o in a.option_strings if o.startswith("--")]
+            for action in self._actions:  # options of the verb the user gave
+                if isinstance(action, argparse._SubParsersAction):
+                    for sub in action.choices.values():
+                        known += [o for a in sub._actions for o in a.option_strings]
+            hints = []
+            for word in unknown.group(1).split():
+                if word.startswith("-"):
+                    close = difflib.get_close_matches(word.split("=")[0], known, n=1, cutoff=0.6)
+                    if close:
+                        hints.append(f"{word} -> {close[0]}")
+            if len(hints) == 1:
+                return f"; did you mean {hints[0].split(' -> ')[1]}?"
+            return f"; did you mean: {', '.join(hints)}?" if hints else ""
+        return ""
+
+
 def _examples(*lines: str) -> str:
     return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 def _verb(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    sub: argparse._SubParsersAction[_Parser],
     name: str,
     handler: str,
     summary: str,
@@ -40,12 +77,46 @@ def _verb(
         name,
         add_help=add_help,
         help=summary,
+        parents=[_common()] if add_help else [],
         description=textwrap.dedent(description).strip() or summary,
         epilog=_examples(*examples) if examples else None,
         formatter_class=_Formatter,
     )
     parser.set_defaults(handler=handler)
     return parser
+
+
+def _common() -> _Parser:
+    """Options every verb takes after its name too (``massager info -v``)."""
+    common = _Parser(add_help=False)
+    # SUPPRESS: given before the verb only, the top-level value stays.
+    common.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    common.add_argument(
+        "--trace", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    return common
+
+
+def _group(
+    sub: argparse._SubParsersAction[_Parser],
+    name: str,
+    summary: str,
+    description: str,
+    *examples: str,
+) -> argparse._SubParsersAction[_Parser]:
+    """A verb with verbs of its own; given alone, it prints its own help."""
+    parser = sub.add_parser(
+        name,
+        help=summary,
+        description=description,
+        formatter_class=_Formatter,
+        epilog=_examples(*examples),
+        parents=[_common()],
+    )
+    parser.set_defaults(help_parser=parser)
+    return parser.add_subparsers(title=f"{name} verbs", metavar="VERB", parser_class=_Parser)
 
 
 def _speed(parser: argparse.ArgumentParser) -> None:
@@ -59,13 +130,10 @@ def _speed(parser: argparse.ArgumentParser) -> None:
 
 
 def _device(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-d",
-        "--device",
-        metavar="URL",
-        default=os.environ.get("MASSAGER_DEVICE", DEFAULT_DEVICE),
-        help=DEVICE_HELP,
+    device = parser.add_argument(
+        "-d", "--device", metavar="URL|NAME", default=None, help=DEVICE_HELP
     )
+    _complete(device, "device_names")
     parser.add_argument(
         "--device-profile",
         metavar="NAME|FILE",
@@ -82,7 +150,7 @@ def _json(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The complete ``massager`` parser."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="massager",
         description=(
             "Drive neck massagers over BLE, serial or TCP, or the built-in simulator.\n"
@@ -95,16 +163,30 @@ def build_parser() -> argparse.ArgumentParser:
               massager run classic --speed 60       the classic session, 60x faster, simulated
               massager simulate --tcp 127.0.0.1:0   serve a simulated device over TCP
               massager protocol vectors             NMP/1 golden vectors
+              massager -vv info                     with a wire trace of every frame
+              massager doctor                       check Bluetooth, serial ports, profile
 
             exit codes: 0 ok, 1 failed check, 2 usage error, 3 device error,
-                        4 safety refusal, 130 interrupted (device stopped)
+                        4 safety refusal, 130 interrupted / 143 terminated (device stopped)
             docs: docs/cli.md"""
         ),
         formatter_class=_Formatter,
     )
     parser.add_argument("--version", action=_VersionAction, nargs=0, help="print the version")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
-    sub = parser.add_subparsers(title="verbs", metavar="VERB")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log more (-vv: debug and a wire trace of every frame); also after the verb",
+    )
+    parser.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="write a wire trace (every frame sent and received, timestamped and decoded) "
+        "to FILE; read it back with: massager protocol decode --file FILE",
+    )
+    sub = parser.add_subparsers(title="verbs", metavar="VERB", parser_class=_Parser)
 
     # -- scan / info / status / set / stop ----------------------------------
     scan = _verb(
@@ -238,27 +320,26 @@ def build_parser() -> argparse.ArgumentParser:
         description="""
             Compile a program for the device (its zones, steps, heater, link) and
             play it on time with a progress display. Ctrl-C stops the device and
-            says so. See docs/programs.md for the techniques and the file format.""",
+            says so. On a terminal, keys steer it: p pauses and resumes, s skips
+            to the next step, q stops. See docs/programs.md for the techniques
+            and the file format.""",
     )
-    run.add_argument("program", metavar="PROGRAM|FILE")
+    _complete(run.add_argument("program", metavar="PROGRAM|FILE"), "program_names")
     _device(run)
     _speed(run)
     run.add_argument("--profile", metavar="FILE", help="user profile (default: yours)")
     _json(run)
 
-    program = sub.add_parser(
+    program_sub = _group(
+        sub,
         "program",
-        help="list, show, validate and plot programs",
-        description="Massage programs: built-in ones and your own TOML files.",
-        formatter_class=_Formatter,
-        epilog=_examples(
-            "massager program list",
-            "massager program show classic",
-            "massager program validate my-program.toml",
-            "massager program plot classic -o classic.png",
-        ),
+        "list, show, validate and plot programs",
+        "Massage programs: built-in ones and your own TOML files.",
+        "massager program list",
+        "massager program show classic",
+        "massager program validate my-program.toml",
+        "massager program plot classic -o classic.png",
     )
-    program_sub = program.add_subparsers(title="program verbs", metavar="VERB")
     plist = _verb(
         program_sub,
         "list",
@@ -275,16 +356,17 @@ def build_parser() -> argparse.ArgumentParser:
         "massager program show classic",
         "massager program show ./mine.toml --json",
     )
-    show.add_argument("program", metavar="NAME|FILE")
+    _complete(show.add_argument("program", metavar="NAME|FILE"), "program_names")
     _json(show)
     validate = _verb(
         program_sub,
         "validate",
         "massager_sdk.cli.program_cmd:program_validate",
-        "check a program file (exit 1 when invalid)",
+        "check a program file or built-in program (exit 1 when invalid)",
         "massager program validate my-program.toml",
+        "massager program validate classic --json   the problems as a list",
     )
-    validate.add_argument("file", metavar="FILE")
+    _complete(validate.add_argument("file", metavar="NAME|FILE"), "program_names")
     _json(validate)
     plot = _verb(
         program_sub,
@@ -294,39 +376,46 @@ def build_parser() -> argparse.ArgumentParser:
         "massager program plot classic -o classic.png",
         "massager program plot mine.toml -o mine.svg --model neck2",
     )
-    plot.add_argument("program", metavar="NAME|FILE")
+    _complete(plot.add_argument("program", metavar="NAME|FILE"), "program_names")
     plot.add_argument("-o", "--output", required=True, metavar="FILE", help=".png or .svg")
     plot.add_argument(
-        "--model", default="heat4", help="simulated model whose zones and heater to use (heat4)"
+        "--model",
+        default="heat4",
+        help="simulated model (or its sim:// URL) whose zones and heater to use (heat4)",
     )
 
     # -- protocol ---------------------------------------------------------
-    proto = sub.add_parser(
+    proto_sub = _group(
+        sub,
         "protocol",
-        help="decode frames, print golden vectors",
-        description="Tools for the wire protocol (NMP/1).",
-        formatter_class=_Formatter,
-        epilog=_examples(
-            "massager protocol decode 'a5 01 02 08 04 90 01 5c 0c'",
-            "massager protocol decode - < capture.hex",
-            "massager protocol vectors --json",
-        ),
+        "decode frames, print golden vectors",
+        "Tools for the wire protocol (NMP/1).",
+        f"massager protocol decode '{EXAMPLE_FRAME}'",
+        "massager protocol decode - < capture.hex",
+        "massager protocol decode --file massager.trace",
+        "massager protocol vectors --json",
     )
-    proto_sub = proto.add_subparsers(title="protocol verbs", metavar="VERB")
     decode = _verb(
         proto_sub,
         "decode",
         "massager_sdk.cli.protocol_cmd:decode",
         "decode frames from hex (or - for stdin) and print their fields",
-        "massager protocol decode 'a5 01 02 08 04 90 01 5c 0c'",
+        f"massager protocol decode '{EXAMPLE_FRAME}'",
         "xxd -p capture.bin | massager protocol decode -",
+        "massager --trace run.trace run classic; massager protocol decode --file run.trace",
         "massager protocol decode --json a50100010164d1",
         description="""
             Decode NMP/1 frames from hex text: spaces, colons, newlines and a 0x
             prefix are ignored. Bytes that do not form a frame are reported (how
-            many were skipped, CRC failures) but are not fatal.""",
+            many were skipped, CRC failures with the expected and received CRC)
+            but are not fatal. --file reads a wire trace (--trace FILE, -vv).""",
     )
-    decode.add_argument("hex", metavar="HEX|-", help="hex bytes, or - to read them from stdin")
+    decode.add_argument(
+        "hex", metavar="HEX|-", nargs="?", help="hex bytes, or - to read them from stdin"
+    )
+    decode.add_argument(
+        "--file", metavar="TRACE", help="a wire trace written by --trace FILE (or -vv's output)"
+    )
     _json(decode)
     vectors = _verb(
         proto_sub,
@@ -397,10 +486,40 @@ def build_parser() -> argparse.ArgumentParser:
         "massager completion zsh > ~/.zfunc/_massager",
     )
     completion.add_argument("shell", choices=["bash", "zsh", "fish", "tcsh"])
+
+    # -- doctor -------------------------------------------------------------
+    doctor = _verb(
+        sub,
+        "doctor",
+        "massager_sdk.cli.doctor_cmd:doctor",
+        "check this computer: Bluetooth, D-Bus, serial ports, profile, broker",
+        "massager doctor",
+        "massager doctor --broker mqtt://localhost --json",
+        description="""
+            Check what using a massager from this computer needs, one line per
+            check (ok, warn or FAIL): the Bluetooth stack and D-Bus, access to
+            serial ports (and a list of them), the device file, the safety
+            profile, and an MQTT broker when --broker is given. Exits 1 when a
+            check fails.""",
+    )
+    doctor.add_argument("--broker", metavar="URL", help="also check this MQTT broker is reachable")
+    _json(doctor)
     from massager_sdk.cli.history_cmd import add_history_parser
 
     add_history_parser(sub)
     return parser
+
+
+def _complete(action: argparse.Action, what: str) -> None:
+    """Shell completion (argcomplete) for an argument, loaded only when completing."""
+
+    def completer(**_: Any) -> list[str]:
+        from massager_sdk.cli import completion_cmd
+
+        names: list[str] = getattr(completion_cmd, what)()
+        return names
+
+    action.completer = completer  # type: ignore[attr-defined]
 
 
 class _VersionAction(argparse.Action):
@@ -413,4 +532,5 @@ class _VersionAction(argparse.Action):
             text = f"massager {version('massager-sdk')}"
         except PackageNotFoundError:
             text = "massager (not installed)"
-        parser.exit(message=text + "\n")
+        print(text)  # to stdout, as other tools print theirs
+        parser.exit()

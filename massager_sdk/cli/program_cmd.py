@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from typing import TYPE_CHECKING, Any
 
-from massager_sdk.cli.device_cmd import open_device
+from massager_sdk.cli.device_cmd import (
+    clean,
+    interrupted,
+    is_signal_exit,
+    open_device,
+    user_profile,
+)
 from massager_sdk.cli.exitcodes import ExitCode
 from massager_sdk.cli.output import console, emit_json, is_terminal
 
 if TYPE_CHECKING:
     from massager_sdk.capabilities import DeviceCapabilities
-    from massager_sdk.programs import Progress
+    from massager_sdk.programs import CompiledProgram, ProgramRunner, Progress
+
+#: Keys that steer a running program on a terminal, and what they do.
+KEYS = {"p": "pause/resume", "s": "skip step", "q": "stop"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,45 +34,118 @@ def run(args: argparse.Namespace) -> int:
     program = load_program(args.program)
     device_speed(args)  # a bad --speed is refused before anything starts
     out = console()
-    display = _Display(out, args.json)
+    # Single keys need a terminal to read them from (termios: not on Windows).
+    keys = sys.stdin.isatty() and not args.json and sys.platform != "win32"
+    display = _Display(out, args.json, keys=keys)
 
     async def main() -> Any:
-        async with open_device(args, outputs=True) as device:
+        async with open_device(args, profile=person) as device:
             compiled = compile_program(program, device.info)
             if not args.json:
                 for note in compiled.notes:
                     out.print(f"note: {note}", markup=False, highlight=False)
-            display.start(program.title or program.name, compiled.duration_s)
+            runner = ProgramRunner(device, compiled)
+            display.start(program.title or program.name, runner.compiled)
             try:
-                return await ProgramRunner(device, compiled).run(on_progress=display.update)
+                with _KeyReader(runner) if keys else contextlib.nullcontext():
+                    return await runner.run(on_progress=display.update)
             finally:
                 display.stop()
 
     try:
+        person = user_profile(args)
         final = run_at_device_speed(main(), args)
-    except KeyboardInterrupt:
-        print("interrupted: device stopped", file=sys.stderr)
-        return ExitCode.INTERRUPTED
+    except KeyboardInterrupt as exc:
+        return interrupted(exc)
+    except SystemExit as exc:
+        if not is_signal_exit(exc):
+            raise
+        return interrupted(exc)
     if not args.json:
         state = getattr(final, "state", "finished")
+        out.print(f"peak levels: {display.program_peak_text}", markup=False, highlight=False)
         out.print(f"{program.name}: {state}; device stopped", markup=False, highlight=False)
     return ExitCode.OK
+
+
+class _KeyReader:
+    """Single keys on a terminal steer the runner: p pause/resume, s skip, q stop."""
+
+    def __init__(self, runner: ProgramRunner) -> None:
+        self._runner = runner
+        self._fd = sys.stdin.fileno()
+        self._saved: Any = None
+
+    def __enter__(self) -> _KeyReader:
+        import termios
+        import tty
+
+        self._saved = termios.tcgetattr(self._fd)
+        tty.setcbreak(self._fd)  # keys arrive one by one, unechoed; Ctrl-C still signals
+        asyncio.get_running_loop().add_reader(self._fd, self._on_key)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        import termios
+
+        asyncio.get_running_loop().remove_reader(self._fd)
+        termios.tcsetattr(self._fd, termios.TCSADRAIN, self._saved)
+
+    def _on_key(self) -> None:
+        import os
+
+        key = os.read(self._fd, 1).decode(errors="replace").lower()
+        press(self._runner, key)
+
+
+def press(runner: ProgramRunner, key: str) -> bool:
+    """Do what ``key`` asks of the runner (see :data:`KEYS`); whether it meant anything."""
+    if key == "p":
+        if runner.state == "paused":
+            runner.resume()
+        else:
+            runner.pause("paused by the user (p)")
+    elif key == "s":
+        runner.skip()
+    elif key == "q":
+        runner.stop("stopped by the user (q)")
+    else:
+        return False
+    return True
 
 
 class _Display:
     """Progress as a live bar (terminal), plain lines (pipe) or JSON lines."""
 
-    def __init__(self, out: Any, json_lines: bool) -> None:
+    def __init__(self, out: Any, json_lines: bool, *, keys: bool = False) -> None:
         self._out = out
         self._json = json_lines
+        self._keys = keys
         self._live: Any = None
         self._bar: Any = None
         self._task: Any = None
         self._last_step = -1
         self._last_line_s = 0.0
-        self._peak: list[int] = []
+        self._compiled: CompiledProgram | None = None
+        self._played_s = 0.0
 
-    def start(self, title: str, total_s: float) -> None:
+    @property
+    def program_peak(self) -> list[int]:
+        """Each zone's highest level over the program time played (from its timeline)."""
+        if self._compiled is None:
+            return []
+        return _peaks(self._compiled, 0.0, self._played_s)
+
+    @property
+    def program_peak_text(self) -> str:
+        """:attr:`program_peak` zone by zone, e.g. ``left neck 7, right neck 7``."""
+        names = self._compiled.timeline.zone_names if self._compiled is not None else ()
+        peaks = zip(names, self.program_peak, strict=False)
+        return ", ".join(f"{clean(n)} {v}" for n, v in peaks)
+
+    def start(self, title: str, compiled: CompiledProgram) -> None:
+        self._compiled = compiled
+        total_s = compiled.duration_s
         if self._json or not is_terminal():
             return
         from rich.console import Group
@@ -81,50 +164,73 @@ class _Display:
         self._live.start()
 
     def update(self, progress: Progress) -> None:
+        self._played_s = max(self._played_s, progress.elapsed_s)
         if self._json:
             emit_json(progress.to_dict())
             return
         if self._live is not None:
             from rich.table import Table
+            from rich.text import Text
 
             self._bar.update(self._task, completed=progress.elapsed_s)
             detail = Table.grid(padding=(0, 2))
+            state = "" if progress.state == "running" else f"  {progress.state.upper()}"
             detail.add_row(
                 f"stage {progress.stage}",
-                f"step {progress.step_index + 1}/{progress.steps}: {progress.technique}",
+                f"step {progress.step_index + 1}/{progress.steps}: {progress.technique}{state}",
             )
+            names = self._compiled.timeline.zone_names if self._compiled else ()
+            for name, level in zip(names, progress.intensities, strict=False):
+                detail.add_row(Text(f"  {clean(name)}"), "#" * level + f" {level}")
             temp = progress.temperature_c
             detail.add_row(
-                "levels " + " ".join(str(v) for v in progress.intensities),
-                f"heat {_c(progress.heat_target_c)}  temp {_c(temp)}  "
+                "heat",
+                f"{_c(progress.heat_target_c)}  temp {_c(temp)}  "
                 f"battery {_pct(progress.battery_pct)}",
             )
+            if self._keys:
+                keys = "  ".join(f"{k} {what}" for k, what in KEYS.items())
+                resume = "  (paused: p resumes)" if progress.state == "paused" else ""
+                detail.add_row("keys", keys + resume)
             self._live.update(self._group(self._bar, detail))
             return
         # Plain output: a line per step, and every 15 s of program time within one,
-        # with each zone's peak since the last line (levels swing within seconds).
-        self._peak = [max(pair) for pair in zip(self._peak, progress.intensities, strict=False)]
-        self._peak += list(progress.intensities[len(self._peak) :])
+        # with each zone's peak since the last line (the timeline's, not samples:
+        # levels swing within a second).
         if (
             progress.step_index != self._last_step
             or progress.state != "running"
             or progress.elapsed_s - self._last_line_s >= 15
         ):
             self._last_step = progress.step_index
+            peak = (
+                _peaks(self._compiled, self._last_line_s, progress.elapsed_s)
+                if self._compiled is not None
+                else list(progress.intensities)
+            )
             self._last_line_s = progress.elapsed_s
             self._out.print(
                 f"{progress.elapsed_s:7.1f}s  {progress.state:<9} {progress.stage} / "
-                f"{progress.technique}  peak levels {' '.join(str(v) for v in self._peak)}"
+                f"{progress.technique}  peak levels {' '.join(str(v) for v in peak)}"
                 f"  heat {_c(progress.heat_target_c)}  temp {_c(progress.temperature_c)}",
                 markup=False,
                 highlight=False,
             )
-            self._peak = []
 
     def stop(self) -> None:
         if self._live is not None:
             self._live.stop()
             self._live = None
+
+
+def _peaks(compiled: CompiledProgram, start_s: float, end_s: float) -> list[int]:
+    """Each zone's highest level between program times ``start_s`` and ``end_s``."""
+    out = []
+    for zone, changes in enumerate(compiled.timeline.outputs):
+        levels = [compiled.timeline.level_at(zone, start_s)]
+        levels += [o.level for t, o in changes if start_s < t <= end_s]
+        out.append(max(levels))
+    return out
 
 
 def _c(value: float | None) -> str:
@@ -227,19 +333,30 @@ def program_show(args: argparse.Namespace) -> int:
 
 
 def program_validate(args: argparse.Namespace) -> int:
-    """Check a program file; exit 1 with the problem when it is invalid."""
-    from massager_sdk.programs import ProgramError, validate_file
+    """Check a program file or built-in program; exit 1 with the problems when invalid."""
+    import dataclasses
+
+    from massager_sdk.programs import ProgramError, load_program
 
     try:
-        program = validate_file(args.file)
+        program = load_program(args.file)  # a built-in name, as `show` and `run` take
     except ProgramError as exc:
         if args.json:
-            emit_json({"valid": False, "file": args.file, "error": str(exc)})
+            emit_json(
+                {
+                    "valid": False,
+                    "file": args.file,
+                    "error": str(exc),
+                    "problems": [dataclasses.asdict(p) for p in exc.problems],
+                }
+            )
         else:
             print(f"massager: {exc}", file=sys.stderr)
         return ExitCode.FAILED
     if args.json:
-        emit_json({"valid": True, "file": args.file, "duration_s": program.duration_s})
+        emit_json(
+            {"valid": True, "file": args.file, "duration_s": program.duration_s, "problems": []}
+        )
     else:
         console().print(
             f"{args.file}: valid ({program.name}, {_minutes(program.duration_s)})", markup=False
@@ -261,5 +378,6 @@ def program_plot(args: argparse.Namespace) -> int:
 async def _model_capabilities(model: str) -> DeviceCapabilities:
     import massager_sdk
 
-    async with massager_sdk.connect(f"sim://{model}") as device:
+    # `--model neck2` and `--model sim://neck2` both name the simulated neck2.
+    async with massager_sdk.connect(f"sim://{model.removeprefix('sim://')}") as device:
         return device.info

@@ -416,7 +416,7 @@ def config_from_mapping(
     if not isinstance(raw, list):
         raise r.fail("devices", "must be an array of tables ([[devices]])")
     out: list[DeviceConfig] = []
-    for i, entry in enumerate(raw):
+    for i, entry in enumerate(raw, start=1):  # counted from 1, as program errors are
         where = f"devices[{i}]"
         if not isinstance(entry, Mapping):
             raise r.fail(
@@ -449,7 +449,7 @@ def config_from_mapping(
         r.checked("--device", check_device_url, durl)
         out.append(DeviceConfig(url=durl))
     seen: dict[str, int] = {}
-    for i, dev in enumerate(out):
+    for i, dev in enumerate(out, start=1):
         if dev.id is None:
             continue
         if dev.id in seen:

@@ -19,6 +19,11 @@ from typing import Any, ClassVar
 from massager_sdk.errors import BadURLError
 
 _log = logging.getLogger(__name__)
+#: Every write and every received chunk, at DEBUG, for wire traces: a record's
+#: ``direction`` is ``"TX"`` or ``"RX"``, ``data`` the bytes and ``link`` the
+#: link's description. Silent (and nearly free) unless a handler enables it.
+WIRE_LOGGER = "massager_sdk.wire"
+_wire = logging.getLogger(WIRE_LOGGER)
 
 #: Called with each chunk of received bytes, in order.
 DataCallback = Callable[[bytes], None]
@@ -134,12 +139,16 @@ class Transport(abc.ABC):
         """
         if not self._connected:
             raise ConnectionError(f"{self.description} is not connected")
+        if _wire.isEnabledFor(logging.DEBUG):
+            _trace("TX", self.description, data)
         for chunk in split(data, self.mtu):
             await self._write_chunk(chunk)
 
     # -- for subclasses -------------------------------------------------------
 
     def _deliver(self, data: bytes) -> None:
+        if data and _wire.isEnabledFor(logging.DEBUG):
+            _trace("RX", self.description, bytes(data))
         if self._on_data is not None and data:
             self._on_data(bytes(data))
 
@@ -171,6 +180,16 @@ class Transport(abc.ABC):
         self._reader = asyncio.get_running_loop().create_task(
             pump(), name=f"massager-read-{self.description}"
         )
+
+
+def _trace(direction: str, link: str, data: bytes) -> None:
+    _wire.debug(
+        "%s %s %s",
+        direction,
+        link,
+        data.hex(" "),
+        extra={"direction": direction, "link": link, "data": bytes(data)},
+    )
 
 
 def split(data: bytes, size: int) -> Iterator[bytes]:

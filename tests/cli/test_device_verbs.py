@@ -186,7 +186,7 @@ def test_ctrl_c_ends_a_watch_and_leaves_the_device_running(
     with another_host_holding(served, profile_env):
         watch = _start_watch(served.url)
         assert watch.stdout is not None
-        assert watch.stdout.readline().startswith("levels 2 2 2 2")
+        assert "  levels 2 2 2 2" in watch.stdout.readline()
         watch.send_signal(signal.SIGINT)
         _, err = watch.communicate(timeout=30)
         assert watch.returncode == 130, err
@@ -198,7 +198,7 @@ def test_a_watch_whose_device_goes_away_is_a_device_error() -> None:
     watch = _start_watch(device.url)
     try:
         assert watch.stdout is not None
-        assert watch.stdout.readline().startswith("levels 0 0 0 0")
+        assert "  levels 0 0 0 0" in watch.stdout.readline()
         device.stop()
         _, err = watch.communicate(timeout=60)
     finally:

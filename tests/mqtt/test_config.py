@@ -105,22 +105,22 @@ def test_options_alone_make_a_config() -> None:
             "out of range",
         ),
         ("[broker]\nurl = 'mqtt://x'\n[bridge]\ndiscovery = 'yes'\n", "bridge.discovery", "true"),
-        ("[broker]\nurl = 'mqtt://x'\n[[devices]]\nid = 'a'\n", "devices[0].url", "missing"),
+        ("[broker]\nurl = 'mqtt://x'\n[[devices]]\nid = 'a'\n", "devices[1].url", "missing"),
         (
             "[broker]\nurl = 'mqtt://x'\n[[devices]]\nurl = 'bogus://x'\n",
-            "devices[0].url",
+            "devices[1].url",
             "accepted forms",
         ),
         (
             "[broker]\nurl = 'mqtt://x'\n[[devices]]\nurl = 'sim://'\ncolour = 'red'\n",
-            "devices[0].colour",
+            "devices[1].colour",
             "accepted: id, limits, name, profile, url",
         ),
         (
             "[broker]\nurl = 'mqtt://x'\n[[devices]]\nurl = 'sim://'\nid = 'a'\n"
             "[[devices]]\nurl = 'sim://'\nid = 'a'\n",
-            "devices[1].id",
-            "already the id of devices[0]",
+            "devices[2].id",
+            "already the id of devices[1]",
         ),
         ("[broker]\nurl = 'mqtt://x'\n[weather]\n", "weather", "unknown field"),
         (
@@ -271,13 +271,13 @@ url = "sim://neck2"
 @pytest.mark.parametrize(
     ("entry", "field", "says"),
     [
-        ("profile = '{missing}'", "devices[0].profile", "no user profile at"),
-        ("profile = '{unacknowledged}'", "devices[0].profile", "massager profile acknowledge"),
-        ("profile = '{invalid}'", "devices[0].profile", "accepted"),
-        ("limits = 5", "devices[0].limits", "must be a table"),
-        ("limits = {{ heat_max_c = 44.0 }}", "devices[0].limits", "less safe than the default"),
-        ("limits = {{ heat = 40 }}", "devices[0].limits", "accepted limits are"),
-        ("limits = {{ auto_off_s = 'soon' }}", "devices[0].limits", "must be a number"),
+        ("profile = '{missing}'", "devices[1].profile", "no user profile at"),
+        ("profile = '{unacknowledged}'", "devices[1].profile", "massager profile acknowledge"),
+        ("profile = '{invalid}'", "devices[1].profile", "accepted"),
+        ("limits = 5", "devices[1].limits", "must be a table"),
+        ("limits = {{ heat_max_c = 44.0 }}", "devices[1].limits", "less safe than the default"),
+        ("limits = {{ heat = 40 }}", "devices[1].limits", "accepted limits are"),
+        ("limits = {{ auto_off_s = 'soon' }}", "devices[1].limits", "must be a number"),
     ],
 )
 def test_bad_device_safety_settings_name_the_field(

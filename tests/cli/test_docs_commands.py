@@ -1,0 +1,136 @@
+"""The docs' fenced commands and snippets, run as written (against the simulator).
+
+Every ``massager ...`` line of a ``sh`` block in docs/cli.md and README.md runs
+in a shell; those that need hardware or a service are skipped by the table below,
+each with its reason, and long-running ones are shortened by :data:`ADJUST`
+(stated too). A command that stopped working fails here, with its output.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import Served
+from tests.cli.helpers import MASSAGER
+
+DOCS = (Path("docs/cli.md"), Path("README.md"))
+
+#: Commands not run here, and why.
+SKIP: dict[str, str] = {
+    r"ble://": "needs a Bluetooth LE device",
+    r"serial:///dev/tty": "needs a serial device",
+    r"^massager scan(?!.*--simulate)": "listens to the Bluetooth radio",
+    r"^massager bridge": "needs an MQTT broker; tests/mqtt runs the bridge against a real one",
+    r"^massager simulate": "serves until a signal; tests/cli/conftest.py's Served runs it",
+    r"~/": "writes into the home directory",
+}
+#: How commands are shortened to run here (program time, holding time).
+ADJUST: tuple[tuple[str, str, str], ...] = (
+    (r"--for \S+", "--for 1s", "hold for a second, not minutes"),
+    (r"--speed \S+", "--speed 1000", "a whole program in about a second"),
+)
+#: Commands whose exit code reports on this machine rather than on the command.
+MACHINE_DEPENDENT = (r"^massager doctor",)
+
+
+def shell_commands(path: Path) -> list[str]:
+    """The ``massager`` lines of the ``sh`` blocks of ``path``."""
+    out = []
+    for block in re.findall(r"^```sh\n(.*?)^```", path.read_text(), re.M | re.S):
+        out += [line for line in block.splitlines() if line.startswith("massager ")]
+    return out
+
+
+def python_blocks(path: Path, heading: str) -> list[str]:
+    """The ``python`` blocks of the section of ``path`` that starts at ``heading``."""
+    text = path.read_text()
+    start = text.index(heading)
+    following = text.find("\n## ", start + len(heading))
+    section = text[start : following if following >= 0 else len(text)]
+    return re.findall(r"^```python\n(.*?)^```", section, re.M | re.S)
+
+
+def _runnable(command: str, url: str) -> str:
+    command = re.sub(r"\s+#.*$", "", command)  # the line's comment
+    command = command.replace("tcp://127.0.0.1:7000", url)
+    for pattern, replacement, _ in ADJUST:
+        command = re.sub(pattern, replacement, command)
+    verb = command.split()[1]
+    if (verb == "set" or "--watch" in command) and "--for" not in command:
+        command += " --for 1s"  # it holds until Ctrl-C otherwise
+    if verb == "run" and "--speed" not in command:
+        command += " --speed 1000"
+    return command
+
+
+COMMANDS = [(str(path), command) for path in DOCS for command in shell_commands(path)]
+
+
+def test_the_docs_have_commands_for_every_verb() -> None:
+    from massager_sdk.cli.parser import build_parser
+
+    verbs = {c.split()[1] for _, c in COMMANDS}
+    parser = build_parser()
+    [sub] = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+    assert set(sub.choices) - verbs == set(), "a verb without an example in the docs"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("doc", "command"), COMMANDS)
+def test_documented_command_runs(
+    doc: str, command: str, served: Served, tmp_path: Path, profile_env: dict[str, str]
+) -> None:
+    for pattern, reason in SKIP.items():
+        if re.search(pattern, command):
+            pytest.skip(reason)
+    runnable = _runnable(command, served.url)
+    if "decode --file" in runnable:  # it reads the trace its neighbour writes
+        subprocess.run(
+            ["bash", "-c", _TRACE_WRITER],
+            cwd=tmp_path,
+            env=_env(profile_env),
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+    result = subprocess.run(
+        ["bash", "-c", runnable],
+        cwd=tmp_path,
+        env=_env(profile_env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    detail = f"{doc}: {runnable}\n{result.stdout}\n{result.stderr}"
+    assert "Traceback" not in result.stderr, detail
+    if any(re.search(p, command) for p in MACHINE_DEPENDENT):
+        assert result.returncode in (0, 1), detail
+    else:
+        assert result.returncode == 0, detail
+
+
+_TRACE_WRITER = "massager --trace session.trace set --intensity 2 --for 2s"
+
+
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    path = f"{MASSAGER.parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**os.environ, **extra, "PATH": path, "COLUMNS": "120"}
+
+
+def test_the_python_api_first_snippet_runs(tmp_path: Path) -> None:
+    [snippet, *_] = re.findall(
+        r"^```python\n(.*?)^```", Path("docs/python-api.md").read_text(), re.M | re.S
+    )
+    script = tmp_path / "snippet.py"
+    script.write_text(snippet)
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "NMP Heat 4" in result.stdout and "DeviceStatus(" in result.stdout
