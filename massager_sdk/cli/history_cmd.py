@@ -9,11 +9,13 @@ import argparse
 import sys
 import textwrap
 import time
+from typing import TypeVar
 
 HANDLER = "massager_sdk.cli.history_cmd:"
+P = TypeVar("P", bound=argparse.ArgumentParser)
 
 
-def add_history_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_history_parser(sub: argparse._SubParsersAction[P]) -> None:
     """Register ``history`` and ``history show`` on the top-level subparsers."""
     parser = sub.add_parser(
         "history",

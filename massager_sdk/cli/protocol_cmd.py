@@ -52,9 +52,9 @@ def _decoder() -> Any:
                 }
             )
 
-        def feed(self, data: bytes | bytearray | memoryview) -> list[Any]:
+        def feed(self, data: bytes | bytearray | memoryview, now: float | None = None) -> list[Any]:
             self.fed += len(data)
-            return super().feed(data)
+            return super().feed(data, now)
 
     return Diagnosing()
 
