@@ -31,7 +31,9 @@ def add_history_parser(sub: argparse._SubParsersAction[P]) -> None:
     )
     parser.set_defaults(handler=HANDLER + "history_list")
     _common(parser)
-    parser.add_argument("--device", metavar="MODEL[/SERIAL]", help="only this device or model")
+    parser.add_argument(
+        "--device", dest="only", metavar="MODEL[/SERIAL]", help="only this device or model"
+    )
     parser.add_argument("--limit", type=int, default=20, metavar="N", help="at most N (20)")
     verbs = parser.add_subparsers(title="history verbs", metavar="VERB")
     show = verbs.add_parser(
@@ -57,7 +59,7 @@ def history_list(args: argparse.Namespace) -> int:
 
     if args.limit < 1:
         raise ValueError(f"--limit must be 1 or more, not {args.limit}")
-    records = history(args.device, limit=args.limit, path=args.ledger)
+    records = history(args.only, limit=args.limit, path=args.ledger)
     if args.json:
         emit_json([r.to_dict() for r in records])
         return 0
