@@ -34,6 +34,7 @@ SKIP: dict[str, str] = {
 ADJUST: tuple[tuple[str, str, str], ...] = (
     (r"--for \S+", "--for 1s", "hold for a second, not minutes"),
     (r"--speed \S+", "--speed 1000", "a whole program in about a second"),
+    (r"history show \d+", "history show 1", "the session recorded just before"),
 )
 #: Commands whose exit code reports on this machine rather than on the command.
 MACHINE_DEPENDENT = (r"^massager doctor",)
@@ -89,9 +90,13 @@ def test_documented_command_runs(
         if re.search(pattern, command):
             pytest.skip(reason)
     runnable = _runnable(command, served.url)
-    if "decode --file" in runnable:  # it reads the trace its neighbour writes
+    # Commands that read what another command leaves: a trace, the session ledger.
+    writer = _TRACE_WRITER if "decode --file" in runnable else None
+    if runnable.startswith("massager history show"):
+        writer = _SESSION_WRITER
+    if writer is not None:
         subprocess.run(
-            ["bash", "-c", _TRACE_WRITER],
+            ["bash", "-c", writer],
             cwd=tmp_path,
             env=_env(profile_env),
             check=True,
@@ -116,6 +121,7 @@ def test_documented_command_runs(
 
 
 _TRACE_WRITER = "massager --trace session.trace set --intensity 2 --for 2s"
+_SESSION_WRITER = "massager set --intensity 2 --for 1s"
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
