@@ -40,6 +40,7 @@ from massager_protocols.nmp import (
     ZoneInfo,
     encode,
 )
+from massager_protocols.nmp.framing import payload_bound
 from massager_protocols.vectors import __file__ as vectors_init
 
 from tests.c.cbuild import C_DIR, LIBRARY, STRICT, compiler, run
@@ -153,6 +154,14 @@ def test_a_payload_shorter_than_its_layout_is_err_short(
 MESSAGES_BY_NAME = {cls.TYPE.name: int(cls.TYPE) for cls in MESSAGES.values()}
 
 
+def test_the_payload_bounds_are_the_python_ones(nmp1_lib: ctypes.CDLL) -> None:
+    nmp1_lib.nmp1_payload_bound.argtypes = [ctypes.c_uint8]
+    nmp1_lib.nmp1_payload_bound.restype = ctypes.c_uint8
+    assert [nmp1_lib.nmp1_payload_bound(t) for t in range(256)] == [
+        payload_bound(t) for t in range(256)
+    ]
+
+
 def test_an_unknown_type_is_reported(nmp1_lib: ctypes.CDLL) -> None:
     assert roundtrip(nmp1_lib, 0x7E, b"")[0] == ERR_UNKNOWN_TYPE
 
@@ -239,6 +248,8 @@ PIECE = st.one_of(
     FRAMED.map(lambda f: f[:-1] + bytes([f[-1] ^ 0x40])),  # a bad CRC
     st.binary(max_size=30),  # noise
     st.sampled_from([b"\xa5", b"\xa5\x01", b"\xa5\x01\x03", b"\xa5\xa5\x01"]),
+    # headers: beyond a KEEPALIVE's bound; a long UPLOAD_PATTERN; an unknown type
+    st.sampled_from([b"\xa5\x01\x0e\x01\x06", b"\xa5\x01\xf0\x01\x08", b"\xa5\x01\x05\x01\x7e"]),
     st.just(embedded_upload().frame),
     st.just(embedded_upload().keepalive_frame),
 )
