@@ -43,7 +43,7 @@ from massager_protocols.nmp import (
 from massager_protocols.nmp.framing import payload_bound
 from massager_protocols.vectors import __file__ as vectors_init
 
-from tests.c.cbuild import C_DIR, LIBRARY, STRICT, compiler, run
+from tests.c.cbuild import C_DIR, EXAMPLES, HARNESS, STRICT, compiler, run
 from tests.c.nmp1c import CReceiver, roundtrip, setup
 from tests.protocols.embedded import embedded_upload
 
@@ -78,8 +78,9 @@ def test_the_sources_compile_clean_under_the_strict_flags(
 ) -> None:
     cc = compiler()
     extra = ["-DNMP1_WITH_JSON"] if json_support else []
-    for source in LIBRARY:
-        run([cc, *STRICT, optimise, *extra, f"-I{C_DIR}", "-c", source, "-o", tmp_path / "x.o"])
+    for source in HARNESS:  # the library, the device skeleton and its POSIX harness
+        run([cc, *STRICT, optimise, *extra, f"-I{C_DIR}", f"-I{EXAMPLES}", "-c", source,
+             "-o", tmp_path / "x.o"])  # fmt: skip
 
 
 def test_crc_check_value(nmp1_lib: ctypes.CDLL) -> None:
