@@ -58,10 +58,16 @@ static void scan(nmp1_rx_t *rx, nmp1_frame_fn on_frame, void *context)
             drop(rx, start);
             continue;
         }
-        if (rx->used <= NMP1_FRAME_LENGTH_OFFSET) {
+        if (rx->used < NMP1_HEADER_SIZE) {
             return;
         }
-        /* Rules 2 and 5: wait for the whole candidate, whatever it contains. */
+        /* Rule 2: a length beyond its type's bound makes the header noise. */
+        if (rx->buf[NMP1_FRAME_LENGTH_OFFSET] > nmp1_payload_bound(rx->buf[NMP1_FRAME_TYPE_OFFSET])) {
+            rx->stats.bytes_skipped++;
+            drop(rx, 1);
+            continue;
+        }
+        /* Rule 5: wait for the whole candidate, whatever it contains. */
         need = (uint16_t)(NMP1_OVERHEAD + rx->buf[NMP1_FRAME_LENGTH_OFFSET]);
         if (rx->used < need) {
             return;

@@ -46,8 +46,10 @@ typedef struct {
 } nmp1_rx_stats_t;
 
 /* The receiver of section 2.1. It holds one candidate frame at most
- * (NMP1_MAX_FRAME bytes): a candidate starting with A5 01 is waited for until
- * 7 + length bytes are in, and its CRC decides. Valid, it is reported and
+ * (NMP1_MAX_FRAME bytes): a candidate starts with A5 01; one whose length
+ * exceeds its type's bound (nmp1_payload_bound) is noise and its first byte is
+ * dropped; otherwise it is waited for until 7 + length bytes are in, and its
+ * CRC decides. Valid, it is reported and
  * nothing inside it is looked at; invalid, its first byte is dropped and the
  * search resumes inside it, so one byte may complete several frames. */
 typedef struct {

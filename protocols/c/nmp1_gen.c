@@ -432,6 +432,40 @@ int nmp1_encode_event(const nmp1_event_t *msg, uint8_t *payload, size_t capacity
     return writer.err ? writer.err : (int)writer.at;
 }
 
+uint8_t nmp1_payload_bound(uint8_t type)
+{
+    switch (type) {
+    case NMP1_MSG_GET_INFO:
+        return NMP1_GET_INFO_BOUND;
+    case NMP1_MSG_GET_STATUS:
+        return NMP1_GET_STATUS_BOUND;
+    case NMP1_MSG_SET_OUTPUT:
+        return NMP1_SET_OUTPUT_BOUND;
+    case NMP1_MSG_SET_HEAT:
+        return NMP1_SET_HEAT_BOUND;
+    case NMP1_MSG_STOP_ALL:
+        return NMP1_STOP_ALL_BOUND;
+    case NMP1_MSG_KEEPALIVE:
+        return NMP1_KEEPALIVE_BOUND;
+    case NMP1_MSG_SET_AUTO_OFF:
+        return NMP1_SET_AUTO_OFF_BOUND;
+    case NMP1_MSG_UPLOAD_PATTERN:
+        return NMP1_UPLOAD_PATTERN_BOUND;
+    case NMP1_MSG_ACK:
+        return NMP1_ACK_BOUND;
+    case NMP1_MSG_NACK:
+        return NMP1_NACK_BOUND;
+    case NMP1_MSG_INFO:
+        return NMP1_INFO_BOUND;
+    case NMP1_MSG_STATUS:
+        return NMP1_STATUS_BOUND;
+    case NMP1_MSG_EVENT:
+        return NMP1_EVENT_BOUND;
+    default:
+        return NMP1_UNKNOWN_TYPE_BOUND;
+    }
+}
+
 int nmp1_decode_message(uint8_t type, const uint8_t *payload, size_t length,
                         nmp1_message_t *out)
 {

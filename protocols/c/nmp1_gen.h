@@ -135,6 +135,22 @@
 #define NMP1_STATUS_MIN_SIZE 9
 #define NMP1_EVENT_MIN_SIZE 4
 
+/* The longest payload a receiver waits for, by type (section 2.1). */
+#define NMP1_GET_INFO_BOUND 13
+#define NMP1_GET_STATUS_BOUND 13
+#define NMP1_SET_OUTPUT_BOUND 13
+#define NMP1_SET_HEAT_BOUND 13
+#define NMP1_STOP_ALL_BOUND 13
+#define NMP1_KEEPALIVE_BOUND 13
+#define NMP1_SET_AUTO_OFF_BOUND 13
+#define NMP1_UPLOAD_PATTERN_BOUND 255
+#define NMP1_ACK_BOUND 13
+#define NMP1_NACK_BOUND 13
+#define NMP1_INFO_BOUND 255
+#define NMP1_STATUS_BOUND 17
+#define NMP1_EVENT_BOUND 13
+#define NMP1_UNKNOWN_TYPE_BOUND 13
+
 /* Offsets of the fields before a message's first variable-length field. */
 #define NMP1_SET_OUTPUT_ZONE_MASK_OFFSET 0
 #define NMP1_SET_OUTPUT_INTENSITY_OFFSET 1
@@ -273,6 +289,10 @@ typedef union {
     nmp1_status_t status;
     nmp1_event_t event;
 } nmp1_message_t;
+
+/* The longest payload a receiver accepts in a frame of `type`: a header
+ * claiming more is noise (section 2.1). */
+uint8_t nmp1_payload_bound(uint8_t type);
 
 /* Parse a payload. Returns NMP1_OK, NMP1_ERR_SHORT (shorter than the layout:
  * NACK BAD_LENGTH), NMP1_ERR_CAPACITY (more elements or a longer string than

@@ -7,17 +7,19 @@ base does the rest: split and merged chunks, garbage between frames, and
 skipping one byte after a bad candidate.
 
 What happens while a candidate is incomplete is the protocol's choice
-(``TRUST_SYNC``): either the receiver waits for it, so that a frame embedded in
-a longer frame's payload is never taken for a frame of its own (NMP/1); or it
-abandons the candidate as soon as a complete, valid frame starts later in the
-buffer, so that a valid frame after noise is never held back.
+(``TRUST_HEADER``): either the receiver waits for it, so that a frame embedded
+in a longer frame's payload is never taken for a frame of its own (NMP/1, whose
+header check keeps noise from holding frames back for long); or it abandons the
+candidate as soon as a complete, valid frame starts later in the buffer, so
+that a valid frame after noise is never held back.
 
-A receiver that waits has one more rule, for when noise or a corrupted length
-byte makes a false candidate that the link will not complete soon: given the
-time of each chunk (``feed(data, now)``), a candidate still incomplete when the
-link has been silent for ``STALE_AFTER`` seconds is abandoned as though its
-check had failed, so the frames after it are taken. Without times, nothing is
-ever abandoned and the frames out depend on the bytes alone.
+A receiver that waits has one more rule, for a false candidate that the link
+will not complete soon (noise, or a corrupted length byte within its type's
+bound): given the time of each chunk (``feed(data, now)``), a candidate still
+incomplete when the link has been silent for ``STALE_AFTER`` seconds is
+abandoned as though its check had failed, so the frames after it are taken.
+Without times nothing is ever abandoned and the frames out depend on the bytes
+alone.
 """
 
 from __future__ import annotations
@@ -46,16 +48,17 @@ class SyncStreamDecoder(abc.ABC, Generic[F]):
 
     #: The bytes every frame starts with.
     SYNC: ClassVar[bytes]
-    #: Bytes a frame needs before its length can be read.
+    #: Bytes a frame needs before its length can be read and its header judged.
     LENGTH_AT: ClassVar[int]
     #: The shortest possible frame.
     MIN_FRAME: ClassVar[int]
-    #: Whether a candidate is waited for until it is complete and its check
-    #: decides. Then what the decoder yields depends on the bytes alone, never
-    #: on how they were cut, and a byte-at-a-time receiver agrees with it.
-    #: Otherwise an incomplete candidate yields to a complete, valid frame
-    #: found later in the buffer.
-    TRUST_SYNC: ClassVar[bool] = False
+    #: Whether a candidate whose header is plausible (``_frame_length`` is not
+    #: 0) is waited for until it is complete and its check decides. Then what
+    #: the decoder yields depends on the bytes alone, never on how they were
+    #: cut, and a byte-at-a-time receiver agrees with it. Otherwise an
+    #: incomplete candidate yields to a complete, valid frame found later in
+    #: the buffer.
+    TRUST_HEADER: ClassVar[bool] = False
     #: Seconds of silence after which bytes still waiting for the rest of their
     #: candidate are abandoned (only when ``feed`` is given times); ``None``: never.
     STALE_AFTER: ClassVar[float | None] = None
@@ -145,7 +148,7 @@ class SyncStreamDecoder(abc.ABC, Generic[F]):
                     stats.bytes_skipped += 1
                     pos += 1
                     continue
-                if self.TRUST_SYNC:
+                if self.TRUST_HEADER:
                     break
                 later = self._complete_frame_after(pos + 1, n)
                 if later < 0:

@@ -40,9 +40,10 @@ from massager_protocols.nmp import (
     ZoneInfo,
     encode,
 )
+from massager_protocols.nmp.framing import payload_bound
 from massager_protocols.vectors import __file__ as vectors_init
 
-from tests.c.cbuild import C_DIR, LIBRARY, STRICT, compiler, run
+from tests.c.cbuild import C_DIR, EXAMPLES, HARNESS, STRICT, compiler, run
 from tests.c.nmp1c import CReceiver, roundtrip, setup
 from tests.protocols.embedded import embedded_upload
 
@@ -77,8 +78,9 @@ def test_the_sources_compile_clean_under_the_strict_flags(
 ) -> None:
     cc = compiler()
     extra = ["-DNMP1_WITH_JSON"] if json_support else []
-    for source in LIBRARY:
-        run([cc, *STRICT, optimise, *extra, f"-I{C_DIR}", "-c", source, "-o", tmp_path / "x.o"])
+    for source in HARNESS:  # the library, the device skeleton and its POSIX harness
+        run([cc, *STRICT, optimise, *extra, f"-I{C_DIR}", f"-I{EXAMPLES}", "-c", source,
+             "-o", tmp_path / "x.o"])  # fmt: skip
 
 
 def test_crc_check_value(nmp1_lib: ctypes.CDLL) -> None:
@@ -151,6 +153,14 @@ def test_a_payload_shorter_than_its_layout_is_err_short(
 
 
 MESSAGES_BY_NAME = {cls.TYPE.name: int(cls.TYPE) for cls in MESSAGES.values()}
+
+
+def test_the_payload_bounds_are_the_python_ones(nmp1_lib: ctypes.CDLL) -> None:
+    nmp1_lib.nmp1_payload_bound.argtypes = [ctypes.c_uint8]
+    nmp1_lib.nmp1_payload_bound.restype = ctypes.c_uint8
+    assert [nmp1_lib.nmp1_payload_bound(t) for t in range(256)] == [
+        payload_bound(t) for t in range(256)
+    ]
 
 
 def test_an_unknown_type_is_reported(nmp1_lib: ctypes.CDLL) -> None:
@@ -239,6 +249,8 @@ PIECE = st.one_of(
     FRAMED.map(lambda f: f[:-1] + bytes([f[-1] ^ 0x40])),  # a bad CRC
     st.binary(max_size=30),  # noise
     st.sampled_from([b"\xa5", b"\xa5\x01", b"\xa5\x01\x03", b"\xa5\xa5\x01"]),
+    # headers: beyond a KEEPALIVE's bound; a long UPLOAD_PATTERN; an unknown type
+    st.sampled_from([b"\xa5\x01\x0e\x01\x06", b"\xa5\x01\xf0\x01\x08", b"\xa5\x01\x05\x01\x7e"]),
     st.just(embedded_upload().frame),
     st.just(embedded_upload().keepalive_frame),
 )

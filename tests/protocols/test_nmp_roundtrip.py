@@ -165,9 +165,10 @@ def test_decode_frame_says_what_is_wrong() -> None:
 
 def test_stream_decoder_split_merge_and_garbage() -> None:
     frames = [encode(m, i + 1) for i, m in enumerate(EXAMPLES)]
-    # A truncated frame (A5 01 and a length of 40) holds back the frames after it
-    # until 47 bytes have arrived and its CRC failed; then they come out in order.
-    stream = b"\x00garbage\xa5" + b"".join(frames[:5]) + b"\xa5\x01\x28" + b"".join(frames[5:])
+    # A truncated frame (A5 01 and a length of 12; the next frame's A5 01 reads as
+    # its seq and a GET_INFO type) holds back the frames after it until 19 bytes
+    # have arrived and its CRC failed; then they come out in order.
+    stream = b"\x00garbage\xa5" + b"".join(frames[:5]) + b"\xa5\x01\x0c" + b"".join(frames[5:])
     decoder = StreamDecoder()
     got: list[Frame] = []
     for i in range(0, len(stream), 7):
@@ -187,3 +188,13 @@ def test_a_frame_ending_in_the_start_byte_is_consumed_whole() -> None:
     assert decoder.buffered == 0
     assert decoder.stats.bytes_skipped == 0
     assert decoder.feed(frame) and decoder.stats.bytes_skipped == 0
+
+
+def test_a_header_claiming_more_than_its_type_allows_is_noise() -> None:
+    # A5 01, a length of 40, then a KEEPALIVE: read as a header, that is a
+    # GET_INFO of 40 bytes, beyond its bound of 13. It holds nothing back.
+    keepalive = encode(Keepalive(), 3)
+    decoder = StreamDecoder()
+    assert decoder.feed(b"\xa5\x01\x28" + keepalive) == [decode_frame(keepalive)]
+    assert decoder.stats.crc_errors == 0
+    assert decoder.stats.bytes_skipped == 3

@@ -1,19 +1,20 @@
 """Section 2.1, rule 6: a candidate left incomplete by a silent link is abandoned.
 
-A corrupted length byte turns a short frame into a candidate that waits for up
-to 255 more payload bytes. Given times, the receiver gives up on it after
-``STALE_CANDIDATE_S`` of silence and takes the frames that follow; without
-times it keeps waiting, so the frames out still depend on the bytes alone.
+A corrupted length byte within its type's bound (UPLOAD_PATTERN and INFO may
+declare up to 255 payload bytes) makes a candidate that waits for those bytes.
+Given times, the receiver gives up on it after ``STALE_CANDIDATE_S`` of silence
+and takes the frames that follow; without times it keeps waiting, so the
+frames out still depend on the bytes alone.
 """
 
 from __future__ import annotations
 
-from massager_protocols.nmp import GetStatus, Keepalive, StreamDecoder, encode
+from massager_protocols.nmp import GetStatus, StreamDecoder, UploadPattern, encode
 from massager_protocols.nmp.framing import STALE_CANDIDATE_S
 
 GOOD = encode(GetStatus(), seq=7)
-# A KEEPALIVE whose length byte was corrupted from 0 to 200.
-BROKEN = bytes([0xA5, 0x01, 200]) + encode(Keepalive(), seq=3)[3:]
+# The start of an UPLOAD_PATTERN whose length byte was corrupted to 200.
+BROKEN = bytes([0xA5, 0x01, 200, 3, UploadPattern.TYPE, 0x00, 0x02])
 
 
 def test_after_silence_the_false_candidate_is_dropped_and_the_next_frame_taken() -> None:
@@ -42,6 +43,6 @@ def test_a_complete_frame_among_stale_bytes_is_still_taken() -> None:
     # Silence after a candidate that holds a whole frame: the candidate fails,
     # the frame inside it is found when the stale bytes are searched again.
     decoder = StreamDecoder()
-    decoder.feed(bytes([0xA5, 0x01, 40]) + GOOD, now=1.0)
+    decoder.feed(bytes([0xA5, 0x01, 40, 9, UploadPattern.TYPE]) + GOOD, now=1.0)
     frames = decoder.feed(b"", now=1.0 + STALE_CANDIDATE_S + 0.01)
     assert [(f.seq, f.msg_type) for f in frames] == [(7, GetStatus.TYPE)]

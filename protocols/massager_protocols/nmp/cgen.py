@@ -29,8 +29,10 @@ from massager_protocols.nmp.framing import (
     MAX_FRAME,
     MAX_PAYLOAD,
     OVERHEAD,
+    PAYLOAD_BOUNDS,
     SINGLE_WRITE_PAYLOAD,
     SOF,
+    UNKNOWN_TYPE_BOUND,
 )
 from massager_protocols.nmp.messages import (
     CODE_TABLES,
@@ -287,6 +289,10 @@ def render_header() -> str:
     out += ["", "/* Payload sizes: the smallest valid payload of each message. */"]
     for cls, record in records:
         out.append(f"#define NMP1_{cls.TYPE.name}_MIN_SIZE {record.min_size}")
+    out += ["", "/* The longest payload a receiver waits for, by type (section 2.1). */"]
+    for msg_type, bound in PAYLOAD_BOUNDS.items():
+        out.append(f"#define NMP1_{MESSAGES[msg_type].TYPE.name}_BOUND {bound}")
+    out.append(f"#define NMP1_UNKNOWN_TYPE_BOUND {UNKNOWN_TYPE_BOUND}")
     out += ["", "/* Offsets of the fields before a message's first variable-length field. */"]
     for cls, record in records:
         at = 0
@@ -309,6 +315,10 @@ def render_header() -> str:
     out += [f"    nmp1_{r.cname}_t {r.cname};" for _, r in records if r.fields]
     out += ["} nmp1_message_t;", ""]
     out += [
+        "/* The longest payload a receiver accepts in a frame of `type`: a header",
+        " * claiming more is noise (section 2.1). */",
+        "uint8_t nmp1_payload_bound(uint8_t type);",
+        "",
         "/* Parse a payload. Returns NMP1_OK, NMP1_ERR_SHORT (shorter than the layout:",
         " * NACK BAD_LENGTH), NMP1_ERR_CAPACITY (more elements or a longer string than",
         " * the struct holds) or NMP1_ERR_UNKNOWN_TYPE. Bytes beyond the layout are",
@@ -678,6 +688,11 @@ def render_source() -> str:
         out += ["    writer.p = payload;", "    writer.cap = capacity;"]
         out += _indent(_write_body(record, n, "msg"))
         out += ["    return writer.err ? writer.err : (int)writer.at;", "}", ""]
+    out += ["uint8_t nmp1_payload_bound(uint8_t type)", "{", "    switch (type) {"]
+    for msg_type in PAYLOAD_BOUNDS:
+        name = MESSAGES[msg_type].TYPE.name
+        out += [f"    case NMP1_MSG_{name}:", f"        return NMP1_{name}_BOUND;"]
+    out += ["    default:", "        return NMP1_UNKNOWN_TYPE_BOUND;", "    }", "}", ""]
     out += [
         "int nmp1_decode_message(uint8_t type, const uint8_t *payload, size_t length,",
         "                        nmp1_message_t *out)",

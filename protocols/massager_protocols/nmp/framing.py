@@ -19,7 +19,14 @@ import construct as cs
 
 from massager_protocols.crc import crc16_ccitt_false
 from massager_protocols.errors import FrameError, MalformedPayload
-from massager_protocols.nmp.messages import PROTOCOL_VERSION, Message, message_class
+from massager_protocols.nmp.messages import (
+    MAX_ZONES,
+    MESSAGES,
+    PROTOCOL_VERSION,
+    Message,
+    message_class,
+    unwrap,
+)
 from massager_protocols.streaming import DecoderStats as DecoderStats
 from massager_protocols.streaming import SyncStreamDecoder
 
@@ -50,6 +57,40 @@ FRAME = cs.Struct(
     )
     * "CRC-16/CCITT-FALSE over version..payload, little-endian",
 )
+
+
+def _payload_bound(wire: cs.Construct) -> int:
+    """The longest payload a receiver accepts for a layout (section 2.1).
+
+    A layout of fixed-size fields may grow, in a later revision, up to one BLE
+    write; one ending in a byte per zone (STATUS) up to eight zones; any other
+    variable layout up to the frame's limit.
+    """
+    fixed = 0
+    for sub in wire.subcons:
+        leaf = unwrap(sub)
+        if isinstance(leaf, cs.GreedyRange) and unwrap(leaf.subcon) is cs.Int8ul:
+            return max(fixed + MAX_ZONES, SINGLE_WRITE_PAYLOAD)
+        try:
+            fixed += leaf.sizeof()
+        except cs.SizeofError:
+            return MAX_PAYLOAD
+    return max(fixed, SINGLE_WRITE_PAYLOAD)
+
+
+#: The longest payload a receiver waits for, by message type: a header that
+#: claims more is noise (section 2.1). Generated into the spec and the C code.
+PAYLOAD_BOUNDS: dict[int, int] = {t: _payload_bound(c.WIRE) for t, c in sorted(MESSAGES.items())}
+#: The bound for a type this revision does not define: one BLE write, so a newer
+#: host's short command still arrives and is NACKed UNKNOWN_TYPE.
+UNKNOWN_TYPE_BOUND = SINGLE_WRITE_PAYLOAD
+_BOUND_BY_TYPE = bytes(PAYLOAD_BOUNDS.get(t, UNKNOWN_TYPE_BOUND) for t in range(256))
+
+
+def payload_bound(msg_type: int) -> int:
+    """The longest payload a receiver accepts in a frame of ``msg_type``."""
+    return _BOUND_BY_TYPE[msg_type]
+
 
 _HEADER = struct.Struct("<BBBBB")
 _CRC = struct.Struct("<H")
@@ -116,11 +157,13 @@ class StreamDecoder(SyncStreamDecoder[Frame]):
     """Turns a byte stream cut anywhere into whole NMP/1 frames.
 
     Chunks may split frames, merge several, or carry garbage between them. As
-    section 2.1 of the spec says, a candidate that starts with ``A5 01`` is
-    waited for until its length is buffered, and its CRC decides: valid, it is
-    a frame and nothing inside it is looked at; invalid, one byte is discarded
-    and the search resumes inside it. So a frame embedded in a longer frame's
-    payload is never taken for a frame of its own, and the frames out depend
+    section 2.1 of the spec says, a candidate starts with ``A5 01``; a header
+    whose length exceeds its type's bound is noise, and one byte is discarded.
+    A plausible candidate is waited for until its length is buffered, and its
+    CRC decides: valid, it is a frame and nothing inside it is looked at;
+    invalid, one byte is discarded and the search resumes inside it. So a
+    frame embedded in a longer frame's payload is never taken for a frame of
+    its own, and the frames out depend
     on the bytes alone, not on how they were cut: a receiver fed one byte at a
     time yields the same frames. Memory is bounded by one maximum frame plus a
     chunk. Given each chunk's time (``feed(data, now)``), a candidate still
@@ -129,9 +172,9 @@ class StreamDecoder(SyncStreamDecoder[Frame]):
     """
 
     SYNC = _PREFIX
-    LENGTH_AT = 3
+    LENGTH_AT = HEADER_SIZE
     MIN_FRAME = OVERHEAD
-    TRUST_SYNC = True
+    TRUST_HEADER = True
     STALE_AFTER = STALE_CANDIDATE_S
 
     __slots__ = ("rejected",)
@@ -143,7 +186,8 @@ class StreamDecoder(SyncStreamDecoder[Frame]):
         self.rejected: deque[tuple[int, int]] = deque(maxlen=8)
 
     def _frame_length(self, pos: int) -> int:
-        return OVERHEAD + self._buf[pos + 2]
+        length = self._buf[pos + 2]
+        return OVERHEAD + length if length <= _BOUND_BY_TYPE[self._buf[pos + 4]] else 0
 
     def _valid(self, start: int, end: int) -> bool:
         buf = self._buf

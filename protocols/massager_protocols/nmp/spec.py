@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from massager_protocols.nmp.framing import FRAME
+from massager_protocols.nmp.framing import FRAME, PAYLOAD_BOUNDS
 from massager_protocols.nmp.messages import CODE_TABLES, MESSAGES
 from massager_protocols.spectables import SPECS_DIR, SpecPage, code_table, struct_table
 
@@ -20,7 +20,7 @@ SPEC_PATH = SPECS_DIR / "nmp1.md"
 
 def render_blocks() -> dict[str, str]:
     """Every generated block of the spec, by marker name."""
-    blocks = {"frame": struct_table(FRAME)}
+    blocks = {"frame": struct_table(FRAME), "frame-bounds": _bounds_table()}
     for msg_type, cls in sorted(MESSAGES.items()):
         summary = cls.__doc__.splitlines()[0] if cls.__doc__ else ""
         blocks[f"msg-{cls.TYPE.name.lower().replace('_', '-')}"] = (
@@ -29,6 +29,15 @@ def render_blocks() -> dict[str, str]:
     for title, codes in CODE_TABLES.items():
         blocks["codes-" + title.lower().replace(" ", "-")] = code_table(codes)
     return blocks
+
+
+def _bounds_table() -> str:
+    rows = ["| type | name | longest payload |", "|---|---|---|"]
+    rows += [
+        f"| 0x{t:02X} | `{MESSAGES[t].TYPE.name}` | {bound} |"
+        for t, bound in PAYLOAD_BOUNDS.items()
+    ]
+    return "\n".join(rows) + "\n"
 
 
 PAGE = SpecPage(SPEC_PATH, render_blocks)
