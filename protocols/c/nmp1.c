@@ -109,6 +109,17 @@ void nmp1_rx_feed(nmp1_rx_t *rx, const uint8_t *data, size_t length, nmp1_frame_
     }
 }
 
+void nmp1_rx_expire(nmp1_rx_t *rx, nmp1_frame_fn on_frame, void *context)
+{
+    /* Nothing will complete what is buffered: drop the head byte of each
+     * candidate (rule 4, not a CRC failure) and take what the search finds. */
+    while (rx->used > 0) {
+        rx->stats.bytes_skipped++;
+        drop(rx, 1);
+        scan(rx, on_frame, context);
+    }
+}
+
 size_t nmp1_frame_encode(uint8_t *out, size_t capacity, uint8_t seq, uint8_t type,
                          const uint8_t *payload, size_t length)
 {

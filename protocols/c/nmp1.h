@@ -66,6 +66,10 @@ void nmp1_rx_push(nmp1_rx_t *rx, uint8_t byte, nmp1_frame_fn on_frame, void *con
 /* Feed a chunk: the same as pushing its bytes one by one. */
 void nmp1_rx_feed(nmp1_rx_t *rx, const uint8_t *data, size_t length, nmp1_frame_fn on_frame,
                   void *context);
+/* Rule 6 of section 2.1: call when no byte has arrived for NMP1_STALE_CANDIDATE_MS
+ * while rx->used > 0. The waiting candidate counts as failed: its bytes are
+ * searched again, any complete frame among them is reported, the rest dropped. */
+void nmp1_rx_expire(nmp1_rx_t *rx, nmp1_frame_fn on_frame, void *context);
 
 /* Wrap `length` payload bytes in a frame at `out`. `payload` may already sit at
  * out + NMP1_HEADER_SIZE (build in place). Returns the frame's size, or 0 when

@@ -39,6 +39,7 @@ def setup(lib: ctypes.CDLL) -> None:
     lib.nmp1_rx_feed.argtypes = [
         ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, _FRAME_FN, ctypes.c_void_p,
     ]  # fmt: skip
+    lib.nmp1_rx_expire.argtypes = [ctypes.c_void_p, _FRAME_FN, ctypes.c_void_p]
     lib.nmp1_crc16.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
     lib.nmp1_crc16.restype = ctypes.c_uint16
     lib.support_rx_size.restype = ctypes.c_size_t
@@ -86,6 +87,12 @@ class CReceiver:
         """Feed ``data`` with one ``nmp1_rx_feed``; the frames completed."""
         self._out = []
         self._lib.nmp1_rx_feed(self._rx, data, len(data), self._callback, None)
+        return self._out
+
+    def expire(self) -> list[Frame]:
+        """Tell the receiver the link has been silent (``nmp1_rx_expire``); the frames out."""
+        self._out = []
+        self._lib.nmp1_rx_expire(self._rx, self._callback, None)
         return self._out
 
     @property

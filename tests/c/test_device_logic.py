@@ -363,3 +363,16 @@ def test_link_loss_stops_everything(device: CDevice) -> None:
     device.lib.sim_link_lost()
     device.tick(20)
     assert device.motors() == [0, 0, 0, 0] and device.heater() == 0
+
+
+def test_a_corrupted_length_byte_holds_the_link_only_until_it_falls_silent(
+    device: CDevice,
+) -> None:
+    # An UPLOAD_PATTERN header whose length byte says 200: a candidate the
+    # receiver waits for (within the type's bound) that nothing will complete.
+    device.feed(bytes([0xA5, 0x01, 200, 9, UploadPattern.TYPE, 0x00]))
+    device.feed(encode(GetStatus(), 42))
+    assert [seq for _, seq, _ in device.sent] == []  # held inside the false candidate
+    device.tick(250)  # section 2.1, rule 6: silence abandons the candidate
+    assert 42 in [seq for _, seq, _ in device.sent]
+    assert isinstance(device.status(), Status)

@@ -40,7 +40,7 @@ from massager_protocols.nmp import (
     ZoneInfo,
     encode,
 )
-from massager_protocols.nmp.framing import payload_bound
+from massager_protocols.nmp.framing import STALE_CANDIDATE_S, payload_bound
 from massager_protocols.vectors import __file__ as vectors_init
 
 from tests.c.cbuild import C_DIR, EXAMPLES, HARNESS, STRICT, compiler, run
@@ -280,3 +280,26 @@ def test_the_c_receiver_byte_by_byte_yields_what_the_python_decoder_yields(
     for a, b in itertools.pairwise(points):
         got += c_chunked.feed(data[a:b])
     assert got == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(PIECE, st.none()), max_size=12))
+def test_silence_abandons_the_same_candidates_in_c_as_in_python(
+    nmp1_lib: ctypes.CDLL, pieces: list[bytes | None]
+) -> None:
+    # None: the link falls silent for longer than the stale-candidate time (rule 6).
+    python = StreamDecoder()
+    c = CReceiver(nmp1_lib)
+    now = 0.0
+    expected: list[Frame] = []
+    got: list[Frame] = []
+    for piece in pieces:
+        if piece is None:
+            now += STALE_CANDIDATE_S + 0.05
+            expected += python.feed(b"", now)
+            got += c.expire() if c.buffered else []
+        else:
+            expected += python.feed(piece, now)
+            got += c.push(piece)
+    assert got == expected
+    assert (c.stats, c.buffered) == (python.stats, python.buffered)

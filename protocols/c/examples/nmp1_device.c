@@ -510,6 +510,7 @@ void nmp1_device_init(nmp1_device_t *dev, const nmp1_info_t *info, const nmp1_ha
 
 void nmp1_device_receive(nmp1_device_t *dev, const uint8_t *data, size_t length)
 {
+    dev->rx_byte_ms = dev->now_ms;
     nmp1_rx_feed(&dev->rx, data, length, on_frame, dev);
 }
 
@@ -517,6 +518,9 @@ void nmp1_device_tick(nmp1_device_t *dev, uint32_t now_ms)
 {
     int on;
     dev->now_ms = now_ms;
+    if (dev->rx.used > 0 && since(now_ms, dev->rx_byte_ms) >= NMP1_STALE_CANDIDATE_MS) {
+        nmp1_rx_expire(&dev->rx, on_frame, dev); /* section 2.1, rule 6 */
+    }
     sense_heat(dev);
     sense_battery(dev);
     on = nmp1_device_is_on(dev);

@@ -65,6 +65,7 @@ typedef struct {
     nmp1_rx_t rx;
     uint32_t now_ms;
     uint32_t last_rx_ms;   /* the watchdog's reference: the last valid frame */
+    uint32_t rx_byte_ms;   /* the last byte received (stale candidates, rule 6) */
     uint32_t on_since_ms;  /* the auto-off reference */
     uint32_t next_status_ms;
     uint16_t auto_off_s;   /* the auto-off time in force */

@@ -32,6 +32,7 @@ from massager_protocols.nmp.framing import (
     PAYLOAD_BOUNDS,
     SINGLE_WRITE_PAYLOAD,
     SOF,
+    STALE_CANDIDATE_S,
     UNKNOWN_TYPE_BOUND,
 )
 from massager_protocols.nmp.messages import (
@@ -264,6 +265,7 @@ def render_header() -> str:
         f"#define NMP1_MAX_PAYLOAD {MAX_PAYLOAD}",
         f"#define NMP1_MAX_FRAME {MAX_FRAME}",
         f"#define NMP1_SINGLE_WRITE_PAYLOAD {SINGLE_WRITE_PAYLOAD}",
+        f"#define NMP1_STALE_CANDIDATE_MS {round(STALE_CANDIDATE_S * 1000)}u",
     ]
     out += [f"#define NMP1_FRAME_{name.upper()}_OFFSET {at}" for name, at in _frame_offsets()]
     out += ["", "/* Limits and special values (sections 4 and 6). */"]
