@@ -15,9 +15,10 @@ from tests.mqtt.broker import BrokerProcess
 from tests.mqtt.helpers import Observer, Setup, observer, running_bridge
 
 
-async def refusal_for(obs: Observer, setup: Setup, device_id: str) -> dict[str, Any]:
-    await obs.wait(setup.topics.availability(device_id), lambda p: p == b"online")
-    await obs.wait_json(setup.topics.state(device_id))
+async def refusal_for(obs: Observer, setup: Setup, device_id: str, since: int) -> dict[str, Any]:
+    # Messages after ``since`` only: the device must be online again after an add.
+    await obs.wait(setup.topics.availability(device_id), lambda p: p == b"online", after=since)
+    await obs.wait_json(setup.topics.state(device_id), after=since)
     mark = obs.mark()
     await obs.send(setup.topics.set(device_id), {"intensity": 1})
     error: dict[str, Any] = await obs.wait_json(setup.topics.error(device_id), after=mark)
@@ -47,8 +48,9 @@ async def test_rest_survives_remove_and_add(
         )
     async with sim, running_bridge(live_broker) as setup, observer(live_broker, setup.watch) as obs:
         for _ in range(2):  # added, then removed and added again
+            added = obs.mark()
             await setup.bridge.add_device(DeviceConfig("sim://heat4", id="sofa"), simulator=sim)
-            error = await refusal_for(obs, setup, "sofa")
+            error = await refusal_for(obs, setup, "sofa", added)
             assert error["limit"] == "rest", error
             await asyncio.sleep(0.3)
             assert sim.commanded == (0, 0, 0, 0)
