@@ -215,7 +215,7 @@ def run() -> Report:
             f"device is measured {SERVED_RUNS} times at each "
             "speed (the median shown), and a run counts as stopped when the device's watchdog "
             "stopped it or the host gave up on the link. A ratio a little above 1 is the clock "
-            "catching up on time owed from start-up work (at most 1 s of clock time). Command "
+            "catching up on time owed from start-up work (at most 0.1 s of real time). Command "
             "wall and CPU time include the interpreter's start-up (about 0.2 s per process). "
             f"Load average before: {' '.join(load_before)}; "
             f"after: {' '.join(load_after)} (2 cores, shared)."

@@ -9,7 +9,13 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import pytest
-from massager_simulator.clock import MAX_BEHIND_S, ScaledTimeEventLoop, run, run_virtual
+from massager_simulator.clock import (
+    MAX_BEHIND_S,
+    SERVED_MAX_BEHIND_S,
+    ScaledTimeEventLoop,
+    run,
+    run_virtual,
+)
 
 T = TypeVar("T")
 
@@ -40,9 +46,17 @@ class FakeRealClock:
         return self.now
 
 
-def _run_scaled(main: Coroutine[Any, Any, T], speed: float, real: FakeRealClock) -> T:
-    with asyncio.Runner(loop_factory=lambda: ScaledTimeEventLoop(speed, real_time=real)) as r:
-        return r.run(main)
+def _run_scaled(
+    main: Coroutine[Any, Any, T],
+    speed: float,
+    real: FakeRealClock,
+    max_behind_s: float | None = None,
+) -> T:
+    def make() -> ScaledTimeEventLoop:
+        return ScaledTimeEventLoop(speed, real_time=real, max_behind_s=max_behind_s)
+
+    with asyncio.Runner(loop_factory=make) as runner:
+        return runner.run(main)
 
 
 def test_scaled_clock_is_frozen_while_callbacks_run() -> None:
@@ -150,8 +164,22 @@ def test_a_long_stall_is_caught_up_only_to_a_bound() -> None:
 
     moved, behind = _run_scaled(main(), 100, real)
     assert moved == pytest.approx(0.25)
-    # Of the 1000 s stalled, only the bound was owed; a quarter second of it is paid.
-    assert behind == pytest.approx(MAX_BEHIND_S - 0.25, abs=0.01)
+    # Of the 1000 s stalled, only the bound (0.1 s of real time) was owed; 0.25 s is paid.
+    assert behind == pytest.approx(MAX_BEHIND_S * 100 - 0.25, abs=0.01)
+
+
+def test_a_served_device_owes_at_most_its_own_bound() -> None:
+    real = FakeRealClock()
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, ScaledTimeEventLoop)
+        real.now += 10.0
+        await asyncio.sleep(0.25)
+        return loop.behind
+
+    behind = _run_scaled(main(), 1000, real, max_behind_s=SERVED_MAX_BEHIND_S)
+    assert behind == pytest.approx(SERVED_MAX_BEHIND_S - 0.25, abs=0.01)
 
 
 def test_scaled_clock_advances_while_waiting_and_timers_fire_in_order() -> None:
