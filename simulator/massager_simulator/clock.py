@@ -88,10 +88,11 @@ class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
 
 #: The most real time a scaled clock owes and catches up on at once (see ScaledTimeEventLoop).
 MAX_BEHIND_S = 0.1
-#: The most clock time a served device's clock owes at once (``massager simulate``): a third
-#: of its watchdog (3 s), so that a device that stalled does not race past its watchdog on
-#: the frames it had already received while its host, in another process, kept real time.
-SERVED_MAX_BEHIND_S = 1.0
+#: The most clock time owed at once by a process whose timing meets another process's over
+#: a real link (a served device, and its host): a third of a device watchdog (3 s). Racing
+#: through more would fire a reply timeout before a reply could cross the link, or take a
+#: stalled device past its watchdog on the frames it had already received.
+REMOTE_MAX_BEHIND_S = 1.0
 
 
 class _ScaledSelector(_SelectorWrapper):
@@ -184,6 +185,12 @@ class ScaledTimeEventLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return self._scaled.now
+
+    def limit_behind(self, max_behind_s: float) -> None:
+        """Owe at most ``max_behind_s`` of clock time from now on (if that is less)."""
+        scaled = self._scaled
+        scaled.max_behind = min(scaled.max_behind, max_behind_s)
+        scaled.behind = min(scaled.behind, scaled.max_behind)
 
     @property
     def behind(self) -> float:
