@@ -200,36 +200,43 @@ class Watcher:
             str, tuple[Callable[[dict[str, Any]], bool], asyncio.Future[float]]
         ] = {}
         self.changed = asyncio.Event()
+        self.bad_messages = 0
 
     async def read(self) -> None:
         async for message in self.client.messages:
-            now = time.perf_counter()
-            topic = message.topic.value
-            payload = message.payload if isinstance(message.payload, bytes) else b""
-            rest = topic[len(self.base) :]
-            parts = rest.split("/")
-            if rest == "_ping":
-                self._resolve("_ping", {}, now)
-            elif parts[0] == "bridge":
-                if parts[-1] == "state" and len(parts) == 3:
-                    self.bridges[parts[1]] = payload.decode()
-                elif len(parts) == 4 and parts[2] == "response":
-                    self.responses[parts[1]] = json.loads(payload)
-            elif len(parts) == 2 and parts[1] == "availability":
-                if payload == b"online":
-                    self.online.add(parts[0])
-                else:
-                    self.online.discard(parts[0])
-            elif len(parts) == 2 and parts[1] == "claim":
-                if payload:
-                    self.claims[parts[0]] = json.loads(payload)["owner"]
-                else:
-                    self.claims.pop(parts[0], None)
-            elif len(parts) == 1 and payload:
-                state = json.loads(payload)
-                self.states[rest] = state
-                self._resolve(rest, state, now)
-            self.changed.set()
+            try:
+                self._handle(message)
+            except ValueError:  # one odd payload must not stop the watcher
+                self.bad_messages += 1
+
+    def _handle(self, message: aiomqtt.Message) -> None:
+        now = time.perf_counter()
+        topic = message.topic.value
+        payload = message.payload if isinstance(message.payload, bytes) else b""
+        rest = topic[len(self.base) :]
+        parts = rest.split("/")
+        if rest == "_ping":
+            self._resolve("_ping", {}, now)
+        elif parts[0] == "bridge":
+            if parts[-1] == "state" and len(parts) == 3:
+                self.bridges[parts[1]] = payload.decode()
+            elif len(parts) == 4 and parts[2] == "response":
+                self.responses[parts[1]] = json.loads(payload)
+        elif len(parts) == 2 and parts[1] == "availability":
+            if payload == b"online":
+                self.online.add(parts[0])
+            else:
+                self.online.discard(parts[0])
+        elif len(parts) == 2 and parts[1] == "claim":
+            if payload:
+                self.claims[parts[0]] = json.loads(payload)["owner"]
+            else:
+                self.claims.pop(parts[0], None)
+        elif len(parts) == 1 and payload:
+            state = json.loads(payload)
+            self.states[rest] = state
+            self._resolve(rest, state, now)
+        self.changed.set()
 
     def _resolve(self, key: str, state: dict[str, Any], now: float) -> None:
         waiter = self._waiters.get(key)
@@ -500,8 +507,13 @@ async def _one_active_each(watcher: Watcher, names: list[str], ids: list[str]) -
     for name in names:
         watcher.responses.pop(name, None)
         topic = f"{watcher.base}bridge/{name}/request/devices"
-        await watcher.client.publish(topic, json.dumps({"transaction": name}), qos=1)
-        await watcher.until(_has_response(watcher, name), 60, f"{name} answers")
+        for _attempt in range(3):  # a loaded machine: ask again rather than give up
+            await watcher.client.publish(topic, json.dumps({"transaction": name}), qos=1)
+            with contextlib.suppress(RuntimeError):
+                await watcher.until(_has_response(watcher, name), 30, f"{name} answers")
+                break
+        else:
+            raise RuntimeError(f"bridge {name} did not answer its devices request")
         for device in watcher.responses[name]["data"]:
             if device["phase"] == "active":
                 active[device["id"]].append(name)
