@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from massager_sdk.cli.exitcodes import ExitCode
 from massager_sdk.cli.output import console, emit_json, is_terminal
-from massager_sdk.cli.speed import run_at_device_speed
+from massager_sdk.cli.speed import run_at_device_speed, speed_options
 
 if TYPE_CHECKING:
     from massager_sdk.client import Device
@@ -133,7 +133,7 @@ async def open_device(
         device_profile=device_profile,
         install_signal_handlers=control,  # the signal stops a device this host drives
         control=control,
-        **options,
+        **{**speed_options(args), **options},
     ) as device:
         yield device
 

@@ -51,6 +51,21 @@ def device_speed(args: argparse.Namespace) -> float | None:
     )
 
 
+#: How long a reply may take, in real time, from a device served at a speed: the link's
+#: latency is real, and counts ``speed`` times over on the device's clock.
+REPLY_REAL_S = 0.01
+
+
+def speed_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Options for :func:`massager_sdk.connect` that a served device's speed calls for:
+    a reply timeout of at least ``REPLY_REAL_S`` of real time (1 s of device time
+    is a millisecond at 1000x, less than a loaded machine may take to answer)."""
+    served = url_speed(args.device)
+    if served is None or not served > 1:
+        return {}
+    return {"timeout": max(1.0, REPLY_REAL_S * served)}
+
+
 def run_at_device_speed(main: Coroutine[Any, Any, T], args: argparse.Namespace) -> T:
     """``asyncio.run(main)`` on the clock :func:`device_speed` chooses."""
     from massager_simulator.clock import run

@@ -237,7 +237,10 @@ class DeviceNode:
         from massager_sdk.mqtt.bridge import CONTEST_SETTLE_S
 
         book = self.bridge.claims.claims.get(device_id)
-        since = book.since if book is not None and book.owner == self.bridge.owner else time.time()
+        ours = book is not None and book.owner == self.bridge.owner
+        if ours and self.held:
+            return True  # reconnecting to a device we hold: contests are the holder's rule
+        since = book.since if book is not None and ours else time.time()
         claim = Claim(self.bridge.owner, self.bridge.topics.bridge_state, since)
         await self.bridge.publish(self.bridge.topics.claim(device_id), claim.payload(), retain=True)
         await asyncio.sleep(CONTEST_SETTLE_S)

@@ -66,7 +66,7 @@ class TcpTransport(StreamTransport):
         return f"tcp://{host}:{self.port}{speed}"
 
     async def _open_streams(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        from massager_simulator.clock import clock_speed
+        from massager_simulator.clock import REMOTE_MAX_BEHIND_S, ScaledTimeEventLoop, clock_speed
 
         host_speed = clock_speed()
         if host_speed != self.speed:
@@ -78,6 +78,11 @@ class TcpTransport(StreamTransport):
                 f"(the CLI does so from the URL; in Python, "
                 f"massager_simulator.clock.run(main(), speed={self.speed:g}))"
             )
+        loop = asyncio.get_running_loop()
+        if isinstance(loop, ScaledTimeEventLoop):
+            # The device keeps its own time across a real link: a clock racing through
+            # time owed would fire reply timeouts before a reply could arrive.
+            loop.limit_behind(REMOTE_MAX_BEHIND_S)
         try:
             # connect_timeout is real time (the network's), whatever the clock's speed.
             async with asyncio.timeout(self.connect_timeout * self.speed):

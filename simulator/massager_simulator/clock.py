@@ -88,15 +88,25 @@ class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
 
 #: The most real time a scaled clock owes and catches up on at once (see ScaledTimeEventLoop).
 MAX_BEHIND_S = 0.1
+#: The most clock time owed at once by a process whose timing meets another process's over
+#: a real link (a served device, and its host): a third of a device watchdog (3 s). Racing
+#: through more would fire a reply timeout before a reply could cross the link, or take a
+#: stalled device past its watchdog on the frames it had already received.
+REMOTE_MAX_BEHIND_S = 1.0
 
 
 class _ScaledSelector(_SelectorWrapper):
     def __init__(
-        self, inner: selectors.BaseSelector, speed: float, real_time: Callable[[], float]
+        self,
+        inner: selectors.BaseSelector,
+        speed: float,
+        real_time: Callable[[], float],
+        max_behind: float,
     ) -> None:
         super().__init__(inner)
         self.speed = speed
         self.real_time = real_time
+        self.max_behind = max_behind
         self.now = real_time()
         self._real = self.now  # the real time already turned into clock time
         self.behind = 0.0  # clock time owed: real time passed that the clock has not yet shown
@@ -121,6 +131,10 @@ class _ScaledSelector(_SelectorWrapper):
             owed = self._owed()
         else:
             events = self._inner.select(0)
+            if events:
+                # What arrived while the loop was busy is handled before the clock
+                # moves: a reply or keepalive already here is not late for a timer.
+                return events
         # Never past the next timer: it fires before any later one, whatever was owed.
         step = min(owed, timeout)
         self.now += step
@@ -132,7 +146,7 @@ class _ScaledSelector(_SelectorWrapper):
         self.behind += (real - self._real) * self.speed
         self._real = real
         # A long stall (a suspended process, a loaded machine) is not raced through.
-        self.behind = min(self.behind, MAX_BEHIND_S * self.speed)
+        self.behind = min(self.behind, self.max_behind)
         return self.behind
 
 
@@ -146,15 +160,24 @@ class ScaledTimeEventLoop(asyncio.SelectorEventLoop):
     every callback they make ready run before the clock moves again. So a host
     and an embedded device sharing the loop stay in step at any speed (a
     keepalive sent is received before the watchdog's next check), and two
-    processes at the same speed agree on how much time has passed. A stall of
-    more than ``MAX_BEHIND_S`` of real time is not caught up beyond that.
+    processes at the same speed agree on how much time has passed. I/O that
+    arrived while the loop was busy is handled before the clock catches up, and
+    no more than ``max_behind_s`` of clock time (default ``MAX_BEHIND_S`` of real
+    time times ``speed``) is owed at once: a longer stall is not raced through.
 
     ``real_time`` is the real clock (``time.monotonic``; tests inject their own).
     """
 
-    def __init__(self, speed: float, *, real_time: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        speed: float,
+        *,
+        real_time: Callable[[], float] = time.monotonic,
+        max_behind_s: float | None = None,
+    ) -> None:
         self.speed = speed
-        self._scaled = _ScaledSelector(selectors.DefaultSelector(), speed, real_time)
+        max_behind = MAX_BEHIND_S * speed if max_behind_s is None else max_behind_s
+        self._scaled = _ScaledSelector(selectors.DefaultSelector(), speed, real_time, max_behind)
         super().__init__(selector=self._scaled)
         if not (speed > 0 and speed != float("inf")):
             self.close()
@@ -162,6 +185,12 @@ class ScaledTimeEventLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return self._scaled.now
+
+    def limit_behind(self, max_behind_s: float) -> None:
+        """Owe at most ``max_behind_s`` of clock time from now on (if that is less)."""
+        scaled = self._scaled
+        scaled.max_behind = min(scaled.max_behind, max_behind_s)
+        scaled.behind = min(scaled.behind, scaled.max_behind)
 
     @property
     def behind(self) -> float:
@@ -178,18 +207,23 @@ def clock_speed(loop: asyncio.AbstractEventLoop | None = None) -> float:
     return float("inf") if isinstance(loop, VirtualTimeEventLoop) else 1.0
 
 
-def loop_factory(speed: float | None) -> Callable[[], asyncio.AbstractEventLoop]:
-    """The loop for a speed: ``None`` or 1 real time, ``inf`` virtual, else scaled."""
+def loop_factory(
+    speed: float | None, *, max_behind_s: float | None = None
+) -> Callable[[], asyncio.AbstractEventLoop]:
+    """The loop for a speed: ``None`` or 1 real time, ``inf`` virtual, else scaled
+    (``max_behind_s`` as :class:`ScaledTimeEventLoop` takes it)."""
     if speed is None or speed == 1:
         return asyncio.new_event_loop
     if speed == float("inf"):
         return VirtualTimeEventLoop
-    return lambda: ScaledTimeEventLoop(speed)
+    return lambda: ScaledTimeEventLoop(speed, max_behind_s=max_behind_s)
 
 
-def run(main: Coroutine[Any, Any, T], *, speed: float | None = None) -> T:
+def run(
+    main: Coroutine[Any, Any, T], *, speed: float | None = None, max_behind_s: float | None = None
+) -> T:
     """``asyncio.run`` on the clock chosen by ``speed`` (see :func:`loop_factory`)."""
-    with asyncio.Runner(loop_factory=loop_factory(speed)) as runner:
+    with asyncio.Runner(loop_factory=loop_factory(speed, max_behind_s=max_behind_s)) as runner:
         return runner.run(main)
 
 

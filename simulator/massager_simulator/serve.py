@@ -112,6 +112,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
         return clock.run(
             _serve(model, faults, address, args.serial_number, args.ble, args.speed),
             speed=args.speed,
+            max_behind_s=clock.REMOTE_MAX_BEHIND_S,
         )
     except (OSError, ValueError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
