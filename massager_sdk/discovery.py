@@ -28,6 +28,8 @@ import dataclasses
 from collections.abc import AsyncIterator, Iterable
 
 from bleak import BleakScanner
+from bleak.args.bluez import OrPattern
+from bleak.assigned_numbers import AdvertisementDataType
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 
@@ -123,6 +125,25 @@ async def watch(
                 yield found
     finally:
         await scanner.stop()
+
+
+def passive_patterns() -> list[OrPattern]:
+    """What a passive BlueZ scan listens for: every profile's manufacturer data
+    (company id and prefix) and 16-bit service data."""
+    patterns: list[OrPattern] = []
+    for profile in all_profiles().values():
+        for rule in profile.match:
+            for data in rule.manufacturer:
+                value = int(data.key).to_bytes(2, "little") + bytes(data.prefix)
+                patterns.append(
+                    OrPattern(0, AdvertisementDataType.MANUFACTURER_SPECIFIC_DATA, value)
+                )
+            for data in rule.service_data:
+                uuid = str(data.key).lower()
+                if uuid.startswith("0000") and uuid.endswith("-0000-1000-8000-00805f9b34fb"):
+                    value = bytes.fromhex(uuid[4:8])[::-1] + bytes(data.prefix)
+                    patterns.append(OrPattern(0, AdvertisementDataType.SERVICE_DATA_UUID16, value))
+    return list(dict.fromkeys(patterns))
 
 
 def _discovered(

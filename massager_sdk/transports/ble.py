@@ -36,12 +36,11 @@ import dataclasses
 import re
 import sys
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 from bleak import BleakScanner
 from bleak.args.bluez import OrPattern
-from bleak.assigned_numbers import AdvertisementDataType
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.client import BaseBleakClient
 from bleak.backends.device import BLEDevice
@@ -51,7 +50,6 @@ from bleak_retry_connector import BleakClientWithServiceCache, clear_cache, esta
 from massager_protocols.nmp import gatt as nmp_gatt
 
 from massager_sdk.errors import BluetoothUnavailable, ConnectionFailed
-from massager_sdk.profiles.loader import all_profiles
 from massager_sdk.profiles.matching import identify_advertisement
 from massager_sdk.profiles.model import GattEndpoints
 from massager_sdk.transports import LinkIdentity
@@ -95,26 +93,6 @@ def use_backends(
     DEFAULT_BACKENDS.scanner = scanner
 
 
-def passive_patterns() -> list[OrPattern]:
-    """What a passive BlueZ scan listens for: every profile's manufacturer data
-    (company id and prefix) and 16-bit service data (BlueZ scans passively only
-    through advertisement monitors, which need patterns)."""
-    patterns: list[OrPattern] = []
-    for profile in all_profiles().values():
-        for rule in profile.match:
-            for data in rule.manufacturer:
-                value = int(data.key).to_bytes(2, "little") + bytes(data.prefix)
-                patterns.append(
-                    OrPattern(0, AdvertisementDataType.MANUFACTURER_SPECIFIC_DATA, value)
-                )
-            for data in rule.service_data:
-                uuid = str(data.key).lower()
-                if uuid.startswith("0000") and uuid.endswith("-0000-1000-8000-00805f9b34fb"):
-                    value = bytes.fromhex(uuid[4:8])[::-1] + bytes(data.prefix)
-                    patterns.append(OrPattern(0, AdvertisementDataType.SERVICE_DATA_UUID16, value))
-    return list(dict.fromkeys(patterns))
-
-
 def passive_scanning_offered(scanner: type[BaseBleakScanner] | None = None) -> bool:
     """Whether passive scanning can be asked for: not from CoreBluetooth (macOS), which
     scans actively only; any injected backend decides for itself."""
@@ -127,20 +105,26 @@ def scanner_kwargs(
     *,
     adapter: str | None = None,
     passive: bool = False,
+    or_patterns: Sequence[OrPattern] = (),
     service_uuids: list[str] | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for ``BleakScanner``: the backend (none for the platform's),
     the adapter (BlueZ), passive scanning where the platform offers it (else
-    active), and a service filter."""
+    active), and a service filter.
+
+    BlueZ scans passively only through advertisement monitors, which need
+    ``or_patterns`` (what to listen for): without them the platform's scanner
+    scans actively.
+    """
     chosen = scanner or DEFAULT_BACKENDS.scanner
     kwargs: dict[str, Any] = {} if chosen is None else {"backend": chosen}
     bluez: dict[str, Any] = {}
     if adapter:
         bluez["adapter"] = adapter
-    if passive and passive_scanning_offered(scanner):
+    if passive and passive_scanning_offered(scanner) and (chosen is not None or or_patterns):
         kwargs["scanning_mode"] = "passive"
         if chosen is None:
-            bluez["or_patterns"] = passive_patterns()
+            bluez["or_patterns"] = list(or_patterns)
     if bluez:
         kwargs["bluez"] = bluez
     if service_uuids:

@@ -25,7 +25,7 @@ from massager_simulator.clock import run_virtual
 
 import massager_sdk
 from massager_sdk.cli import main as cli_main
-from massager_sdk.discovery import watch
+from massager_sdk.discovery import passive_patterns, watch
 from massager_sdk.errors import BadURLError, BluetoothUnavailable, ConnectionFailed
 from massager_sdk.transports import open_transport
 from massager_sdk.transports.ble import BleTransport, scanner_kwargs, use_backends
@@ -211,15 +211,21 @@ def test_the_adapter_picks_the_bumble_host_to_connect_through() -> None:
 
 def test_passive_scanning_where_the_platform_offers_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "platform", "linux")
-    linux = scanner_kwargs(None, passive=True, adapter="hci0", service_uuids=["180f"])
+    patterns = passive_patterns()
+    linux = scanner_kwargs(
+        None, passive=True, or_patterns=patterns, adapter="hci0", service_uuids=["180f"]
+    )
     assert linux["scanning_mode"] == "passive"
     assert linux["bluez"]["adapter"] == "hci0"
     assert linux["service_uuids"] == ["180f"]
-    patterns = {bytes(p.content_of_pattern) for p in linux["bluez"]["or_patterns"]}
-    assert b"\xff\xffNMP" in patterns  # NMP/1's manufacturer data
-    assert any(p.startswith(b"\x79\x68") for p in patterns)  # yh's
+    contents = {bytes(p.content_of_pattern) for p in linux["bluez"]["or_patterns"]}
+    assert b"\xff\xffNMP" in contents  # NMP/1's manufacturer data
+    assert any(p.startswith(b"\x79\x68") for p in contents)  # yh's
+    # BlueZ scans passively only with patterns: without any, actively.
+    assert "scanning_mode" not in scanner_kwargs(None, passive=True)
     monkeypatch.setattr(sys, "platform", "darwin")
-    assert "scanning_mode" not in scanner_kwargs(None, passive=True)  # macOS: active only
+    macos = scanner_kwargs(None, passive=True, or_patterns=patterns)
+    assert "scanning_mode" not in macos  # macOS: active only
     # An injected backend decides for itself.
     assert scanner_kwargs(SimulatedBleakScanner, passive=True)["scanning_mode"] == "passive"
 
