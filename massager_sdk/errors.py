@@ -15,6 +15,15 @@ class ConnectionFailed(MassagerError, ConnectionError):
     """The device could not be reached, or the link was lost and not regained."""
 
 
+class BluetoothUnavailable(ConnectionFailed):
+    """Bluetooth cannot be used here; the message says why (no adapter, powered
+    off, no permission, the system's Bluetooth service not running...)."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+        super().__init__(f"Bluetooth unavailable: {why}")
+
+
 class DeviceTimeout(MassagerError, TimeoutError):
     """The device did not answer in time (after the bounded retries)."""
 

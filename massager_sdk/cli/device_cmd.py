@@ -502,22 +502,33 @@ def stop(args: argparse.Namespace) -> int:
 
 
 def scan(args: argparse.Namespace) -> int:
-    """List massagers advertising over BLE."""
+    """List massagers advertising over BLE (``--watch``: as they are heard)."""
     import dataclasses
 
     from massager_sdk.discovery import scan as ble_scan
 
+    if args.timeout is not None and not args.timeout > 0:
+        raise ValueError(f"--timeout {args.timeout:g}: expected a number of seconds above 0")
+    options: dict[str, Any] = {
+        "all_devices": args.all,
+        "adapter": args.adapter,
+        "passive": args.passive,
+    }
+    if args.watch:
+        return _watch(args, options)
+    timeout = 5.0 if args.timeout is None else args.timeout
+
     async def main() -> list[Any]:
         if not args.simulate:
-            return await ble_scan(args.timeout, all_devices=args.all)
+            return await ble_scan(timeout, **options)
         from massager_simulator.ble import SimulatedBleakScanner
 
         async with _simulated_air(args.simulate):
-            return await ble_scan(args.timeout, all_devices=args.all, backend=SimulatedBleakScanner)
+            return await ble_scan(timeout, backend=SimulatedBleakScanner, **options)
 
     out = console()
     if is_terminal() and not args.json:
-        with out.status(f"scanning for {args.timeout:g} s..."):
+        with out.status(f"scanning for {timeout:g} s..."):
             found = asyncio.run(main())
     else:
         found = asyncio.run(main())
@@ -534,18 +545,55 @@ def scan(args: argparse.Namespace) -> int:
     for column in ("name", "address", "RSSI", "protocol", "profile", "model", "URL"):
         table.add_column(column, overflow="fold")
     for d in found:
-        cells = (
-            d.name,
-            d.address,
-            str(d.rssi),
-            d.protocol or "unknown",
-            d.profile or "-",
-            # An unknown device: what it advertised, so a profile can be written for it.
-            d.model or ("?" if d.known else f"seen: {d.seen}"),
-            d.url,
-        )
-        table.add_row(*(escape(clean(c)) for c in cells))  # advertised names are not markup
+        # advertised names are not markup, nor terminal control sequences
+        table.add_row(*(escape(clean(c)) for c in _scan_cells(d)))
     out.print(table)
+    return ExitCode.OK
+
+
+def _scan_cells(d: Any) -> tuple[str, ...]:
+    return (
+        d.name,
+        d.address,
+        str(d.rssi),
+        d.protocol or "unknown",
+        d.profile or "-",
+        # An unknown device: what it advertised, so a profile can be written for it.
+        d.model or ("?" if d.known else f"seen: {d.seen}"),
+        d.url,
+    )
+
+
+def _watch(args: argparse.Namespace, options: dict[str, Any]) -> int:
+    """``scan --watch``: a line per device as heard, until Ctrl-C or ``--timeout``."""
+    import dataclasses
+
+    from massager_sdk.discovery import watch
+
+    async def report() -> None:
+        backend: Any = None
+        async with contextlib.AsyncExitStack() as stack:
+            if args.simulate:
+                from massager_simulator.ble import SimulatedBleakScanner
+
+                await stack.enter_async_context(_simulated_air(args.simulate))
+                backend = SimulatedBleakScanner
+            async for d in watch(backend=backend, **options):
+                if args.json:
+                    emit_json({**dataclasses.asdict(d), "url": d.url})
+                else:
+                    print("  ".join(clean(c) for c in _scan_cells(d)), flush=True)
+
+    async def main() -> None:
+        if args.timeout is None:
+            await report()
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(args.timeout):
+                await report()
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a watch ends
+        asyncio.run(main())
     return ExitCode.OK
 
 

@@ -197,9 +197,26 @@ def build_parser() -> argparse.ArgumentParser:
         "massager scan",
         "massager scan --timeout 10 --all --json",
         "massager scan --simulate heat4,neck2     the simulator's devices, no radio needed",
+        "massager scan --watch --passive --json   one line per device as heard, until Ctrl-C",
     )
-    scan.add_argument("--timeout", type=float, default=5.0, help="seconds to listen (5)")
+    scan.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds to listen (5; with --watch: until Ctrl-C)",
+    )
     scan.add_argument("--all", action="store_true", help="list unrecognised devices too")
+    scan.add_argument(
+        "--watch",
+        action="store_true",
+        help="keep scanning; print each device when first heard and when it changes",
+    )
+    scan.add_argument(
+        "--passive",
+        action="store_true",
+        help="scan without scan requests where the system offers it (not macOS)",
+    )
+    scan.add_argument("--adapter", help="the Bluetooth adapter to scan with (Linux), e.g. hci1")
     scan.add_argument(
         "--simulate", metavar="MODELS", help="scan simulated devices of these models instead"
     )

@@ -32,6 +32,7 @@ import massager_sdk
 from massager_sdk.client import Device
 from massager_sdk.model import DeviceEvent, EventKind, Pattern, PatternStep
 from massager_sdk.profiles.matching import identify_advertisement
+from massager_sdk.programs import ProgramRunner, compile_program, load_program
 from tests.client.rig import BUMBLE_OPTIONS, FAST_RAMP, next_ble_address, wait_for
 
 T = TypeVar("T")
@@ -41,7 +42,7 @@ def virtual(scenario: Callable[[], Awaitable[T]]) -> T:
     """Run on the virtual clock, bounded in virtual time."""
 
     async def bounded() -> T:
-        async with asyncio.timeout(600):
+        async with asyncio.timeout(3600):
             return await scenario()
 
     return run_virtual(bounded)
@@ -297,5 +298,26 @@ def test_a_second_central_is_refused_while_one_is_connected() -> None:
             found = await BleakScanner.discover(timeout=0.3, backend=BumbleBleakScanner)
             assert address not in [d.address for d in found]  # not advertising
             assert sim.link_count == 1
+
+    virtual(scenario)
+
+
+def test_a_whole_program_plays_over_a_real_host_stack_on_the_virtual_clock() -> None:
+    """``classic`` (over 19 minutes) end to end over bumble: every command through
+    ATT writes and notifications, the clock virtual, the device stopped at the end."""
+
+    async def scenario() -> None:
+        async with in_the_air("heat4") as (sim, peripheral, address):
+            writes = write_sizes(peripheral)
+            async with massager_sdk.connect(f"ble://{address}", **BUMBLE_OPTIONS) as device:
+                compiled = compile_program(load_program("classic"), device.info)
+                start = asyncio.get_running_loop().time()
+                last = await ProgramRunner(device, compiled).run()
+                played = asyncio.get_running_loop().time() - start
+            assert last.state == "completed"
+            assert last.elapsed_s == pytest.approx(compiled.timeline.duration_s)
+            assert played >= compiled.timeline.duration_s > 600
+            assert len(writes) > 100
+            assert sim.commanded == (0, 0, 0, 0)
 
     virtual(scenario)
