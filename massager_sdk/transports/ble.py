@@ -266,6 +266,11 @@ class BleTransport(Transport):
             rx = service.get_characteristic(gatt.write) if service is not None else None
             tx = service.get_characteristic(gatt.notify) if service is not None else None
             if rx is None or tx is None:
+                # Found by UUID under whichever service holds them: a device may
+                # advertise one service and serve its characteristics under another.
+                rx = rx or client.services.get_characteristic(gatt.write)
+                tx = tx or client.services.get_characteristic(gatt.notify)
+            if rx is None or tx is None:
                 raise ConnectionFailed(
                     f"{self.description} has no service {gatt.service} with write "
                     f"{gatt.write} and notify {gatt.notify}: not the device profile's "

@@ -142,16 +142,25 @@ def test_credentials_come_from_the_device_file(
     run_virtual(main)
 
 
-def test_a_wrong_device_id_is_refused_with_a_clear_error() -> None:
+def test_a_wrong_uuid_is_refused_with_a_clear_error_and_a_wrong_device_id_is_not() -> None:
     async def main() -> None:
         device = massager_sdk.connect(
             "tuya+sim://tuya-neck",
             protocol="tuya_ble",
             local_key="sim0key0neck0001",
-            device_id="bf0someone0else0000001",
-            uuid="tuya0sim0neck001",
+            device_id="bf0sim0neck0massager01",
+            uuid="tuya0someone0els",
         )
         with pytest.raises(ConnectionFailed, match=r"refused pairing.*does not match"):
             await device.open()
+        # Tuya's SDK compares the uuid only: another device id pairs (as "bound already").
+        async with massager_sdk.connect(
+            "tuya+sim://tuya-neck",
+            protocol="tuya_ble",
+            local_key="sim0key0neck0001",
+            device_id="bf0someone0else0000001",
+            uuid="tuya0sim0neck001",
+        ) as paired:
+            assert paired.info.protocol == "tuya_ble"
 
     run_virtual(main)
