@@ -106,7 +106,9 @@ class TuyaTransport(Transport):
     Above it, bytes are plaintext Tuya messages (header, data, CRC) numbered by
     the layer above; below it, encrypted fragments of at most 20 bytes, each
     written on its own. Replies are renumbered back to the number the message
-    they answer had above.
+    they answer had above. Once paired it hands up one message of its own,
+    DEVICE_INFO with ``seq`` and ``response_to`` 0 and the device's uuid as
+    data, so that the layer above can name the device by it.
     """
 
     scheme: ClassVar[str] = "tuya+ble"
@@ -187,9 +189,11 @@ class TuyaTransport(Transport):
         if result not in (PairResult.OK, PairResult.ALREADY_PAIRED):
             await self.inner.disconnect()
             raise ConnectionFailed(
-                f"{self.description} refused pairing (result {result}): the local key, device id "
-                f"or uuid does not match this device; {HOW_TO_GET_KEYS}"
+                f"{self.description} refused pairing (result {result}): the uuid does not "
+                f"match this device; {HOW_TO_GET_KEYS}"
             )
+        identity = Message(0, 0, Code.DEVICE_INFO, self.credentials.uuid.encode("ascii"))
+        self._deliver(identity.plaintext())
 
     async def _close(self) -> None:
         for task in list(self._acks):
@@ -312,6 +316,8 @@ class TuyaAdapter(ProtocolAdapter):
         self._heat_wanted: int | None = None  # heat level value held for the next switch-on
         self._messages = 0
         self._undecodable = 0
+        #: The device's uuid, once the channel named it: its serial in ``info``.
+        self.uuid = ""
 
     # -- commands ---------------------------------------------------------------------
 
@@ -416,6 +422,8 @@ class TuyaAdapter(ProtocolAdapter):
             self._messages += 1
             if message.response_to:
                 out.extend(self._result(message, now))
+            elif message.code == Code.DEVICE_INFO and not message.seq:
+                self.uuid = message.data.decode("ascii", errors="replace")  # from the channel
             elif message.code in (Code.RECEIVE_DP, Code.RECEIVE_SIGN_DP):
                 out.extend(self._datapoints(message, now))
             else:
@@ -439,7 +447,9 @@ class TuyaAdapter(ProtocolAdapter):
         if pending.report and (self.report_after_query or not self._shows(pending)):
             return []  # a report still to come says what is in force
         self._pending.remove(pending)
-        info = self.caps if pending.info else None
+        info = None
+        if pending.info:
+            info = dataclasses.replace(self.caps, serial=self.uuid) if self.uuid else self.caps
         status = self._status(now) if pending.report or pending.name == "GET_STATUS" else None
         return [Reply(pending.seq, pending.name, True, info=info, status=status)]
 

@@ -311,7 +311,7 @@ class YhAdapter(ProtocolAdapter):
 #: The "yh" registration: capabilities come from the device profile.
 PROTOCOL = ProtocolSpec(
     name=YhAdapter.name,
-    manufacturer="JL6328 (yh)",
+    manufacturer="Jieli",  # the JL6328 chip's maker: the devices name no other
     adapter=YhAdapter,
     default_profile=DEFAULT_PROFILE,
     contract="massager_protocols.yh",

@@ -25,6 +25,8 @@ def test_connect_pairs_and_takes_the_capabilities_from_the_profile(kind: str) ->
         assert info.intensity_steps == 16
         assert info.heat is not None and info.heat.targets_c == (40.0,)
         assert device.transport.description.startswith("tuya+")
+        # Its serial is its uuid, which the channel paired with (a bridge names it by it).
+        assert info.serial == "tuya0sim0neck001"
 
     with_device(kind, "tuya-neck", body)
 
