@@ -27,6 +27,11 @@ def test_connect_pairs_and_takes_the_capabilities_from_the_profile(kind: str) ->
         assert device.transport.description.startswith("tuya+")
         # Its serial is its uuid, which the channel paired with (a bridge names it by it).
         assert info.serial == "tuya0sim0neck001"
+        # The time request the SDK sends after pairing was answered: 13 digits and a zone.
+        personality = sim.personality
+        assert isinstance(personality, TuyaPersonality)
+        told = personality.time_told
+        assert told is not None and len(told) == 15 and told[:13].isdigit()
 
     with_device(kind, "tuya-neck", body)
 

@@ -21,8 +21,9 @@ from massager_simulator.link import LinkEnd
 from massager_simulator.model import load_model
 from massager_simulator.personalities.tuya import TuyaPersonality
 
+from massager_sdk.profiles.loader import get_profile
 from massager_sdk.protocols import adapter_for
-from massager_sdk.protocols.base import GetStatus, SetZones
+from massager_sdk.protocols.base import GetStatus, Reply, SetZones
 from massager_sdk.protocols.tuya import TuyaAdapter
 from tests.profiles.suite import TUYA_CREDENTIALS
 
@@ -238,3 +239,49 @@ def test_a_bound_device_advertises_its_product_id_encrypted() -> None:
 def test_binary_advertisements_never_raise(manufacturer: bytes, service: bytes) -> None:
     found = gatt.parse_advertisement(manufacturer, b"\x00" + service, local_key="abcdef", uuid="u")
     assert all(isinstance(k, str) for k in found)
+
+
+def _adapter(**options: Any) -> TuyaAdapter:
+    profile = get_profile("tuya-neck")
+    return TuyaAdapter(dataclasses.replace(profile, options={**profile.options, **options}))
+
+
+def _device(seq: int, response_to: int, code: int, data: str) -> bytes:
+    return tuya.Message(seq, response_to, code, bytes.fromhex(data)).plaintext()
+
+
+def test_where_a_query_reports_the_query_not_the_echo_confirms_a_write() -> None:
+    adapter = _adapter(one_dp_per_write=False, report_after_query=True)
+    sent = tuya.MessageStream().feed(adapter.encode(SetZones((0,), 7), 3))
+    assert [(m.code, m.data.hex(" ")) for m in sent] == [
+        (tuya.Code.DPS, "69 01 01 00 68 04 01 00 67 04 01 06"),
+        (tuya.Code.DEVICE_STATUS, ""),
+    ]
+    # The echo claims all three; the query's report shows the mode and gear not applied.
+    assert adapter.feed(_device(10, 3, tuya.Code.DPS, "00"), 0.0) == []
+    echo = adapter.feed(
+        _device(11, 0, tuya.Code.RECEIVE_DP, "69 01 01 00 68 04 01 00 67 04 01 06"), 0
+    )
+    assert [type(i).__name__ for i in echo] == ["DeviceStatus"]
+    assert adapter.feed(_device(12, 3, tuya.Code.DEVICE_STATUS, "00"), 0.0) == []
+    report = "69 01 01 00 67 04 01 00 68 04 01 00 66 04 01 01 65 01 01 00"
+    (reply,) = adapter.feed(_device(13, 0, tuya.Code.RECEIVE_DP, report), 0.0)
+    assert isinstance(reply, Reply) and not reply.ok and reply.reason == "NOT_APPLIED"
+
+
+def test_one_data_point_a_write_is_confirmed_by_the_reports_of_each() -> None:
+    adapter = _adapter()
+    adapter.encode(SetZones((0,), 7), 4)
+    trace = [
+        (_device(20, 4, tuya.Code.DPS, "00"), []),
+        (_device(21, 0, tuya.Code.RECEIVE_DP, "69 01 01 00"), ["DeviceStatus"]),
+        (_device(22, 4, tuya.Code.DPS, "00"), []),
+        (_device(23, 0, tuya.Code.RECEIVE_DP, "68 04 01 00"), ["DeviceStatus"]),
+        (_device(24, 4, tuya.Code.DPS, "00"), []),  # the gear not reported yet: waits
+        (_device(25, 0, tuya.Code.RECEIVE_DP, "67 04 01 06"), ["Reply"]),
+    ]
+    for data, expected in trace:
+        out = adapter.feed(data, 0.0)
+        assert [type(i).__name__ for i in out] == expected
+    assert isinstance(out[0], Reply) and out[0].ok
+    assert out[0].status is not None and out[0].status.intensities == (7,)

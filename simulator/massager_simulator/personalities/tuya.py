@@ -102,6 +102,8 @@ class TuyaPersonality(Personality):
         self.mode = 0
         self._reported: dict[int, Any] = {}
         self._refused = False  # the firmware refused to switch on: it says so after the echo
+        #: The host's answer to the time request sent after pairing, once it came.
+        self.time_told: bytes | None = None
         self._rng = random.Random(device.faults.seed)
 
     def _modes(self) -> tuple[tuple[Waveform, int], ...]:
@@ -237,7 +239,9 @@ class TuyaPersonality(Personality):
 
     def _message(self, port: Port, link: _Link, message: Any, now: float) -> None:
         if message.response_to:
-            self.device.heard(now)  # the host's acknowledgement of a report
+            self.device.heard(now)  # the host's acknowledgement of a report, or the time
+            if message.code == Code.TIME1_REQ:
+                self.time_told = message.data
             return
         if message.code == Code.DPS:
             try:
