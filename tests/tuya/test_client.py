@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from massager_protocols.tuya import gatt as tuya_gatt
 from massager_simulator import SimulatedDevice
 from massager_simulator.clock import run_virtual
 from massager_simulator.personalities.tuya import TuyaPersonality
@@ -12,6 +13,7 @@ from massager_sdk import ConnectionFailed
 from massager_sdk.client import Device
 from massager_sdk.model import DeviceEvent, EventKind, Waveform
 from massager_sdk.protocols.tuya import MissingCredentials
+from massager_sdk.transports import GattEndpoints
 from tests.profiles.suite import KINDS, wait_for, with_device
 
 KIND = pytest.mark.parametrize("kind", KINDS)
@@ -171,3 +173,21 @@ def test_a_wrong_uuid_is_refused_with_a_clear_error_and_a_wrong_device_id_is_not
             assert paired.info.protocol == "tuya_ble"
 
     run_virtual(main)
+
+
+def test_the_characteristics_are_found_under_whichever_service_holds_them() -> None:
+    # Real Tuya hardware serves 2B11/2B10 under 1910 and only advertises A201: endpoints
+    # naming A201 (as hosts long assumed) still reach them.
+    endpoints = GattEndpoints(
+        service=tuya_gatt.SERVICE_UUID,
+        write=tuya_gatt.WRITE_CHAR_UUID,
+        notify=tuya_gatt.NOTIFY_CHAR_UUID,
+    )
+
+    async def body(device: Device, sim: SimulatedDevice) -> None:
+        assert sim.personality.gatt.service_uuid == tuya_gatt.COMMAND_SERVICE_UUID
+        await device.set_intensity(3)
+        await device.flush()
+        assert sim.commanded == (3,)
+
+    with_device("ble", "tuya-neck", body, gatt=endpoints)
