@@ -106,7 +106,9 @@ class TuyaTransport(Transport):
     Above it, bytes are plaintext Tuya messages (header, data, CRC) numbered by
     the layer above; below it, encrypted fragments of at most 20 bytes, each
     written on its own. Replies are renumbered back to the number the message
-    they answer had above.
+    they answer had above. Once paired it hands up one message of its own,
+    DEVICE_INFO with ``seq`` and ``response_to`` 0 and the device's uuid as
+    data, so that the layer above can name the device by it.
     """
 
     scheme: ClassVar[str] = "tuya+ble"
@@ -198,9 +200,11 @@ class TuyaTransport(Transport):
         if result not in (PairResult.OK, PairResult.ALREADY_PAIRED):
             await self.inner.disconnect()
             raise ConnectionFailed(
-                f"{self.description} refused pairing (result {result}): the local key, device id "
-                f"or uuid does not match this device; {HOW_TO_GET_KEYS}"
+                f"{self.description} refused pairing (result {result}): the uuid does not "
+                f"match this device; {HOW_TO_GET_KEYS}"
             )
+        identity = Message(0, 0, Code.DEVICE_INFO, self.credentials.uuid.encode("ascii"))
+        self._deliver(identity.plaintext())
 
     async def _close(self) -> None:
         for task in list(self._acks):
@@ -260,9 +264,9 @@ class _Pending:
     seq: int
     name: str
     wanted: dict[int, Any]  #: data point values a DPS write asks for
-    report: bool  #: the reply waits for the DP report after the result byte
+    report: bool  #: the reply waits for a data point report that shows ``wanted``
     info: bool = False
-    answered: bool = False
+    results: int = 1  #: result bytes still to come (one per message sent)
 
 
 class TuyaAdapter(ProtocolAdapter):
@@ -276,8 +280,21 @@ class TuyaAdapter(ProtocolAdapter):
                               the next switch-on otherwise (the firmware ignores
                               heat while switched off)
     GetInfo, GetStatus,       DEVICE_STATUS; the device answers with a result
-    Keepalive, SetAutoOff     byte and a report of every data point
+    Keepalive, SetAutoOff     byte (and, where the profile says so, a report)
     ========================= ====================================================
+
+    The device profile's options say how the device behaves:
+
+    - ``one_dp_per_write`` (default true): each data point goes in its own DPS
+      write, the switch first, as the demo firmware applies only the first data
+      point of a write. A write is confirmed by the device's reports showing every
+      value asked for: the demo echoes each write, so one data point per write
+      makes its echo the value it applied.
+    - ``report_after_query`` (default false): the device reports every data point
+      after a status query. Then a DPS write is followed by a query, and its
+      report, not the echo, confirms the write; GetStatus waits for the report.
+      Otherwise GetStatus is answered from the data points last reported.
+    - ``switch_on`` (default 1): the switch value that means on (0 on the demo).
 
     The demo firmware has no timer data point: SetAutoOff is answered but only
     the host's safety clock (and the simulated firmware's default) switch off.
@@ -301,37 +318,54 @@ class TuyaAdapter(ProtocolAdapter):
             )
         }  # fmt: skip
         self.heat_off = int(options.get("heat_off", 1))
+        self.switch_on = bool(int(options.get("switch_on", 1)))
+        self.one_dp_per_write = bool(options.get("one_dp_per_write", True))
+        self.report_after_query = bool(options.get("report_after_query", False))
         self._stream = MessageStream()
         self._pending: collections.deque[_Pending] = collections.deque(maxlen=32)
         self._values: dict[int, Any] = {}
         self._heat_wanted: int | None = None  # heat level value held for the next switch-on
         self._messages = 0
         self._undecodable = 0
+        #: The device's uuid, once the channel named it: its serial in ``info``.
+        self.uuid = ""
 
     # -- commands ---------------------------------------------------------------------
 
     def encode(self, command: DeviceCommand, seq: int) -> bytes:
-        """The plaintext Tuya message of ``command`` (:class:`TuyaTransport` encrypts it)."""
-        pending, code, data = self._plan(command, seq)
+        """The plaintext Tuya messages of ``command`` (:class:`TuyaTransport` encrypts
+        them), all numbered ``seq``: their answers come back under it."""
+        pending, messages = self._plan(command, seq)
+        pending.results = len(messages)
         self._pending.append(pending)
-        return Message(seq, 0, code, data).plaintext()
+        return b"".join(Message(seq, 0, code, data).plaintext() for code, data in messages)
 
     def validate(self, command: DeviceCommand) -> None:
         """Raise ``ValueError`` if ``command`` cannot be expressed; nothing is queued."""
         self._plan(command, 1, dry=True)
 
-    def _dps(self, values: dict[int, Any]) -> bytes:
-        bools = {self.dp["switch"]}
-        return encode_datapoints(
-            [DataPoint(i, DpType.BOOL if i in bools else DpType.ENUM, v) for i, v in values.items()]
-        )
+    def _is_on(self, values: Mapping[int, Any]) -> bool:
+        switch = values.get(self.dp["switch"])
+        return switch is not None and bool(switch) == self.switch_on
+
+    def _writes(self, wanted: dict[int, Any]) -> list[tuple[int, bytes]]:
+        """DPS messages for ``wanted`` (in its order), then a query where it confirms."""
+        switch = self.dp["switch"]
+        points = [
+            DataPoint(i, DpType.BOOL if i == switch else DpType.ENUM, v) for i, v in wanted.items()
+        ]
+        groups = [[p] for p in points] if self.one_dp_per_write else [points]
+        out = [(int(Code.DPS), encode_datapoints(g)) for g in groups]
+        if self.report_after_query:
+            out.append((int(Code.DEVICE_STATUS), b""))
+        return out
 
     def _plan(
         self, command: DeviceCommand, seq: int, dry: bool = False
-    ) -> tuple[_Pending, int, bytes]:
+    ) -> tuple[_Pending, list[tuple[int, bytes]]]:
         dp = self.dp
-        on = bool(self._values.get(dp["switch"], False))
-        query = (Code.DEVICE_STATUS, b"")
+        on = self._is_on(self._values)
+        query = [(int(Code.DEVICE_STATUS), b"")]
         match command:
             case SetZones():
                 if command.pattern_slot is not None:
@@ -345,18 +379,23 @@ class TuyaAdapter(ProtocolAdapter):
                         f"level {command.level} is outside 0..{self.caps.intensity_steps}"
                     )
                 if not command.level:
-                    wanted: dict[int, Any] = {dp["switch"]: False}
+                    wanted: dict[int, Any] = {dp["switch"]: not self.switch_on}
                 else:
                     mode = self.device.mode_for(command.waveform, command.period_s).value
-                    wanted = {dp["switch"]: True, dp["mode"]: mode, dp["gear"]: command.level - 1}
+                    # The switch first: the demo ignores mode and gear while switched off.
+                    wanted = {
+                        dp["switch"]: self.switch_on,
+                        dp["mode"]: mode,
+                        dp["gear"]: command.level - 1,
+                    }
                     if self._heat_wanted is not None:
                         wanted[dp["heat"]] = self._heat_wanted
-                return _Pending(seq, "DPS", wanted, True), Code.DPS, self._dps(wanted)
+                return _Pending(seq, "DPS", wanted, True), self._writes(wanted)
             case StopAll():
                 if not dry:
                     self._heat_wanted = None
-                wanted = {dp["switch"]: False}
-                return _Pending(seq, "STOP", wanted, True), Code.DPS, self._dps(wanted)
+                wanted = {dp["switch"]: not self.switch_on}
+                return _Pending(seq, "STOP", wanted, True), self._writes(wanted)
             case SetHeat():
                 if command.target_c is None:
                     value = self.heat_off
@@ -373,16 +412,16 @@ class TuyaAdapter(ProtocolAdapter):
                     self._heat_wanted = None if value == self.heat_off else value
                 if on:
                     wanted = {dp["heat"]: value}
-                    return _Pending(seq, "DPS", wanted, True), Code.DPS, self._dps(wanted)
-                return _Pending(seq, "HEAT_HELD", {}, False), *query
+                    return _Pending(seq, "DPS", wanted, True), self._writes(wanted)
+                return _Pending(seq, "HEAT_HELD", {}, False), query
             case UploadPattern():
                 raise ValueError(f"{self.caps.model} cannot store patterns")
             case GetStatus():
-                return _Pending(seq, "GET_STATUS", {}, True), *query
+                return _Pending(seq, "GET_STATUS", {}, self.report_after_query), query
             case GetInfo():
-                return _Pending(seq, "GET_INFO", {}, False, info=True), *query
+                return _Pending(seq, "GET_INFO", {}, False, info=True), query
             case Keepalive() | SetAutoOff():
-                return _Pending(seq, type(command).__name__.upper(), {}, False), *query
+                return _Pending(seq, type(command).__name__.upper(), {}, False), query
         raise TypeError(f"not a command: {command!r}")
 
     # -- what the device sends -------------------------------------------------------------
@@ -393,27 +432,37 @@ class TuyaAdapter(ProtocolAdapter):
         for message in self._stream.feed(data):
             self._messages += 1
             if message.response_to:
-                out.extend(self._result(message))
+                out.extend(self._result(message, now))
+            elif message.code == Code.DEVICE_INFO and not message.seq:
+                self.uuid = message.data.decode("ascii", errors="replace")  # from the channel
             elif message.code in (Code.RECEIVE_DP, Code.RECEIVE_SIGN_DP):
                 out.extend(self._datapoints(message, now))
             else:
                 self._undecodable += 1
         return out
 
-    def _result(self, message: Message) -> list[Incoming]:
+    def _shows(self, pending: _Pending) -> bool:
+        return all(self._values.get(i) == v for i, v in pending.wanted.items())
+
+    def _result(self, message: Message, now: float) -> list[Incoming]:
         pending = next((p for p in self._pending if p.seq == message.response_to), None)
-        if pending is None or pending.answered:
+        if pending is None or not pending.results:
             return []
         result = message.data[0] if message.data else 1
         if result != 0:
             self._pending.remove(pending)
             return [Reply(pending.seq, pending.name, False, reason=f"RESULT_{result}")]
-        pending.answered = True
-        if pending.report:
-            return []  # the report that follows says what is in force
+        pending.results -= 1
+        if pending.results:
+            return []
+        if pending.report and (self.report_after_query or not self._shows(pending)):
+            return []  # a report still to come says what is in force
         self._pending.remove(pending)
-        info = self.caps if pending.info else None
-        return [Reply(pending.seq, pending.name, True, info=info)]
+        info = None
+        if pending.info:
+            info = dataclasses.replace(self.caps, serial=self.uuid) if self.uuid else self.caps
+        status = self._status(now) if pending.report or pending.name == "GET_STATUS" else None
+        return [Reply(pending.seq, pending.name, True, info=info, status=status)]
 
     def _datapoints(self, message: Message, now: float) -> list[Incoming]:
         data = message.data[3:] if message.code == Code.RECEIVE_SIGN_DP else message.data
@@ -427,10 +476,9 @@ class TuyaAdapter(ProtocolAdapter):
             self._values[point.id] = point.value
         out: list[Incoming] = []
         dp = self.dp
-        expected_stop = any(
-            p.answered and p.wanted.get(dp["switch"]) is False for p in self._pending
-        )
-        if before.get(dp["switch"]) and not self._values.get(dp["switch"]) and not expected_stop:
+        # Off while a write of the switch is in flight: its answer, not a shutdown.
+        expected_stop = any(dp["switch"] in p.wanted for p in self._pending)
+        if self._is_on(before) and not self._is_on(self._values) and not expected_stop:
             out.append(
                 DeviceEvent(EventKind.SHUTDOWN, None, detail="switched off by the device", time=now)
             )
@@ -438,19 +486,19 @@ class TuyaAdapter(ProtocolAdapter):
         if low is not None and bool(low) != bool(before.get(dp["low_battery"], False)):
             out.append(DeviceEvent(EventKind.LOW_BATTERY, bool(low), time=now))
         status = self._status(now)
-        waiting = next((p for p in self._pending if p.answered and p.report), None)
+        waiting = next((p for p in self._pending if not p.results and p.report), None)
         if waiting is None:
             out.append(status)
             return out
         self._pending.remove(waiting)
-        ok = all(self._values.get(i) == v for i, v in waiting.wanted.items())
+        ok = self._shows(waiting)
         reason = "" if ok else "NOT_APPLIED"
         out.append(Reply(waiting.seq, waiting.name, ok, reason=reason, status=status))
         return out
 
     def _status(self, now: float) -> DeviceStatus:
         dp, values = self.dp, self._values
-        on = bool(values.get(dp["switch"], False))
+        on = self._is_on(values)
         gear = values.get(dp["gear"], 0)
         heat = values.get(dp["heat"], self.heat_off)
         level = next((h for h in self.device.heat_levels if h.value == heat), None)

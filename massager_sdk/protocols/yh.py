@@ -83,8 +83,18 @@ class YhAdapter(ProtocolAdapter):
         self.profile = resolved
         self.device = resolved.device
         self.caps: DeviceCapabilities = resolved.capabilities()
-        rules = resolved.options.get("crc_rules", ["spec"])
-        self._decoder = yh.StreamDecoder(yh.CrcRule(r) for r in rules)
+        revision = str(resolved.options.get("revision", yh.LATEST.value))
+        try:
+            self.revision = yh.Revision(revision)
+        except ValueError:
+            known = ", ".join(r.value for r in yh.Revision)
+            raise ValueError(
+                f"profile {resolved.id!r}: revision {revision!r} is not one of {known}"
+            ) from None
+        rules = resolved.options.get("crc_rules")
+        self._decoder = yh.StreamDecoder.for_revision(
+            self.revision, None if rules is None else [yh.CrcRule(r) for r in rules]
+        )
         self._pending: collections.deque[_Pending] = collections.deque()
         self._undecodable = 0
         self._mode: int | None = None  # the program the device runs, as last confirmed
@@ -114,7 +124,7 @@ class YhAdapter(ProtocolAdapter):
         self, command: DeviceCommand
     ) -> tuple[list[bytes], list[tuple[int, int | None]], str]:
         host = yh.Direction.HOST
-        heartbeat = yh.HeartbeatRequest().encode()
+        heartbeat = yh.HeartbeatRequest().encode(self.revision)
         any_status: list[tuple[int, int | None]] = [(yh.Command.HEARTBEAT, None)]
         match command:
             case SetZones():
@@ -135,23 +145,25 @@ class YhAdapter(ProtocolAdapter):
                 if command.level:
                     mode = self.device.mode_for(command.waveform, command.period_s).value
                     if mode != self._mode:
-                        frames.append(yh.Setting(host, yh.Command.MODE, mode).encode())
+                        frames.append(yh.Setting(host, yh.Command.MODE, mode).encode(self.revision))
                         expect.append((yh.Command.MODE, mode))
                     zone = self.device.zones[0].device_zone
                     if zone != self._zone:
-                        frames.append(yh.Setting(host, yh.Command.ZONE, zone).encode())
+                        frames.append(yh.Setting(host, yh.Command.ZONE, zone).encode(self.revision))
                         expect.append((yh.Command.ZONE, zone))
-                frames.append(yh.Setting(host, yh.Command.LEVEL, command.level).encode())
+                frames.append(
+                    yh.Setting(host, yh.Command.LEVEL, command.level).encode(self.revision)
+                )
                 expect.append((yh.Command.LEVEL, command.level))
                 return frames, expect, "SET_LEVEL"
             case StopAll():
-                level = yh.Setting(host, yh.Command.LEVEL, 0).encode()
+                level = yh.Setting(host, yh.Command.LEVEL, 0).encode(self.revision)
                 return [level], [(yh.Command.LEVEL, 0)], "STOP"
             case SetAutoOff():
                 minutes = math.ceil(command.seconds / 60)
                 if not 0 <= minutes <= 255:
                     raise ValueError(f"auto-off of {command.seconds} s is outside 0..255 minutes")
-                timer = yh.Setting(host, yh.Command.TIMER, minutes).encode()
+                timer = yh.Setting(host, yh.Command.TIMER, minutes).encode(self.revision)
                 return [timer], [(yh.Command.TIMER, minutes or None)], "SET_TIMER"
             case SetHeat():
                 if command.target_c is not None:
@@ -301,7 +313,7 @@ class YhAdapter(ProtocolAdapter):
 #: The "yh" registration: capabilities come from the device profile.
 PROTOCOL = ProtocolSpec(
     name=YhAdapter.name,
-    manufacturer="JL6328 (yh)",
+    manufacturer="Jieli",  # the JL6328 chip's maker: the devices name no other
     adapter=YhAdapter,
     default_profile=DEFAULT_PROFILE,
     contract="massager_protocols.yh",

@@ -419,10 +419,12 @@ class BleTransport(Transport):
         client: BleakClientWithServiceCache, gatt: GattEndpoints
     ) -> tuple[BleakGATTCharacteristic, BleakGATTCharacteristic] | None:
         service = client.services.get_service(gatt.service)
-        if service is None:
-            return None
-        rx = service.get_characteristic(gatt.write)
-        tx = service.get_characteristic(gatt.notify)
+        rx = service.get_characteristic(gatt.write) if service is not None else None
+        tx = service.get_characteristic(gatt.notify) if service is not None else None
+        # Else by UUID under whichever service holds them: a device may advertise
+        # one service and serve its characteristics under another (Tuya: A201, 1910).
+        rx = rx or client.services.get_characteristic(gatt.write)
+        tx = tx or client.services.get_characteristic(gatt.notify)
         return None if rx is None or tx is None else (rx, tx)
 
     @staticmethod

@@ -187,11 +187,13 @@ async def test_devices_without_serial_get_an_id_from_their_url_and_honest_detail
     async with running_bridge(live_broker) as setup, observer(live_broker, setup.watch) as obs:
         await setup.bridge.add_device(DeviceConfig("sim://tuya-neck"))
         await setup.bridge.add_device(DeviceConfig("sim://yh-ems"))
-        await ready(obs, setup, "sim_tuya_neck")
+        # A Tuya device is named by its uuid (its serial); a yh device by its URL.
+        await ready(obs, setup, "tuya0sim0neck001")
         await ready(obs, setup, "sim_yh_ems")
-        tuya = await device_config(obs, setup, "sim_tuya_neck")
+        tuya = await device_config(obs, setup, "tuya0sim0neck001")
         assert tuya["device"]["manufacturer"] == "Tuya"
-        assert "sw_version" not in tuya["device"] and "serial_number" not in tuya["device"]
+        assert tuya["device"]["serial_number"] == "tuya0sim0neck001"
+        assert "sw_version" not in tuya["device"]
         # The Tuya device reports neither battery nor temperature: no such entities.
         assert not {"battery", "temperature"} & set(tuya["components"])
         assert "heat" in tuya["components"]
@@ -224,12 +226,13 @@ async def test_a_second_device_with_the_same_derived_id_stands_by_and_says_why(
     live_broker: BrokerProcess,
 ) -> None:
     async with running_bridge(live_broker) as setup, observer(live_broker, setup.watch) as obs:
+        # Two simulated Tuya devices with one uuid: the id derived from it is taken.
         await setup.bridge.add_device(DeviceConfig("sim://tuya-neck"))
-        await ready(obs, setup, "sim_tuya_neck")
+        await ready(obs, setup, "tuya0sim0neck001")
         m = obs.mark()
         second = await setup.bridge.add_device(DeviceConfig("sim://tuya-neck"))
         error = await obs.wait_json(setup.topics.bridge_error, after=m)
-        assert error["id"] == "sim_tuya_neck" and "already used" in error["error"]
+        assert error["id"] == "tuya0sim0neck001" and "already used" in error["error"]
         # It waits for the id to be free instead of reconnecting over and over.
         for _ in range(100):
             if second.phase == "standby":

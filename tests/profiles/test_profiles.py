@@ -190,6 +190,8 @@ def test_scanning_the_simulators_recognises_each_protocol() -> None:
     found = asyncio.run(main())
     assert {a: (m.protocol, m.profile.id if m.profile else None) for a, m in found.items()} == {
         "C0:FF:EE:99:00:01": ("yh", "yh-ems"),
+        # Bound, as a device whose key one holds is: its product id is advertised
+        # encrypted, so the SDK's default name and the bound flag match it.
         "C0:FF:EE:99:00:02": ("tuya_ble", "tuya-neck"),
         "C0:FF:EE:99:00:03": ("nmp1", "nmp"),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from massager_protocols.tuya import gatt as tuya_gatt
 from massager_simulator import SimulatedDevice
 from massager_simulator.clock import run_virtual
 from massager_simulator.personalities.tuya import TuyaPersonality
@@ -12,6 +13,7 @@ from massager_sdk import ConnectionFailed
 from massager_sdk.client import Device
 from massager_sdk.model import DeviceEvent, EventKind, Waveform
 from massager_sdk.protocols.tuya import MissingCredentials
+from massager_sdk.transports import GattEndpoints
 from tests.profiles.suite import KINDS, wait_for, with_device
 
 KIND = pytest.mark.parametrize("kind", KINDS)
@@ -25,6 +27,13 @@ def test_connect_pairs_and_takes_the_capabilities_from_the_profile(kind: str) ->
         assert info.intensity_steps == 16
         assert info.heat is not None and info.heat.targets_c == (40.0,)
         assert device.transport.description.startswith("tuya+")
+        # Its serial is its uuid, which the channel paired with (a bridge names it by it).
+        assert info.serial == "tuya0sim0neck001"
+        # The time request the SDK sends after pairing was answered: 13 digits and a zone.
+        personality = sim.personality
+        assert isinstance(personality, TuyaPersonality)
+        told = personality.time_told
+        assert told is not None and len(told) == 15 and told[:13].isdigit()
 
     with_device(kind, "tuya-neck", body)
 
@@ -142,16 +151,43 @@ def test_credentials_come_from_the_device_file(
     run_virtual(main)
 
 
-def test_a_wrong_device_id_is_refused_with_a_clear_error() -> None:
+def test_a_wrong_uuid_is_refused_with_a_clear_error_and_a_wrong_device_id_is_not() -> None:
     async def main() -> None:
         device = massager_sdk.connect(
             "tuya+sim://tuya-neck",
             protocol="tuya_ble",
             local_key="sim0key0neck0001",
-            device_id="bf0someone0else0000001",
-            uuid="tuya0sim0neck001",
+            device_id="bf0sim0neck0massager01",
+            uuid="tuya0someone0els",
         )
         with pytest.raises(ConnectionFailed, match=r"refused pairing.*does not match"):
             await device.open()
+        # Tuya's SDK compares the uuid only: another device id pairs (as "bound already").
+        async with massager_sdk.connect(
+            "tuya+sim://tuya-neck",
+            protocol="tuya_ble",
+            local_key="sim0key0neck0001",
+            device_id="bf0someone0else0000001",
+            uuid="tuya0sim0neck001",
+        ) as paired:
+            assert paired.info.protocol == "tuya_ble"
 
     run_virtual(main)
+
+
+def test_the_characteristics_are_found_under_whichever_service_holds_them() -> None:
+    # Real Tuya hardware serves 2B11/2B10 under 1910 and only advertises A201: endpoints
+    # naming A201 (as hosts long assumed) still reach them.
+    endpoints = GattEndpoints(
+        service=tuya_gatt.SERVICE_UUID,
+        write=tuya_gatt.WRITE_CHAR_UUID,
+        notify=tuya_gatt.NOTIFY_CHAR_UUID,
+    )
+
+    async def body(device: Device, sim: SimulatedDevice) -> None:
+        assert sim.personality.gatt.service_uuid == tuya_gatt.COMMAND_SERVICE_UUID
+        await device.set_intensity(3)
+        await device.flush()
+        assert sim.commanded == (3,)
+
+    with_device("ble", "tuya-neck", body, gatt=endpoints)

@@ -78,8 +78,8 @@ def _pump(fragments: list[bytes], reassembler: tuya.Reassembler) -> list[bytes]:
 
 
 def test_key_exchange_and_pairing_between_host_and_device() -> None:
-    host = tuya.HostChannel(CREDENTIALS)
-    device = tuya.DeviceChannel(CREDENTIALS, tuya.DeviceIdentity(), SRAND)
+    host = tuya.HostChannel(CREDENTIALS, clock=lambda: 1_700_000_000.25, utc_offset=lambda: 3600)
+    device = tuya.DeviceChannel(CREDENTIALS, tuya.DeviceIdentity(bound=False), SRAND)
     to_device, to_host = tuya.Reassembler(), tuya.Reassembler()
     (info,) = _pump(host.start(), to_device)
     assert tuya.security_of(info) == tuya.Security.LOGIN_KEY
@@ -91,8 +91,13 @@ def test_key_exchange_and_pairing_between_host_and_device() -> None:
     assert tuya.security_of(pair_request) == tuya.Security.SESSION_KEY
     result = device.receive(pair_request)
     assert result.paired is True and result.pair_result == tuya.PairResult.OK
-    done = host.receive(_pump(result.writes, to_host)[0])
+    pair_answer, time_request = _pump(result.writes, to_host)
+    done = host.receive(pair_answer)
     assert done.paired is True and host.paired
+    # The SDK asks the time after pairing; the host answers "ms since 1970" and the zone.
+    asked = host.receive(time_request)
+    (told,) = [device.open(e) for e in _pump(asked.writes, to_device)]
+    assert told.code == tuya.Code.TIME1_REQ and told.data == b"1700000000250\x00\x64"
     # A device report is handed up and acknowledged.
     _, report = device.seal(tuya.Code.RECEIVE_DP, b"\x69\x01\x01\x01")
     out = host.receive(_pump(report, to_host)[0])
@@ -101,15 +106,22 @@ def test_key_exchange_and_pairing_between_host_and_device() -> None:
     assert ack.code == tuya.Code.RECEIVE_DP and ack.response_to == out.messages[0].seq
 
 
-def test_a_wrong_device_id_is_refused_and_a_wrong_key_is_not_understood() -> None:
-    wrong_id = tuya.Credentials(CREDENTIALS.local_key, "someone-else", CREDENTIALS.uuid)
-    host = tuya.HostChannel(wrong_id)
-    device = tuya.DeviceChannel(CREDENTIALS, tuya.DeviceIdentity(), SRAND)
-    answer = device.receive(_pump(host.start(), tuya.Reassembler())[0])
-    pair = host.receive(_pump(answer.writes, tuya.Reassembler())[0])
-    result = device.receive(_pump(pair.writes, tuya.Reassembler())[0])
-    assert result.paired is False and result.pair_result == tuya.PairResult.REFUSED
+def test_only_the_uuid_decides_pairing_and_a_wrong_key_is_not_understood() -> None:
+    def pair(credentials: tuya.Credentials) -> tuya.Output:
+        host = tuya.HostChannel(credentials)
+        device = tuya.DeviceChannel(CREDENTIALS, tuya.DeviceIdentity(bound=True), SRAND)
+        answer = device.receive(_pump(host.start(), tuya.Reassembler())[0])
+        request = host.receive(_pump(answer.writes, tuya.Reassembler())[0])
+        return device.receive(_pump(request.writes, tuya.Reassembler())[0])
+
+    # The C SDK compares the 16-byte uuid only: another device id still pairs (2: bound).
+    wrong_id = pair(tuya.Credentials(CREDENTIALS.local_key, "someone-else", CREDENTIALS.uuid))
+    assert wrong_id.paired is True and wrong_id.pair_result == tuya.PairResult.ALREADY_PAIRED
+    wrong_uuid = pair(tuya.Credentials(CREDENTIALS.local_key, CREDENTIALS.device_id, "other"))
+    assert wrong_uuid.paired is False and wrong_uuid.pair_result == tuya.PairResult.REFUSED
+    assert len(wrong_uuid.writes) < len(wrong_id.writes)  # no time request after a refusal
     stranger = tuya.HostChannel(tuya.Credentials("wrong0key", "x", "y"))
+    device = tuya.DeviceChannel(CREDENTIALS, tuya.DeviceIdentity(), SRAND)
     with pytest.raises(FrameError, match="wrong key"):
         device.receive(_pump(stranger.start(), tuya.Reassembler())[0])
 

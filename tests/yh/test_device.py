@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 from bleak import BleakClient, BleakScanner
@@ -13,6 +14,11 @@ from massager_simulator import SimulatedDevice
 from massager_simulator.ble import BLE_REGISTRY, SimulatedBleakClient, SimulatedBleakScanner
 from massager_simulator.clock import run_virtual
 from massager_simulator.link import LinkEnd
+from massager_simulator.model import load_model
+
+from massager_sdk.profiles.loader import get_profile
+from massager_sdk.protocols.base import SetZones
+from massager_sdk.protocols.yh import YhAdapter
 
 HOST = yh.Direction.HOST
 
@@ -165,3 +171,51 @@ def test_over_ble_it_advertises_yh_and_serves_ffe0() -> None:
             await device.stop()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("revision", "crc_order", "request_hex", "reply_hex"),
+    [
+        # The vendor app's level frame, answered with the level in force, CRC big-endian.
+        ("v0.1.3", "big", "68 79 00 0b 01 02 04 22 00 0d 0a", "68 79 00 0b 02 02 04 7b 50 0d 0a"),
+        # A new board: the same CRC sent little-endian (the app accepts both since 89ca371).
+        (
+            "v0.1.3",
+            "little",
+            "68 79 00 0b 01 02 04 22 00 0d 0a",
+            "68 79 00 0b 02 02 04 50 7b 0d 0a",
+        ),
+        # Revision v0.1.2 of the document: 79 68 and a little-endian length.
+        ("v0.1.2", "big", "79 68 0b 00 01 02 04 00 de 0d 0a", "79 68 0b 00 02 02 04 59 8e 0d 0a"),
+    ],
+    ids=["v0.1.3", "v0.1.3-crc-le", "v0.1.2"],
+)
+def test_the_device_speaks_its_revision(
+    revision: str, crc_order: str, request_hex: str, reply_hex: str
+) -> None:
+    async def main() -> None:
+        model = load_model("yh-ems")
+        options = {**model.protocol_options, "revision": revision, "crc_order": crc_order}
+        device = SimulatedDevice(dataclasses.replace(model, protocol_options=options))
+        async with device:
+            link = device.connect()
+            await link.write(bytes.fromhex(request_hex))
+            await asyncio.sleep(0.05)
+            assert (await link.read()).hex(" ") == reply_hex
+            # The host's adapter of that revision reads the answer.
+            profile = get_profile("yh-ems")
+            adapter = YhAdapter(
+                dataclasses.replace(profile, options={**profile.options, "revision": revision})
+            )
+            assert adapter.encode(SetZones((0,), 4), 1).endswith(bytes.fromhex(request_hex))
+            # The answer confirms the level (the mode and zone answers are still due).
+            (status,) = adapter.feed(bytes.fromhex(reply_hex), 0.0)
+            assert getattr(status, "intensities", None) == (4,)
+
+    run_virtual(main)
+
+
+def test_an_unknown_revision_is_refused_with_the_known_ones() -> None:
+    profile = get_profile("yh-ems")
+    with pytest.raises(ValueError, match=r"revision 'v9' is not one of v0\.1\.2, v0\.1\.3"):
+        YhAdapter(dataclasses.replace(profile, options={"revision": "v9"}))

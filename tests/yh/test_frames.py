@@ -41,25 +41,50 @@ def test_each_message_encodes_to_its_vector_and_back(entry: dict[str, object]) -
 
 
 def test_the_public_example_is_kept_as_printed_and_refused_by_the_documented_crc() -> None:
-    (example,) = VECTORS["public"]
+    example = next(e for e in VECTORS["public"] if e["revision"] == "v0.1.2")
     data = bytes.fromhex(example["hex"])
+    old = yh.Revision.V0_1_2
     with pytest.raises(FrameError, match="CRC is 06 d9, computed 89 ca"):
-        yh.decode_frame(data)
+        yh.decode_frame(data, revision=old)
     rules = (yh.CrcRule.SPEC, yh.CrcRule(example["crc_rule"]))
-    message = yh.decode_frame(data, rules).message()
+    message = yh.decode_frame(data, rules, revision=old).message()
     assert message == _expected(example)
     # Re-encoding with the documented rule gives another CRC: the example is not "fixed".
-    assert message.encode() != data
-    assert yh.encode_frame(2, 0, data[6:12], yh.CrcRule.BLANK_FIELD_LE) == data
+    assert message.encode(old) != data
+    assert yh.encode_frame(2, 0, data[6:12], yh.CrcRule.BLANK_FIELD_LE, revision=old) == data
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [e for e in VECTORS["public"] if e["revision"] == "v0.1.3"],
+    ids=lambda e: e["name"],
+)
+def test_the_apps_frames_decode_with_the_crc_in_either_byte_order(entry: dict[str, object]) -> None:
+    data = bytes.fromhex(str(entry["hex"]))
+    # 68 79 | 00 0b (length, big-endian) | 01 host | 02 LEVEL | 05 | CRC | 0d 0a
+    assert yh.decode_frame(data).message() == _expected(entry)
+    assert (
+        yh.Setting(1, yh.Command.LEVEL, 5).encode().hex(" ") == "68 79 00 0b 01 02 05 32 21 0d 0a"
+    )
+    only_big = (yh.CrcRule.SPEC,)
+    if entry["crc_rule"] == "le":
+        with pytest.raises(FrameError, match="CRC is 21 32"):
+            yh.decode_frame(data, only_big)
+    assert [f.message() for f in yh.StreamDecoder().feed(b"\x00" + data)] == [_expected(entry)]
+    with pytest.raises(FrameError, match="expected 79 68"):
+        yh.decode_frame(data, revision=yh.Revision.V0_1_2)
 
 
 def test_the_crc_is_xmodem_big_endian_over_sync_to_data() -> None:
     frame = yh.Setting(yh.Direction.HOST, yh.Command.LEVEL, 5).encode()
-    assert frame[:2] == b"yh" and frame[-2:] == b"\r\n"
-    assert int.from_bytes(frame[2:4], "little") == len(frame) == 11
+    assert frame[:2] == b"hy" and frame[-2:] == b"\r\n"
+    assert int.from_bytes(frame[2:4], "big") == len(frame) == 11
+    old = yh.Setting(yh.Direction.HOST, yh.Command.LEVEL, 5).encode(yh.Revision.V0_1_2)
+    assert old[:2] == b"yh" and int.from_bytes(old[2:4], "little") == 11
     from massager_protocols.crc import crc16_xmodem
 
     assert frame[-4:-2] == crc16_xmodem(frame[:-4]).to_bytes(2, "big")
+    assert old[-4:-2] == crc16_xmodem(old[:-4]).to_bytes(2, "big")
 
 
 @pytest.mark.parametrize(
@@ -76,7 +101,7 @@ def test_bad_frames_say_what_is_wrong() -> None:
     good = yh.HeartbeatRequest().encode()
     with pytest.raises(FrameError, match="shorter"):
         yh.decode_frame(good[:5])
-    with pytest.raises(FrameError, match="expected 79 68"):
+    with pytest.raises(FrameError, match="expected 68 79"):
         yh.decode_frame(b"xx" + good[2:])
     with pytest.raises(FrameError, match="length field"):
         yh.decode_frame(good + b"\0")
@@ -159,7 +184,7 @@ def test_spec_drift_is_detected(tmp_path: object) -> None:
     assert isinstance(tmp_path, Path)
     page = tmp_path / "yh.md"
     text = spec.PAGE.path.read_text(encoding="utf-8")
-    page.write_text(text.replace("| `length` | u16 |", "| `length` | u8 |", 1), encoding="utf-8")
+    page.write_text(text.replace("| `length` | u16 BE |", "| `length` | u8 |", 1), encoding="utf-8")
     assert spec.PAGE.main(["--check", "--spec", str(page)]) == 1
     assert spec.PAGE.main(["--write", "--spec", str(page)]) == 0
     assert page.read_text(encoding="utf-8") == text

@@ -45,6 +45,8 @@ from massager_protocols.tuya.session import (
     HostChannel,
     Output,
     PairResult,
+    time1_answer,
+    time2_answer,
 )
 
 __all__ = [
@@ -82,5 +84,7 @@ __all__ = [
     "read_varint",
     "security_of",
     "session_key",
+    "time1_answer",
+    "time2_answer",
     "varint",
 ]

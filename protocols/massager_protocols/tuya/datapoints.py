@@ -23,7 +23,7 @@ class DpType(enum.IntEnum):
     BOOL = 1  #: one byte, 0 or 1
     VALUE = 2  #: signed 32-bit integer
     STRING = 3  #: UTF-8
-    ENUM = 4  #: unsigned, usually one byte
+    ENUM = 4  #: unsigned, one byte (``DT_ENUM_LEN`` of Tuya's BLE SDK)
     BITMAP = 5  #: bytes
 
 
@@ -61,8 +61,11 @@ def _value_bytes(dp_type: DpType, value: bool | int | str | bytes) -> bytes:
                 return struct.pack(">i", int(value))
             case DpType.ENUM:
                 number = int(value)
-                size = 1 if number <= 0xFF else 2 if number <= 0xFFFF else 4
-                return number.to_bytes(size, "big")
+                if not 0 <= number <= 0xFF:
+                    raise MalformedPayload(
+                        f"an ENUM data point is one byte (0..255) in Tuya's BLE SDK, got {number}"
+                    )
+                return bytes([number])
             case DpType.STRING:
                 return str(value).encode("utf-8")
             case DpType.RAW | DpType.BITMAP:

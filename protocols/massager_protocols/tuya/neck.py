@@ -15,7 +15,7 @@ class NeckDp(enum.IntEnum):
     HEAT = 102  #: enum: 0 heat on ("strong"), 1 off
     GEAR = 103  #: enum: 0..15, the lowest gear is 0 (still running)
     MODE = 104  #: enum: 0..4 (NeckMode)
-    SWITCH = 105  #: bool: the massage on or off
+    SWITCH = 105  #: bool: the massage on (**0**, the demo's ``ON = 0``) or off (1)
 
 
 class NeckMode(enum.IntEnum):
@@ -30,5 +30,7 @@ class NeckMode(enum.IntEnum):
 
 #: The heat data point's values.
 HEAT_ON, HEAT_OFF = 0, 1
+#: The switch data point's values in the demo's data point handler (its ``POWER_STATE``).
+SWITCH_ON, SWITCH_OFF = 0, 1
 #: Highest gear.
 MAX_GEAR = 15

@@ -9,7 +9,8 @@ Three layers, innermost first (``protocols/specs/tuya_ble.md`` has the tables):
    then the padded message under AES-128-CBC.
 3. Fragments of at most 20 bytes (one BLE write or notification each): a
    varint packet number; the first fragment also carries the varint length of
-   the encrypted message and a byte ``protocol_version << 4``.
+   the encrypted message and a byte ``protocol_version << 4 | frame_seq``
+   (a 4-bit message counter the receiver does not check).
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ ENVELOPE = cs.Struct(
 FIRST_FRAGMENT = cs.Struct(
     "packet" / cs.Const(0, cs.VarInt) * "packet number, varint (0 for the first)",
     "length" / cs.VarInt * "bytes of the encrypted message, varint",
-    "version" / cs.Int8ul * "protocol version << 4",
+    "version" / cs.Int8ul * "protocol version << 4 | frame sequence (0..15)",
     "data" / cs.GreedyBytes * "the encrypted message's first bytes, to 20 in all",
 )
 
@@ -207,15 +208,23 @@ def read_varint(data: bytes | bytearray, pos: int) -> tuple[int, int] | None:
 
 
 def fragment(
-    envelope: bytes, version: int = PROTOCOL_VERSION, size: int = FRAGMENT_SIZE
+    envelope: bytes,
+    version: int = PROTOCOL_VERSION,
+    size: int = FRAGMENT_SIZE,
+    frame_seq: int = 0,
 ) -> list[bytes]:
-    """Cut an encrypted message into fragments of at most ``size`` bytes."""
+    """Cut an encrypted message into fragments of at most ``size`` bytes.
+
+    ``frame_seq`` (0..15) goes in the low nibble of the first fragment's version byte.
+    """
+    if not 0 <= frame_seq <= 0x0F:
+        raise MalformedPayload(f"the frame sequence is 0..15, got {frame_seq}")
     out: list[bytes] = []
     pos, number = 0, 0
     while pos < len(envelope) or not out:
         head = varint(number)
         if number == 0:
-            head += varint(len(envelope)) + bytes([(version << 4) & 0xFF])
+            head += varint(len(envelope)) + bytes([((version << 4) | frame_seq) & 0xFF])
         room = size - len(head)
         if room <= 0:
             raise MalformedPayload(f"fragment size {size} leaves no room for data")
@@ -250,6 +259,7 @@ class Reassembler:
         self.size = size
         self.stats = ReassemblerStats()
         self.version: int | None = None  #: the version the last first fragment announced
+        self.frame_seq: int | None = None  #: the frame sequence nibble it carried
         self._buf = bytearray()  # stream bytes not yet cut into fragments
         self._message = bytearray()
         self._expected = 0  # bytes of the message under way
@@ -300,7 +310,7 @@ class Reassembler:
                 raise FrameError(f"a first fragment announcing {total} bytes")
             self._drop()
             self._expected = total
-            self.version = data[pos] >> 4
+            self.version, self.frame_seq = data[pos] >> 4, data[pos] & 0x0F
             pos += 1
         elif number != self._next or not self._expected:
             raise FrameError(f"fragment {number} where {self._next} was expected")

@@ -3,9 +3,11 @@
 The host asks DEVICE_INFO under the login key; the device answers with a
 6-byte ``srand`` from which both derive the session key; the host then sends
 PAIR (uuid, the local key's first 6 characters, device id) under the session
-key and the device answers 0 (paired), 2 (already paired) or 1 (refused).
-Everything after that goes under the session key. A device's data point
-report is acknowledged by the host.
+key. The device compares the uuid alone (Tuya's BLE SDK): another uuid is
+refused (1); otherwise it answers 0 (it binds now) or 2 (bound already),
+whatever device id came, and asks the time (TIME1_REQ), which the host
+answers. Everything after that goes under the session key. A device's data
+point report is acknowledged by the host.
 
 Neither class does I/O: ``receive`` takes one encrypted message (from a
 :class:`~massager_protocols.tuya.packets.Reassembler`) and returns what to
@@ -17,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import struct
+import time
 from collections.abc import Callable
 
 import construct as cs
@@ -57,11 +60,29 @@ PAIR_REQUEST = cs.Struct(
 
 
 class PairResult:
-    """The byte a device answers PAIR with."""
+    """The byte a device answers PAIR with (Tuya's BLE SDK compares only the uuid)."""
 
-    OK = 0
-    REFUSED = 1
-    ALREADY_PAIRED = 2
+    OK = 0  #: the uuid matched; the device was not bound and is now
+    REFUSED = 1  #: another uuid; the device drops the link
+    ALREADY_PAIRED = 2  #: the uuid matched; the device was bound already
+
+
+def time1_answer(now_s: float, utc_offset_s: int) -> bytes:
+    """The answer to TIME1_REQ: milliseconds since 1970 as 13 ASCII digits, then the
+    zone in hundredths of an hour east of UTC (s16, big-endian)."""
+    return f"{round(now_s * 1000):013d}".encode() + struct.pack(">h", utc_offset_s // 36)
+
+
+def time2_answer(now_s: float, utc_offset_s: int) -> bytes:
+    """The answer to TIME2_REQ: year % 100, month, day, hour, minute, second, weekday
+    (0 Monday), each a byte, of local time, then the zone as in :func:`time1_answer`."""
+    t = time.gmtime(now_s + utc_offset_s)
+    fields = (t.tm_year % 100, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, t.tm_wday)
+    return bytes(fields) + struct.pack(">h", utc_offset_s // 36)
+
+
+def _local_offset() -> int:
+    return time.localtime().tm_gmtoff
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -111,8 +132,14 @@ class _Channel:
         self.paired = False
         self._iv = iv
         self._seq = 0
+        self._frames = 0
         self.fragment_size = fragment_size
         self.version = version
+
+    def next_frame_seq(self) -> int:
+        """The first fragment's 4-bit frame sequence for the next message."""
+        seq, self._frames = self._frames, (self._frames + 1) % 16
+        return seq
 
     def next_seq(self) -> int:
         """The next message number (1, 2, ...)."""
@@ -131,7 +158,7 @@ class _Channel:
         else:
             raise MalformedPayload(f"no session key yet to send code 0x{code:04X}")
         envelope = encrypt(message, key, int(flag), self._iv())
-        return seq, fragment(envelope, self.version, self.fragment_size)
+        return seq, fragment(envelope, self.version, self.fragment_size, self.next_frame_seq())
 
     def open(self, envelope: bytes) -> Message:
         """Decrypt a received message with the key its flag names."""
@@ -144,7 +171,7 @@ class _Channel:
 
 
 class HostChannel(_Channel):
-    """The host's end: key exchange, pairing, acknowledging reports."""
+    """The host's end: key exchange, pairing, acknowledging reports, telling the time."""
 
     def __init__(
         self,
@@ -152,8 +179,12 @@ class HostChannel(_Channel):
         *,
         iv: Callable[[], bytes] = lambda: os.urandom(16),
         fragment_size: int = FRAGMENT_SIZE,
+        clock: Callable[[], float] = time.time,
+        utc_offset: Callable[[], int] = _local_offset,
     ) -> None:
         super().__init__(credentials, iv=iv, fragment_size=fragment_size)
+        self._clock = clock
+        self._utc_offset = utc_offset
         self._info_seq = 0
         self._pair_seq = 0
         #: The device's DEVICE_INFO answer, once it came.
@@ -187,6 +218,10 @@ class HostChannel(_Channel):
         elif message.code == Code.RECEIVE_DP:
             _, out.writes = self.seal(Code.RECEIVE_DP, b"", message.seq)
             out.messages.append(message)
+        elif message.code in (Code.TIME1_REQ, Code.TIME2_REQ) and self.session_key is not None:
+            answer = time1_answer if message.code == Code.TIME1_REQ else time2_answer
+            data = answer(self._clock(), self._utc_offset())
+            _, out.writes = self.seal(message.code, data, message.seq)
         elif message.code == Code.RECEIVE_SIGN_DP and len(message.data) >= 3:
             ack = struct.pack(">HBB", int.from_bytes(message.data[:2], "big"), message.data[2], 0)
             _, out.writes = self.seal(Code.RECEIVE_SIGN_DP, ack, message.seq)
@@ -207,7 +242,11 @@ class DeviceIdentity:
 
 
 class DeviceChannel(_Channel):
-    """The device's end: answers DEVICE_INFO and PAIR, then passes messages up."""
+    """The device's end as Tuya's BLE SDK has it: answers DEVICE_INFO and PAIR (the
+    uuid alone decides), asks the time after pairing, then passes messages up.
+
+    Its frame sequence counts 0..15 once, then stays 0, as the SDK's counter does.
+    """
 
     def __init__(
         self,
@@ -223,6 +262,14 @@ class DeviceChannel(_Channel):
             raise MalformedPayload("srand is 6 bytes")
         self.identity = identity
         self.srand = srand
+        #: Bound to an account: set by the first PAIR with this device's uuid.
+        self.bound = identity.bound
+
+    def next_frame_seq(self) -> int:
+        """0, 1, ... 15, then 0 for ever (the SDK never wraps its counter)."""
+        seq = self._frames if self._frames < 16 else 0
+        self._frames = min(self._frames + 1, 16)
+        return seq
 
     def info_data(self) -> bytes:
         """This device's DEVICE_INFO answer."""
@@ -231,7 +278,7 @@ class DeviceChannel(_Channel):
                 "device_version": list(self.identity.device_version),
                 "protocol_version": [self.version, 0],
                 "flags": 0,
-                "bound": int(self.identity.bound),
+                "bound": int(self.bound),
                 "srand": self.srand,
                 "hardware_version": list(self.identity.hardware_version),
                 "auth_key": self.identity.auth_key,
@@ -250,14 +297,19 @@ class DeviceChannel(_Channel):
             _, out.writes = self.seal(Code.DEVICE_INFO, self.info_data(), message.seq)
             self.session_key = session
         elif message.code == Code.PAIR:
-            ok = message.data[:PAIR_SIZE] == self.credentials.pair_data()
+            # Only the 16-byte uuid is compared; the device id may be anything.
+            ok = message.data[:16] == self.credentials.pair_data()[:16]
             result = (
-                PairResult.ALREADY_PAIRED if ok and self.paired else
+                PairResult.ALREADY_PAIRED if ok and self.bound else
                 PairResult.OK if ok else PairResult.REFUSED
             )  # fmt: skip
             self.paired = ok
+            self.bound = self.bound or ok
             out.paired, out.pair_result = ok, result
             _, out.writes = self.seal(Code.PAIR, bytes([result]), message.seq)
+            if ok:  # the SDK asks the time after every successful pairing
+                _, asks = self.seal(Code.TIME1_REQ, b"")
+                out.writes += asks
         elif self.paired:
             out.messages.append(message)
         return out

@@ -47,8 +47,12 @@ MESSAGES: list[tuple[str, Message]] = [
     ),
 ]
 
-#: The one frame the public documentation prints (a device heartbeat).
+#: The heartbeat printed in revision v0.1.2 (commit 00dcdda) of the document.
 PUBLIC_EXAMPLE = "79 68 10 00 02 00 00 02 04 00 04 00 06 d9 0d 0a"
+#: What the vendor app sends for level 5 (its frame builder: 68 79, length and CRC big-endian).
+APP_LEVEL_5 = "68 79 00 0b 01 02 05 32 21 0d 0a"
+#: The same with the CRC little-endian, which the app accepts since commit 89ca371.
+APP_LEVEL_5_CRC_LE = "68 79 00 0b 01 02 05 21 32 0d 0a"
 
 
 def _fields(message: Message) -> dict[str, Any]:
@@ -125,7 +129,8 @@ def build() -> dict[str, Any]:
     """The whole vector file."""
     return {
         "protocol": "yh",
-        "crc": "CRC-16/XMODEM over sync..data, big-endian",
+        "revision": "v0.1.3",
+        "crc": "CRC-16/XMODEM over sync..data, big-endian (little-endian accepted)",
         "messages": [
             {"name": name, "fields": _fields(message), "hex": message.encode().hex(" ")}
             for name, message in MESSAGES
@@ -133,6 +138,7 @@ def build() -> dict[str, Any]:
         "public": [
             {
                 "name": "heartbeat printed in the public protocol document",
+                "revision": "v0.1.2",
                 "hex": PUBLIC_EXAMPLE,
                 "fields": {
                     "command": "HEARTBEAT",
@@ -143,7 +149,25 @@ def build() -> dict[str, Any]:
                 "crc_rule": CrcRule.BLANK_FIELD_LE.value,
                 "note": "its CRC is not XMODEM over sync..data big-endian (0x89CA) but XMODEM "
                 "over sync..data plus two zero bytes, little-endian; see specs/yh.md",
-            }
+            },
+            {
+                "name": "the vendor app's level 5",
+                "revision": "v0.1.3",
+                "hex": APP_LEVEL_5,
+                "fields": {"command": "LEVEL", "direction": 1, "value": 5},
+                "decodes_with_spec_crc": True,
+                "crc_rule": CrcRule.SPEC.value,
+                "note": "lan-feng/massager EmsV2ProtocolAdapter.buildFrame",
+            },
+            {
+                "name": "the vendor app's level 5, CRC little-endian",
+                "revision": "v0.1.3",
+                "hex": APP_LEVEL_5_CRC_LE,
+                "fields": {"command": "LEVEL", "direction": 1, "value": 5},
+                "decodes_with_spec_crc": False,
+                "crc_rule": CrcRule.LITTLE_ENDIAN.value,
+                "note": "accepted by the app since commit 89ca371 (new-board CRC compatibility)",
+            },
         ],
         "exchanges": exchanges(),
     }

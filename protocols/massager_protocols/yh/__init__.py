@@ -7,6 +7,8 @@ the frame (construct), typed messages, and a streaming decoder.
 
 from massager_protocols.yh.frames import (
     FRAME,
+    FRAME_V0_1_2,
+    LATEST,
     MAX_DATA,
     MAX_FRAME,
     MAX_LEVEL,
@@ -14,6 +16,7 @@ from massager_protocols.yh.frames import (
     RANGES,
     STATUS,
     SYNC,
+    SYNC_V0_1_2,
     TRAILER,
     VALUE,
     Command,
@@ -24,6 +27,7 @@ from massager_protocols.yh.frames import (
     HeartbeatRequest,
     Message,
     Mode,
+    Revision,
     Setting,
     Status,
     StreamDecoder,
@@ -35,6 +39,8 @@ from massager_protocols.yh.frames import (
 
 __all__ = [
     "FRAME",
+    "FRAME_V0_1_2",
+    "LATEST",
     "MAX_DATA",
     "MAX_FRAME",
     "MAX_LEVEL",
@@ -42,6 +48,7 @@ __all__ = [
     "RANGES",
     "STATUS",
     "SYNC",
+    "SYNC_V0_1_2",
     "TRAILER",
     "VALUE",
     "Command",
@@ -52,6 +59,7 @@ __all__ = [
     "HeartbeatRequest",
     "Message",
     "Mode",
+    "Revision",
     "Setting",
     "Status",
     "StreamDecoder",

@@ -9,7 +9,16 @@ from __future__ import annotations
 import sys
 
 from massager_protocols.spectables import SPECS_DIR, SpecPage, code_table, struct_table
-from massager_protocols.yh.frames import FRAME, RANGES, STATUS, VALUE, Command, Direction, Mode
+from massager_protocols.yh.frames import (
+    FRAME,
+    FRAME_V0_1_2,
+    RANGES,
+    STATUS,
+    VALUE,
+    Command,
+    Direction,
+    Mode,
+)
 
 
 def ranges_table() -> str:
@@ -24,6 +33,7 @@ def render_blocks() -> dict[str, str]:
     """Every generated block of the yh spec, by marker name."""
     return {
         "frame": struct_table(FRAME),
+        "frame-v012": struct_table(FRAME_V0_1_2),
         "value": struct_table(VALUE),
         "status": struct_table(STATUS),
         "commands": code_table(Command),

@@ -1,12 +1,19 @@
-"""The Tuya BLE personality: a neck massager on Tuya's demo firmware data points.
+"""The Tuya BLE personality: a neck massager as Tuya's demo firmware behaves.
 
-After the key exchange and pairing (``protocols/specs/tuya_ble.md``), DPS
-writes set the data points: switch (on: the motors run at the gear in the
-mode's rhythm), gear 0..15 (level 1..16), mode 0..4 and heat (0 on, 1 off).
-As in the demo firmware, gear, mode and heat are ignored while switched off.
-Every DPS write and status query is answered with a result byte and a report
-of the data points in force; a stop by the firmware itself (watchdog,
-auto-off, button, battery) and the low-battery alarm are reported unprompted.
+After the key exchange and pairing (``protocols/specs/tuya_ble.md``; only the
+uuid is compared, and the device asks the time after pairing), DPS writes set
+the data points: switch (``switch_on``, 0 in the demo, turns the massage on),
+gear 0..15 (level 1..16), mode 0..4 and heat (0 on, 1 off). As in the demo's
+handler, only the first data point of a write is applied (``multi_dp_writes
+= true``: all of them), gear, mode and heat are ignored while switched off,
+and the whole write is echoed back as a data point report. A status query
+gets the result byte only (``report_after_query = true``: and a report of
+every data point). A stop by the firmware itself (watchdog, auto-off,
+button, battery) and the low-battery alarm are reported unprompted.
+
+Over BLE it serves service 0x1910 and advertises 0xA201; bound (``bound``,
+default true: a device whose local key you hold is bound), it advertises
+its product id encrypted, as Tuya's SDK does.
 """
 
 from __future__ import annotations
@@ -78,6 +85,10 @@ class TuyaPersonality(Personality):
         except ProtocolError as exc:
             raise self.error(f"local_key, device_id and uuid: {exc}") from None
         self.product_id = str(self.option("product_id", ""))
+        self.switch_on = int(self.option("switch_on", 0))
+        self.multi_dp_writes = bool(self.option("multi_dp_writes", False))
+        self.report_after_query = bool(self.option("report_after_query", False))
+        self.bound = bool(self.option("bound", True))
         self.dp = {
             name: int(self.option(f"dp_{name}", default))
             for name, default in (
@@ -90,6 +101,9 @@ class TuyaPersonality(Personality):
         self.gear = 0
         self.mode = 0
         self._reported: dict[int, Any] = {}
+        self._refused = False  # the firmware refused to switch on: it says so after the echo
+        #: The host's answer to the time request sent after pairing, once it came.
+        self.time_told: bytes | None = None
         self._rng = random.Random(device.faults.seed)
 
     def _modes(self) -> tuple[tuple[Waveform, int], ...]:
@@ -105,17 +119,23 @@ class TuyaPersonality(Personality):
 
     @property
     def gatt(self) -> GattProfile:
-        """Service A201 (write 2B11, notify 2B10); Tuya service and manufacturer data."""
+        """Service 1910 (write 2B11, notify 2B10); A201 advertised, with Tuya's service
+        and manufacturer data (the product id encrypted once bound)."""
+        creds, bound = self.credentials, self.bound
         return GattProfile(
-            service_uuid=tuya_gatt.SERVICE_UUID,
+            service_uuid=tuya_gatt.COMMAND_SERVICE_UUID,
             write_uuid=tuya_gatt.WRITE_CHAR_UUID,
             notify_uuid=tuya_gatt.NOTIFY_CHAR_UUID,
             manufacturer_data={
                 tuya_gatt.COMPANY_ID: tuya_gatt.manufacturer_data(
-                    self.product_id, self.credentials.uuid
+                    self.product_id, creds.uuid, bound=bound, local_key=creds.local_key
                 )
             },
-            service_data={tuya_gatt.SERVICE_UUID: tuya_gatt.service_data(self.product_id)},
+            service_data={
+                tuya_gatt.SERVICE_UUID: tuya_gatt.service_data(
+                    self.product_id, creds.uuid, bound=bound, local_key=creds.local_key
+                )
+            },
             service_uuids=(tuya_gatt.SERVICE_UUID,),
             local_name=str(self.option("local_name", "TY")),
         )
@@ -129,7 +149,7 @@ class TuyaPersonality(Personality):
             self.power = False  # the firmware stopped (its host went away) since the last report
         low = bool(self.device.fault_flags & (Fault.LOW_BATTERY | Fault.BATTERY_CRITICAL))
         return {
-            dp["switch"]: self.power,
+            dp["switch"]: self.power == (self.switch_on == 1),  # the bool the data point holds
             dp["gear"]: self.gear,
             dp["mode"]: self.mode,
             dp["heat"]: HEAT_ON if self.device.heat_target_c else HEAT_OFF,
@@ -154,10 +174,13 @@ class TuyaPersonality(Personality):
         dp, device = self.dp, self.device
         value = point.value
         if point.id == dp["switch"]:
+            # The demo reads the value's first byte: ON = 0 switches on, anything else off.
+            value = int(value) == self.switch_on if not isinstance(value, (str, bytes)) else False
             if value and not self.power:
                 self.power = True
                 if self._drive(now):
                     self.power = False
+                    self._refused = True
             elif not value:
                 device.apply(StopAll(), now)
                 self.power = False
@@ -169,11 +192,12 @@ class TuyaPersonality(Personality):
             old, self.gear = self.gear, value
             if self._drive(now):
                 self.gear = old
-        elif point.id == dp["mode"] and 0 <= value < len(self.modes):
-            old, self.mode = self.mode, value
+        elif point.id == dp["mode"]:
+            # The demo takes any value past the named modes as its last ("intelligent").
+            old, self.mode = self.mode, min(max(value, 0), len(self.modes) - 1)
             if self._drive(now):
                 self.mode = old
-        elif point.id == dp["heat"] and value in (HEAT_ON, HEAT_OFF):
+        elif point.id == dp["heat"]:  # the demo: 0 heats, any other value is off
             target = round(self.heat_c * 10) if value == HEAT_ON else 0
             device.apply(SetHeat(target), now)
         else:
@@ -183,7 +207,9 @@ class TuyaPersonality(Personality):
 
     def _link(self) -> _Link:
         srand = bytes(self._rng.getrandbits(8) for _ in range(6))
-        identity = DeviceIdentity(auth_key=bytes(self._rng.getrandbits(8) for _ in range(32)))
+        identity = DeviceIdentity(
+            auth_key=bytes(self._rng.getrandbits(8) for _ in range(32)), bound=self.bound
+        )
         rng = self._rng
         channel = DeviceChannel(
             self.credentials,
@@ -202,6 +228,8 @@ class TuyaPersonality(Personality):
             except ProtocolError:
                 continue  # a message this device cannot decrypt or check: dropped
             now = self.device._clock()
+            if out.paired:
+                self.bound = True  # the SDK binds on the first pairing and advertises so
             if out.writes:
                 self.device.heard(now)
             for fragment in out.writes:
@@ -211,7 +239,9 @@ class TuyaPersonality(Personality):
 
     def _message(self, port: Port, link: _Link, message: Any, now: float) -> None:
         if message.response_to:
-            self.device.heard(now)  # the host's acknowledgement of a report
+            self.device.heard(now)  # the host's acknowledgement of a report, or the time
+            if message.code == Code.TIME1_REQ:
+                self.time_told = message.data
             return
         if message.code == Code.DPS:
             try:
@@ -219,14 +249,15 @@ class TuyaPersonality(Personality):
             except ProtocolError:
                 self._answer(port, link, message, 1)
                 return
-            for point in points:
+            for point in points if self.multi_dp_writes else points[:1]:
                 self._write(point, now)
             self._answer(port, link, message, 0)
-            self._report(port, link, [p.id for p in points])
+            self._echo(port, link, message.data)
         elif message.code == Code.DEVICE_STATUS:
             self.device.heard(now)
             self._answer(port, link, message, 0)
-            self._report(port, link, list(self.values()))
+            if self.report_after_query:
+                self._report(port, link, list(self.values()))
         else:
             self.device.heard(now)
 
@@ -234,6 +265,22 @@ class TuyaPersonality(Personality):
         _, writes = link.channel.seal(message.code, bytes([result]), message.seq)
         for fragment in writes:
             self.send(port, fragment)
+
+    def _echo(self, port: Port, link: _Link, data: bytes) -> None:
+        """The demo reports the write as it came, applied or not.
+
+        Data points its handler ignored stay uncorrected, as on the demo; a switch-on
+        the simulated firmware refused (a flat battery) is reported after the echo,
+        as a firmware reports a stop of its own.
+        """
+        refused, self._refused = self._refused, False
+        if data:
+            self._reported.update(self.values())  # what is in force counts as told
+            _, writes = link.channel.seal(Code.RECEIVE_DP, data)
+            for fragment in writes:
+                self.send(port, fragment)
+        if refused:
+            self._report(port, link, [self.dp["switch"]])
 
     def _report(self, port: Port, link: _Link, ids: list[int]) -> None:
         points = self._points(ids)

@@ -16,14 +16,18 @@ from typing import TYPE_CHECKING
 from massager_protocols import ProtocolError
 from massager_protocols.nmp import Event, EventCode, SetAutoOff, SetOutput, Waveform
 from massager_protocols.yh import (
+    LATEST,
     RANGES,
     Command,
+    CrcRule,
     Direction,
     Frame,
     HeartbeatRequest,
+    Revision,
     Setting,
     Status,
     StreamDecoder,
+    encode_frame,
 )
 from massager_protocols.yh import gatt as yh_gatt
 
@@ -63,6 +67,17 @@ class YhPersonality(Personality):
         self.zone = int(self.option("zone", 0))
         self.buzzer = 1
         self.heartbeat_s = float(self.option("heartbeat_s", 5.0))
+        revision = str(self.option("revision", LATEST.value))
+        try:
+            self.revision = Revision(revision)
+        except ValueError:
+            known = ", ".join(r.value for r in Revision)
+            raise self.error(f"revision {revision!r} is not one of {known}") from None
+        #: CRC byte order the firmware sends: "big" (the document) or "little".
+        crc = str(self.option("crc_order", "big"))
+        if crc not in ("big", "little"):
+            raise self.error(f"crc_order {crc!r} is not 'big' or 'little'")
+        self.crc_rule = CrcRule.SPEC if crc == "big" else CrcRule.LITTLE_ENDIAN
         self._last: tuple[Status, float] | None = None
         #: Host frames this device did not understand (unknown command or direction).
         self.ignored = 0
@@ -123,7 +138,9 @@ class YhPersonality(Personality):
 
     def port_bytes(self, port: Port, data: bytes) -> None:
         """Decode the host's frames and answer each one."""
-        decoder: StreamDecoder = self.port_state(port, StreamDecoder)
+        decoder: StreamDecoder = self.port_state(
+            port, lambda: StreamDecoder.for_revision(self.revision)
+        )
         for frame in decoder.feed(data):
             now = self.device._clock()
             reply = self._dispatch(frame, now)
@@ -143,14 +160,29 @@ class YhPersonality(Personality):
             self.device.heard(now)
             status = self.report(now)
             self._last = (status, now)
-            return status.encode()
+            return self._frame(status)
         assert isinstance(message, Setting)
         command = Command(message.command)
         if command not in _SETTERS:
             self.device.heard(now)  # a report-only command: answered with its value
         else:
             _SETTERS[command](self, message.value, now)
-        return Setting(Direction.DEVICE, command, self._value(command)).encode()
+        return self._frame(Setting(Direction.DEVICE, command, self._value(command)))
+
+    def _frame(self, message: Status | Setting) -> bytes:
+        """``message`` as this firmware frames it (its revision and CRC byte order)."""
+        if isinstance(message, Status):
+            data = bytes(dataclasses.astuple(message))
+            return encode_frame(
+                Direction.DEVICE, Command.HEARTBEAT, data, self.crc_rule, revision=self.revision
+            )
+        return encode_frame(
+            message.direction,
+            message.command,
+            bytes([message.value]),
+            self.crc_rule,
+            revision=self.revision,
+        )
 
     def _value(self, command: Command) -> int:
         device = self.device
@@ -219,16 +251,16 @@ class YhPersonality(Personality):
         if last is not None and last[0] == report and now - last[1] < self.heartbeat_s:
             return
         self._last = (report, now)
-        self._broadcast(report.encode())
+        self._broadcast(self._frame(report))
 
     def event(self, now: float, event: Event) -> None:
         """Battery and charger events become BATTERY and CHARGE reports; stops a heartbeat."""
         if event.code in _BATTERY_EVENTS:
             battery = self.report(now).battery
-            self._broadcast(Setting(Direction.DEVICE, Command.BATTERY, battery).encode())
+            self._broadcast(self._frame(Setting(Direction.DEVICE, Command.BATTERY, battery)))
         elif event.code == EventCode.CHARGER:
             charging = 1 if self.device.charging else 0
-            self._broadcast(Setting(Direction.DEVICE, Command.CHARGE, charging).encode())
+            self._broadcast(self._frame(Setting(Direction.DEVICE, Command.CHARGE, charging)))
         self.status(now)
 
     def _broadcast(self, frame: bytes) -> None:
