@@ -11,6 +11,7 @@ its devices over.
 from __future__ import annotations
 
 import asyncio
+import time
 import json
 import signal
 import subprocess
@@ -79,9 +80,18 @@ def _config(tmp: Path, broker: BrokerProcess, prefix: str, bridge: str, ports: l
 async def _devices_of(obs: Observer, prefix: str, bridge: str) -> dict[str, str]:
     """A bridge's own view: the phase of each of its devices (``devices`` request)."""
     root = f"{prefix}/massager/bridge/{bridge}"
-    mark = obs.mark()
-    await obs.send(f"{root}/request/devices", {"transaction": bridge})
-    answer = await obs.wait_json(f"{root}/response/devices", after=mark, within=WITHIN_S)
+    # A request is not retained: one sent before a slow-starting bridge subscribed
+    # is lost, so ask again until it answers.
+    deadline = time.monotonic() + WITHIN_S
+    while True:
+        mark = obs.mark()
+        await obs.send(f"{root}/request/devices", {"transaction": bridge})
+        try:
+            answer = await obs.wait_json(f"{root}/response/devices", after=mark, within=5.0)
+            break
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
     assert answer["status"] == "ok", answer
     return {d["id"]: d["phase"] for d in answer["data"]}
 
