@@ -11,11 +11,11 @@ its devices over.
 from __future__ import annotations
 
 import asyncio
-import time
 import json
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
