@@ -114,7 +114,7 @@ class Engine:
         core = self.core
         if core.safety is not None and core.control:
             core.safety.observe_event(event, now)
-        if event.active is not False and core.control:
+        if event.raised and core.control:
             if event.kind.stops_outputs:
                 # The device switched off on its own (timer, button, battery): so do we.
                 core.forget_outputs()
