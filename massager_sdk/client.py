@@ -355,8 +355,8 @@ class Device:
         level = level_of(self.info, level)
         period = waveform_period(waveform, period)
         self._core.adapter.validate(SetZones(zones, level, waveform, period))
-        self._check_outputs(zones, level)
-        self._schedule(zones, ZoneOutput(level, waveform, period))
+        _check_levels(self, self._core, zones, level)
+        _schedule(self, self._core, zones, ZoneOutput(level, waveform, period))
 
     async def play_pattern(
         self,
@@ -401,9 +401,11 @@ class Device:
         phase_s = phase * pattern.loop_s
         adapter.validate(UploadPattern(slot, pattern))
         adapter.validate(SetZones(zones, level, pattern_slot=slot, phase_s=phase_s))
-        self._check_outputs(zones, level)
+        _check_levels(self, self._core, zones, level)
         plan.slots.assign(pattern, slot, evict)
-        self._schedule(zones, ZoneOutput(level, Waveform.CONSTANT, 0.0, pattern, phase_s))
+        _schedule(
+            self, self._core, zones, ZoneOutput(level, Waveform.CONSTANT, 0.0, pattern, phase_s)
+        )
 
     async def set_heat(self, target_c: float | None) -> None:
         """Heat to ``target_c`` degrees Celsius; ``None`` (or 0) turns the heater off.
@@ -437,6 +439,13 @@ class Device:
         """Stop every output and the heater now, and wait for the device to confirm."""
         self._check_usable(report_error=False)
         await asyncio.shield(self._engine.spawn_stop("stop requested"))
+
+    async def emergency_stop(self, reason: str = "emergency stop requested") -> None:
+        """Stop everything now, as :meth:`stop`, and refuse outputs until :meth:`resume`."""
+        self._check_usable(report_error=False)
+        if self._core.control:  # a monitor's policy holds no session to latch
+            self.safety.emergency_stop(reason, self._core.now())
+        await asyncio.shield(self._engine.spawn_stop(reason))
 
     def resume(self) -> None:
         """Allow outputs again after a stop the safety policy keeps in force.
@@ -513,18 +522,22 @@ class Device:
             error, core.error = core.error, None
             raise error
 
-    def _check_outputs(self, zones: tuple[int, ...], level: int) -> None:
-        now = self._core.now()
-        try:
-            for zone in zones:
-                self.safety.check_output(zone, level, now)
-        except SafetyRefusal:
-            self.stats.safety_refusals += 1
-            raise
 
-    def _schedule(self, zones: tuple[int, ...], output: ZoneOutput) -> None:
-        self.stats.coalesced += self._core.plan.wish(zones, output)
-        self._core.kick()
+def _check_levels(device: Device, core: SessionCore, zones: tuple[int, ...], level: int) -> None:
+    """Every zone's level past the safety policy (before anything changes)."""
+    now = core.now()
+    try:
+        for zone in zones:
+            device.safety.check_output(zone, level, now)
+    except SafetyRefusal:
+        device.stats.safety_refusals += 1
+        raise
+
+
+def _schedule(device: Device, core: SessionCore, zones: tuple[int, ...], out: ZoneOutput) -> None:
+    """Want ``out`` on ``zones`` and wake the engine (latest wins)."""
+    device.stats.coalesced += core.plan.wish(zones, out)
+    core.kick()
 
 
 def zones_of(caps: DeviceCapabilities, zone: ZoneSpec) -> tuple[int, ...]:

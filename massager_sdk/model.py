@@ -63,6 +63,9 @@ class EventKind(enum.Enum):
     LINK_LOST = "link_lost"  #: raised by the host when the link drops
     LINK_RESTORED = "link_restored"
     SAFETY_STOP = "safety_stop"  #: raised by the host's safety policy
+    #: Raised by the host: the device's status shows it stopped, and this host did not
+    #: stop it (another host or link sent the stop, or a device that sends no event).
+    EXTERNAL_STOP = "external_stop"
     UNKNOWN = "unknown"
 
     # What each kind means for the outputs, said once here for every part of the SDK.
@@ -108,12 +111,24 @@ class EventKind(enum.Enum):
 
 
 _STOPS_OUTPUTS = frozenset(
-    {EventKind.WATCHDOG_STOP, EventKind.AUTO_OFF, EventKind.BUTTON, EventKind.SHUTDOWN}
+    {
+        EventKind.WATCHDOG_STOP,
+        EventKind.AUTO_OFF,
+        EventKind.BUTTON,
+        EventKind.SHUTDOWN,
+        EventKind.EXTERNAL_STOP,
+    }
 )
 _HEAT_FAULTS = frozenset({EventKind.OVERHEAT, EventKind.SENSOR_FAULT})
 _LATCHES_STOP = frozenset({EventKind.BUTTON, EventKind.MOTOR_FAULT})
 _ENDS_PROGRAM = frozenset(
-    {EventKind.BUTTON, EventKind.AUTO_OFF, EventKind.SHUTDOWN, EventKind.SAFETY_STOP}
+    {
+        EventKind.BUTTON,
+        EventKind.AUTO_OFF,
+        EventKind.SHUTDOWN,
+        EventKind.SAFETY_STOP,
+        EventKind.EXTERNAL_STOP,
+    }
 )
 _INVALIDATES_OUTPUTS = (
     _STOPS_OUTPUTS | _HEAT_FAULTS | {EventKind.MOTOR_FAULT, EventKind.SAFETY_STOP}
@@ -128,6 +143,7 @@ _STOP_REASONS = {
     EventKind.OVERHEAT: "the device reports overheating",
     EventKind.SENSOR_FAULT: "the device reports a temperature sensor fault",
     EventKind.SAFETY_STOP: "the host's safety policy stopped the outputs",
+    EventKind.EXTERNAL_STOP: "another host or link stopped the device",
 }
 
 

@@ -162,6 +162,10 @@ class SyncDevice:
         """See :meth:`Device.stop`."""
         self._call(self._device.stop())
 
+    def emergency_stop(self, reason: str = "emergency stop requested") -> None:
+        """See :meth:`Device.emergency_stop`."""
+        self._call(self._device.emergency_stop(reason))
+
     def resume(self) -> None:
         """See :meth:`Device.resume`."""
 

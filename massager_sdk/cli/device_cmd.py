@@ -201,19 +201,19 @@ def clean(text: str) -> str:
 
 
 def status_dict(device: Device, status: DeviceStatus, *, safety: bool = True) -> dict[str, Any]:
-    """A status as a JSON-able object, with this host's safety snapshot when ``safety``."""
-    data: dict[str, Any] = {
-        "intensities": list(status.intensities),
-        "heat_target_c": status.heat_target_c,
-        "temperature_c": status.temperature_c,
-        "battery_pct": status.battery_pct,
-        "battery_mv": status.battery_mv,
-        "charging": status.charging,
-        "auto_off_s": status.auto_off_s,
-        "faults": sorted(status.faults),
-    }
+    """A status as the one state document (:class:`~massager_sdk.control.DeviceState`)
+    with the device's own report, and this host's safety snapshot when ``safety``."""
+    from massager_sdk.control.state import DeviceState, zone_keys
+
+    snapshot = None
     if safety:
-        data["safety"] = device.safety.snapshot(asyncio.get_running_loop().time()).to_dict()
+        snapshot = device.safety.snapshot(asyncio.get_running_loop().time()).to_dict()
+    names = [zone.name for zone in device.info.zones]
+    state = DeviceState(status, zone_keys(names), safety=snapshot, online=device.connected)
+    data = state.to_dict(report=True)
+    if not safety:  # a watcher's own policy says nothing about the device: no such fields
+        for key in ("safety", "session_remaining_s", "thermal_dose_pct"):
+            del data[key]
     return data
 
 
@@ -348,6 +348,7 @@ def _parse_pattern(text: str) -> Any:
 
 def set_(args: argparse.Namespace) -> int:
     """Hold the device at the requested setting with a live view until Ctrl-C or --for."""
+    from massager_sdk.control import HEAT_OFF
     from massager_sdk.model import Waveform
 
     duration = parse_duration(args.for_) if args.for_ else None
@@ -362,20 +363,37 @@ def set_(args: argparse.Namespace) -> int:
     out = console()
 
     async def main() -> None:
+        from massager_sdk.client import zones_of
+        from massager_sdk.control import Controller, ControlRequest
+
         async with open_device(args, profile=person) as device:
             if args.heat is not None:
                 check_heat(device, heat)  # before anything is sent
-            if pattern is not None:
-                await device.play_pattern(pattern, zones, intensity=args.intensity)
-            elif args.intensity is not None:
-                await device.set_intensity(
-                    args.intensity, zones, waveform=Waveform(args.waveform), period=args.period
-                )
-            for zone, level in levels:
-                await device.set_intensity(level, int(zone) if zone.isdigit() else zone)
-            if args.heat is not None:
-                await device.set_heat(heat)
-            await device.flush()
+            control = Controller(device)
+            caps = device.info
+            driven = zones_of(caps, zones)
+            picked = tuple((zones_of(caps, int(z) if z.isdigit() else z)[0], n) for z, n in levels)
+            heat_field = None if args.heat is None else HEAT_OFF if heat is None else heat
+            whole = ControlRequest(
+                zones=tuple((i, args.intensity) for i in driven if args.intensity is not None)
+                + picked,
+                heat=heat_field,
+            )
+            # Every part is checked (capabilities and safety policy) before any is sent.
+            control.check(whole)
+            manual = whole
+            if pattern is not None or args.waveform != Waveform.CONSTANT.value:
+                # A pattern or a waveform goes to the driven zones as it is; the rest follows.
+                manual = ControlRequest(zones=picked, heat=heat_field)
+                if pattern is not None:
+                    await device.play_pattern(pattern, zones, intensity=args.intensity)
+                elif args.intensity is not None:
+                    await device.set_intensity(
+                        args.intensity, zones, waveform=Waveform(args.waveform), period=args.period
+                    )
+            if manual.sets_outputs:
+                await control.set_outputs(manual)
+            await control.wait_acknowledged()
             await hold(device, duration, args.json, out)
         if not args.json:
             out.print("device stopped", markup=False)
@@ -487,8 +505,10 @@ def stop(args: argparse.Namespace) -> int:
     """Stop every output and the heater."""
 
     async def main() -> None:
+        from massager_sdk.control import Controller
+
         async with open_device(args, control=False) as device:
-            await device.stop()
+            await Controller(device).stop("stopped from the command line")
 
     run_at_device_speed(main(), args)
     if args.json:

@@ -29,7 +29,7 @@ KEYS = {"p": "pause/resume", "s": "skip step", "q": "stop"}
 def run(args: argparse.Namespace) -> int:
     """Play a program on the device with a progress display; Ctrl-C stops the device."""
     from massager_sdk.cli.speed import device_speed, run_at_device_speed
-    from massager_sdk.programs import ProgramRunner, compile_program, load_program
+    from massager_sdk.programs import compile_program, load_program
 
     program = load_program(args.program)
     device_speed(args)  # a bad --speed is refused before anything starts
@@ -39,17 +39,23 @@ def run(args: argparse.Namespace) -> int:
     display = _Display(out, args.json, keys=keys)
 
     async def main() -> Any:
+        from massager_sdk.control import Controller
+
         async with open_device(args, profile=person) as device:
             compiled = compile_program(program, device.info)
             if not args.json:
                 for note in compiled.notes:
                     out.print(f"note: {note}", markup=False, highlight=False)
-            runner = ProgramRunner(device, compiled)
-            display.start(program.title or program.name, runner.compiled)
+            control = Controller(device)
             try:
+                runner = await control.start_program(compiled, on_progress=display.update)
+                # Before the program task first runs: no progress event comes earlier.
+                display.start(program.title or program.name, runner.compiled)
                 with _KeyReader(runner) if keys else contextlib.nullcontext():
-                    return await runner.run(on_progress=display.update)
+                    return await control.wait_program()
             finally:
+                await control.cancel()  # Ctrl-C: the runner stops the device
+                control.close()
                 display.stop()
 
     try:

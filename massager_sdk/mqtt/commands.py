@@ -35,43 +35,23 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from massager_sdk.capabilities import DeviceCapabilities
-from massager_sdk.mqtt.topics import slug
+from massager_sdk.control.errors import ControlError
+from massager_sdk.control.request import HEAT_OFF as HEAT_OFF
+from massager_sdk.control.request import NO_PROGRAM as NO_PROGRAM
+from massager_sdk.control.request import Action, ControlRequest
+from massager_sdk.control.state import zone_keys as zone_keys
 
 FIELDS = ("state", "intensity", "zones", "heat", "program", "pause", "resume", "skip")
 ACTIONS = ("pause", "resume", "skip")
 #: Plain attributes: ``set/<attr>``, plus ``set/zones/<zone>``.
 PLAIN_ATTRS = ("state", "intensity", "heat", "program", *ACTIONS)
-NO_PROGRAM = "none"
 #: The Program select's option for "no program": Home Assistant reads a select state
 #: of ``none`` (any case) as "no option", so the select never shows that word.
 NO_PROGRAM_OPTION = "(no program)"
-HEAT_OFF: Literal["off"] = "off"
-
-Action = Literal["pause", "resume", "skip"]
 
 
-class CommandError(ValueError):
-    """A refused command: what was wrong, in which field, and what is accepted."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        field: str | None = None,
-        accepted: str | None = None,
-        kind: str = "invalid_command",
-    ):
-        self.message = message
-        self.field = field
-        self.accepted = accepted
-        #: The refusal's kind, as the refusal event shows it (``invalid_command``...).
-        self.kind = kind
-        text = f"{field}: {message}" if field else message
-        super().__init__(f"{text} (accepted: {accepted})" if accepted else text)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The refusal as published on an error topic."""
-        return {"error": str(self), "field": self.field, "accepted": self.accepted}
+#: A refused command (the control layer's refusal, under the name the bridge has used).
+CommandError = ControlError
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -116,15 +96,6 @@ class CommandContext:
         )
 
 
-def zone_keys(names: Sequence[str]) -> tuple[str, ...]:
-    """State keys of zones: their names as slugs, made unique with the index."""
-    keys: list[str] = []
-    for i, name in enumerate(names):
-        key = slug(name) or f"zone{i}"
-        keys.append(f"{key}_{i}" if key in keys else key)
-    return tuple(keys)
-
-
 def format_c(value: float) -> str:
     """A temperature as the heat select and the state show it (``40``, ``38.5``)."""
     return f"{value:g}"
@@ -151,6 +122,17 @@ class Command:
     def sets_outputs(self) -> bool:
         """Whether it changes intensities or heat by hand."""
         return self.intensity is not None or bool(self.zones) or self.heat is not None
+
+    def request(self) -> ControlRequest:
+        """The command as the control layer takes it (``state: OFF`` is an emergency stop)."""
+        return ControlRequest(
+            on=self.state == "ON",
+            intensity=self.intensity,
+            zones=self.zones,
+            heat=self.heat,
+            program=self.program,
+            action=self.action,
+        )
 
 
 def parse_json_command(payload: bytes, ctx: CommandContext, *, max_bytes: int = 4096) -> Command:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import massager_sdk
 from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.client import Device
+from massager_sdk.control import Controller, DeviceState
 from massager_sdk.errors import (
     BadURLError,
     ConnectionFailed,
@@ -34,8 +35,6 @@ from massager_sdk.errors import (
 from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind
 from massager_sdk.mqtt.claims import Claim
 from massager_sdk.mqtt.commands import (
-    HEAT_OFF,
-    NO_PROGRAM,
     Command,
     CommandContext,
     CommandError,
@@ -44,16 +43,8 @@ from massager_sdk.mqtt.commands import (
 )
 from massager_sdk.mqtt.config import DeviceConfig, url_id
 from massager_sdk.mqtt.discovery import device_discovery, legacy_filter
-from massager_sdk.mqtt.state import (
-    Outputs,
-    ProgramView,
-    fast_view,
-    refusal_line,
-    safety_fields,
-    state_document,
-)
+from massager_sdk.mqtt.state import fast_view, refusal_line, safety_fields
 from massager_sdk.mqtt.topics import OFFLINE, ONLINE
-from massager_sdk.programs import ProgramRunner, Progress, compile_program
 
 if TYPE_CHECKING:
     from massager_sdk.mqtt.bridge import Bridge
@@ -64,21 +55,6 @@ _log = logging.getLogger("massager_sdk.mqtt")
 FIRST_RETRY_S = 0.5
 #: Commands waiting for one device; more are refused (the device cannot keep up).
 COMMAND_QUEUE = 32
-#: How long acknowledged outputs are shown over a status that disagrees (a motor ramping).
-OVERLAY_TTL_S = 2.0
-#: Events after which the device's outputs are off whatever was asked before.
-_OFF_EVENTS = frozenset(
-    {
-        EventKind.AUTO_OFF,
-        EventKind.BUTTON,
-        EventKind.WATCHDOG_STOP,
-        EventKind.SHUTDOWN,
-        EventKind.SAFETY_STOP,
-        EventKind.OVERHEAT,
-        EventKind.SENSOR_FAULT,
-        EventKind.MOTOR_FAULT,
-    }
-)
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 
 Phase = Literal["starting", "connecting", "standby", "active", "lost", "failed", "removed"]
@@ -122,12 +98,8 @@ class DeviceNode:
         self._removed = False
         self._commands: asyncio.Queue[tuple[Command, str, bytes]] = asyncio.Queue(COMMAND_QUEUE)
         self._confirm: asyncio.Task[None] | None = None
-        self._runner: ProgramRunner | None = None
-        self._program_task: asyncio.Task[None] | None = None
-        self._progress: Progress | None = None
-        self._overlay: Outputs | None = None
-        self._overlay_at = -math.inf
-        self._last_on_level = 1
+        #: The control layer over the connected device (``None`` between sessions).
+        self.control: Controller | None = None
         self._dirty = False
         self._state_task: asyncio.Task[None] | None = None
         self._slow_handle: asyncio.TimerHandle | None = None
@@ -281,10 +253,19 @@ class DeviceNode:
         self.name = self.config.name or f"{caps.model} {self.device_id}"
         self.error = None
         self._session_end.clear()
-        self._overlay = None
+        self.control = control = Controller(
+            device,
+            programs=self.bridge.program,
+            on_change=self._state_changed,
+            on_program_error=self._program_error,
+        )
         self.link_up = device.connected
         self._note_reported(device.last_status)
-        unsubscribe = [device.on_status(self._on_status), device.on_event(self._on_event)]
+        unsubscribe = [
+            device.on_status(self._on_status),
+            device.on_event(self._on_event),
+            control.close,
+        ]
         worker = asyncio.get_running_loop().create_task(self._command_worker())
         try:
             await self._take()
@@ -294,15 +275,16 @@ class DeviceNode:
             for undo in unsubscribe:
                 undo()
             worker.cancel()
-            for task in (self._confirm, self._program_task):
-                if task is not None and not task.done():
-                    task.cancel()
-            for task in (worker, self._confirm, self._program_task):
+            if self._confirm is not None and not self._confirm.done():
+                self._confirm.cancel()
+            for task in (worker, self._confirm):
                 if task is not None:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
+            await control.cancel()
             self._drain()
             self.device = None
+            self.control = None
             self.link_up = False
 
     async def _take(self) -> None:
@@ -322,7 +304,6 @@ class DeviceNode:
         self.device = None
         if self.held and not self._removed and self.device_id is not None:
             self.link_up = False
-            self._progress = None
             await self._publish_availability()
             await self._publish_state(force=True)
 
@@ -468,36 +449,17 @@ class DeviceNode:
     def _document(self, *, with_safety: bool) -> dict[str, Any] | None:
         if self.ctx is None:
             return None
-        device = self.device
-        status = device.last_status if device is not None else None
-        program = None
-        outputs = self._overlay
-        progress = self._progress
-        if progress is not None:
-            program = ProgramView(
-                name=progress.program,
-                paused=progress.state == "paused",
-                elapsed_s=progress.elapsed_s,
-                duration_s=progress.total_s,
-                stage=progress.stage,
+        control = self.control
+        if control is None or self.device is None:
+            # Between sessions: nothing runs that this bridge knows of.
+            state = DeviceState(
+                None, self.ctx.zone_keys, online=self.link_up, last_refusal=self._last_refusal
             )
-            outputs = (
-                Outputs((0,) * len(self.ctx.zone_keys), None)
-                if program.paused
-                else Outputs(progress.intensities, progress.heat_target_c)
+        else:
+            state = control.state(
+                online=self.link_up, last_refusal=self._last_refusal, safety=with_safety
             )
-        safety = None
-        if with_safety and device is not None:
-            safety = device.safety.snapshot(asyncio.get_running_loop().time()).to_dict()
-        return state_document(
-            status,
-            self.ctx.zone_keys,
-            outputs=outputs,
-            program=program,
-            safety=safety,
-            online=self.link_up,
-            last_refusal=self._last_refusal,
-        )
+        return state.to_dict()
 
     def _state_changed(self) -> None:
         """Something in the state may have changed: publish soon (latest wins)."""
@@ -578,16 +540,6 @@ class DeviceNode:
     def _on_status(self, status: DeviceStatus) -> None:
         if self._note_reported(status):
             self._spawn(self.publish_discovery())  # a sensor it did not have before
-        overlay = self._overlay
-        if overlay is not None:
-            agrees = (
-                tuple(status.intensities) == overlay.levels
-                and status.heat_target_c == overlay.heat_target_c
-            )
-            # While the device still ramps toward what was asked, the ask is shown.
-            ramping = self._confirm is not None and not self._confirm.done()
-            if agrees or (not ramping and status.time - self._overlay_at > OVERLAY_TTL_S):
-                self._overlay = None
         self._state_changed()
 
     def _on_event(self, event: DeviceEvent) -> None:
@@ -600,8 +552,6 @@ class DeviceNode:
         elif event.kind is EventKind.LINK_RESTORED:
             self.link_up = True
             self._spawn(self._publish_availability())
-        if event.kind in _OFF_EVENTS and event.active is not False:
-            self._overlay = None
         self._state_changed()
 
     # ------------------------------------------------------------------
@@ -687,139 +637,30 @@ class DeviceNode:
                     f"internal error: {exc!r}", topic, payload, kind="device_error"
                 )
 
-    def _program_running(self) -> bool:
-        return self._program_task is not None and not self._program_task.done()
-
     async def _apply(self, command: Command) -> None:
-        device = self.device
-        if device is None:
+        control = self.control
+        if control is None or self.device is None:
             raise CommandError(
                 "the device is not connected; the bridge is reconnecting", kind="unavailable"
             )
-        loop = asyncio.get_running_loop()
-        if command.action is not None:
-            runner = self._runner
-            if runner is None or not self._program_running():
-                raise CommandError(
-                    "no program is running",
-                    field=command.action,
-                    accepted='start one first, e.g. {"program": "classic"}',
-                    kind="no_program",
-                )
-            getattr(runner, command.action)()
-            return
-        if self._program_running() and command.sets_outputs and command.program != NO_PROGRAM:
-            raise CommandError(
-                "a program is running and sets intensity and heat itself",
-                accepted='pause it, or stop it first with {"program": "none"}',
-                kind="program_running",
-            )
-        starts = command.program is not None and command.program != NO_PROGRAM
-        if (
-            command.state == "ON"
-            and command.program is None
-            and not command.sets_outputs
-            and self._program_running()
-        ):
-            return  # on already: the program plays
-        if command.state == "ON" or starts:
-            # An explicit start is the user's request to lift an emergency stop.
-            now = loop.time()
-            if device.safety.snapshot(now).emergency_stopped:
-                device.safety.resume(now)
-        if command.program == NO_PROGRAM or starts:
-            await self._stop_program()
-        if starts:
-            assert command.program is not None
-            await self._start_program(device, command.program)
-            return
-        if command.sets_outputs or command.state == "ON":
-            await self._set_outputs(device, command)
+        request = command.request()
+        await control.apply(request)
+        if (request.sets_outputs or request.on) and not control.program_running():
+            if self._confirm is not None and not self._confirm.done():
+                self._confirm.cancel()  # a newer command supersedes the wait
+            self._confirm = self._spawn(self._confirmed(control))
 
-    def _current_outputs(self, device: Device) -> Outputs:
-        if self._overlay is not None:
-            return self._overlay
-        status = device.last_status
-        n = len(device.info.zones)
-        if status is None:
-            return Outputs((0,) * n, None)
-        return Outputs(tuple(status.intensities[:n]), status.heat_target_c)
-
-    async def _set_outputs(self, device: Device, command: Command) -> None:
-        """Apply intensity, zones and heat together: all checked before any is sent."""
-        caps = device.info
-        now = asyncio.get_running_loop().time()
-        current = self._current_outputs(device)
-        levels = list(current.levels)
-        if command.intensity is not None:
-            levels = [command.intensity] * len(levels)
-        for zone, level in command.zones:
-            levels[zone] = level
-        if (
-            command.state == "ON"
-            and command.intensity is None
-            and not command.zones
-            and not any(levels)
-        ):
-            levels = [min(self._last_on_level, caps.intensity_steps)] * len(levels)
-        heat = current.heat_target_c
-        if command.heat is not None:
-            heat = None if command.heat == HEAT_OFF else float(command.heat)
-        # Check everything first, so that a refusal leaves every output as it was.
-        policy = device.safety
-        for zone, level in enumerate(levels):
-            if level > current.levels[zone]:
-                policy.check_output(zone, level, now)
-        if command.heat is not None and heat is not None:
-            heat = policy.check_heat(heat, now)
-        groups: dict[int, list[int]] = {}
-        for zone, level in enumerate(levels):
-            if level != current.levels[zone] or command.intensity is not None:
-                groups.setdefault(level, []).append(zone)
-        wanted = Outputs(tuple(levels), heat)
-        # Checked and about to be sent: show what was asked at once, not the safety
-        # ramp's steps (a refusal by the device puts the reported outputs back).
-        self._overlay = wanted
-        self._overlay_at = now
-        self._state_changed()
+    async def _confirmed(self, control: Controller) -> None:
+        """Publish the outputs again once the device has acknowledged them."""
         try:
-            for level, zones in groups.items():
-                await device.set_intensity(level, zones)
-            if command.heat is not None:
-                await device.set_heat(heat)
-        except BaseException:
-            self._overlay = None
-            self._state_changed()
-            # Everything was checked, so this is the link failing half-way: put back what
-            # was scheduled (best effort; the policy still checks each level).
-            for zone, level in enumerate(current.levels):
-                if level != levels[zone]:
-                    with contextlib.suppress(Exception):
-                        await device.set_intensity(level, [zone])
-            raise
-        if any(levels):
-            self._last_on_level = max(levels)
-        if self._confirm is not None and not self._confirm.done():
-            self._confirm.cancel()  # a newer command supersedes the wait
-        self._confirm = self._spawn(self._confirmed(device, wanted))
-
-    async def _confirmed(self, device: Device, wanted: Outputs) -> None:
-        """Show the outputs once the device has acknowledged them."""
-        try:
-            await device.flush()
+            await control.wait_acknowledged()
         except (DeviceRefused, NotSupported, SafetyRefusal) as exc:
             await self.publish_error(f"device error: {exc}", "", b"", kind="device_error")
-            self._overlay = None
-            self._state_changed()
-            return
         except MassagerError:
             return  # the link is down: availability says so
-        self._overlay = wanted
-        self._overlay_at = asyncio.get_running_loop().time()
-        self._state_changed()
 
     async def _emergency_stop(self, command: Command, topic: str, payload: bytes) -> None:
-        device = self.device
+        control = self.control
         if command.ignored:
             await self.publish_error(
                 f"state OFF is an emergency stop and wins: ignored {', '.join(command.ignored)}",
@@ -828,7 +669,7 @@ class DeviceNode:
                 kind="emergency_stop",
                 ignored=list(command.ignored),
             )
-        if device is None:
+        if control is None or self.device is None:
             await self.publish_error(
                 "the device is not connected: its watchdog has stopped it",
                 topic,
@@ -836,70 +677,21 @@ class DeviceNode:
                 kind="unavailable",
             )
             return
-        loop = asyncio.get_running_loop()
-        device.safety.emergency_stop("state OFF over MQTT", loop.time())
         if self._confirm is not None and not self._confirm.done():
             self._confirm.cancel()
-        runner = self._runner
-        if runner is not None and self._program_running():
-            runner.stop("state OFF over MQTT")
         try:
-            await device.stop()
+            await control.emergency_stop("state OFF over MQTT")
         except MassagerError as exc:
             await self.publish_error(
                 f"could not confirm the stop ({exc}); the device watchdog stops it "
-                f"within {device.info.watchdog_s:g} s",
+                f"within {control.device.info.watchdog_s:g} s",
                 topic,
                 payload,
                 kind="device_error",
             )
-        else:
-            self._overlay = Outputs((0,) * len(device.info.zones), None)
-            self._overlay_at = loop.time()
-        self._state_changed()
 
-    # ------------------------------------------------------------------
-    # programs
-    # ------------------------------------------------------------------
-
-    async def _start_program(self, device: Device, name: str) -> None:
-        compiled = compile_program(self.bridge.program(name), device.info)
-        runner = ProgramRunner(device, compiled)
-        self._runner = runner
-        self._progress = runner.progress()
-        self._overlay = None
-        self._program_task = self._spawn(self._play(runner))
-        self._state_changed()
-
-    async def _stop_program(self) -> None:
-        task, runner = self._program_task, self._runner
-        if task is None or runner is None or task.done():
-            return
-        runner.stop("stopped over MQTT")
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-
-    async def _play(self, runner: ProgramRunner) -> None:
-        try:
-            await runner.run(on_progress=self._on_progress)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            name = runner.compiled.program.name
-            await self.publish_error(f"program {name} ended: {exc}", "", b"", kind="device_error")
-        finally:
-            if self._runner is runner:
-                self._runner = None
-                self._progress = None
-                # The runner leaves the device stopped, whatever ended it.
-                self._overlay = Outputs((0,) * len(runner.compiled.caps.zones), None)
-                self._overlay_at = asyncio.get_running_loop().time()
-                self._state_changed()
-
-    def _on_progress(self, progress: Progress) -> None:
-        if self._runner is not None and progress.program == self._runner.compiled.program.name:
-            self._progress = progress if progress.state in ("running", "paused") else None
-            self._state_changed()
+    def _program_error(self, text: str) -> None:
+        self._spawn(self.publish_error(text, "", b"", kind="device_error"))
 
     # ------------------------------------------------------------------
 

@@ -1,205 +1,35 @@
 """The retained JSON state of a device, as published on ``<base>/<id>``.
 
-Fields::
-
-    state        "ON" while a motor or the heater is on or a program runs, else "OFF"
-    intensity    the highest zone level (what the intensity slider shows)
-    zones        {"left_neck": 3, ...} level of each zone
-    heat         heater target in C, or null when the heater is off
-    temperature  pad temperature in C, or null
-    battery      charge in %, or null (mains power)
-    charging     true while on the charger
-    remaining_s  seconds left: of the program when one runs, else until auto-off
-    session_remaining_s  on-time left in the safety session before its auto-off, or null
-    thermal_dose_pct     heat received, in % of the burn threshold, or null
-    last_refusal the last refused command, in one line, or null
-    program      the running program's name, or "none"
-    program_state "idle", "running" or "paused"
-    progress     {"elapsed_s", "duration_s", "percent", "stage"} of the program, or null
-    status       one line for people: "idle", "massaging", "program classic: main"...
-    faults       active fault names, sorted
-    safety       the safety policy's snapshot, or null
-    link         "online" or "offline": whether the bridge reaches the device
+The document is :class:`massager_sdk.control.state.DeviceState`'s, the same for
+every face; its fields are listed in :mod:`massager_sdk.control.state`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from collections.abc import Mapping, Sequence
-from typing import Any
-
-from massager_sdk.model import DeviceStatus
-from massager_sdk.mqtt.commands import NO_PROGRAM
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ProgramView:
-    """A program as the state shows it."""
-
-    name: str
-    paused: bool = False
-    elapsed_s: float = 0.0
-    duration_s: float = 0.0
-    stage: str | None = None
-
-    @property
-    def remaining_s(self) -> float:
-        """Seconds left of the program."""
-        return max(0.0, self.duration_s - self.elapsed_s)
-
-
-#: Fields whose every change is published at once; others (temperature, battery,
-#: remaining time, the safety snapshot) at most every ``telemetry_interval``.
-FAST_FIELDS = (
-    "state",
-    "intensity",
-    "zones",
-    "heat",
-    "program",
-    "program_state",
-    "status",
-    "faults",
-    "link",
-    "last_refusal",
+from massager_sdk.control.state import (
+    FAST_FIELDS,
+    REFUSAL_CHARS,
+    DeviceState,
+    Outputs,
+    ProgramView,
+    fast_view,
+    number,
+    refusal_line,
+    safety_fields,
+    state_document,
+    status_text,
 )
 
-
-def number(value: float | None, digits: int = 1) -> float | int | None:
-    """A JSON number: whole values as integers (so templates show ``40``, not ``40.0``)."""
-    if value is None or not math.isfinite(value):
-        return None
-    rounded = round(value, digits)
-    return round(rounded) if float(rounded).is_integer() else rounded
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Outputs:
-    """Zone levels and heat target the device acknowledged (newer than its last status)."""
-
-    levels: tuple[int, ...]
-    heat_target_c: float | None
-
-    @property
-    def running(self) -> bool:
-        """Whether a motor or the heater is on."""
-        return any(self.levels) or self.heat_target_c is not None
-
-
-def state_document(
-    status: DeviceStatus | None,
-    zone_keys: Sequence[str],
-    *,
-    outputs: Outputs | None = None,
-    program: ProgramView | None = None,
-    safety: Mapping[str, Any] | None = None,
-    online: bool = True,
-    last_refusal: str | None = None,
-) -> dict[str, Any]:
-    """The state of a device from its last status and what the bridge knows.
-
-    ``outputs``, when given, are the levels and heat target to show instead of
-    the status's: what the device acknowledged after the status was sent.
-    """
-    if outputs is None and status is not None:
-        outputs = Outputs(tuple(status.intensities), status.heat_target_c)
-    levels = outputs.levels if outputs else (0,) * len(zone_keys)
-    heat = outputs.heat_target_c if outputs else None
-    faults = sorted(status.faults) if status else []
-    running = bool(outputs and outputs.running) or program is not None
-    if program is not None:
-        remaining = program.remaining_s
-    elif status is not None and running:
-        remaining = float(status.auto_off_s)
-    else:
-        remaining = 0.0
-    progress = None
-    if program is not None:
-        percent = 100 * program.elapsed_s / program.duration_s if program.duration_s else 0.0
-        progress = {
-            "elapsed_s": number(program.elapsed_s),
-            "duration_s": number(program.duration_s),
-            "percent": number(min(100.0, percent)),
-            "stage": program.stage,
-        }
-    return {
-        "state": "ON" if running else "OFF",
-        "intensity": max(levels, default=0),
-        "zones": dict(zip(zone_keys, levels, strict=False)),
-        "heat": number(heat),
-        "temperature": number(status.temperature_c) if status else None,
-        "battery": status.battery_pct if status else None,
-        "charging": bool(status and status.charging),
-        "remaining_s": math.ceil(remaining),
-        "program": program.name if program else NO_PROGRAM,
-        "program_state": "idle" if program is None else "paused" if program.paused else "running",
-        "progress": progress,
-        "status": status_text(status, outputs, program, online),
-        "faults": faults,
-        "safety": dict(safety) if safety is not None else None,
-        "link": "online" if online else "offline",
-        "last_refusal": last_refusal,
-        **safety_fields(safety),
-    }
-
-
-#: Home Assistant keeps at most this many characters of a sensor's state.
-REFUSAL_CHARS = 250
-
-
-def refusal_line(text: str) -> str:
-    """A refusal as the "last refusal" sensor can hold it (one line, at most 250 chars)."""
-    line = " ".join(text.split())
-    return line if len(line) <= REFUSAL_CHARS else line[: REFUSAL_CHARS - 1] + "…"
-
-
-def safety_fields(safety: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``session_remaining_s`` and ``thermal_dose_pct`` from a safety snapshot (or nulls)."""
-    if safety is None:
-        return {"session_remaining_s": None, "thermal_dose_pct": None}
-    remaining = safety.get("session_remaining_s")
-    dose = safety.get("thermal_dose_fraction")
-    return {
-        "session_remaining_s": math.ceil(remaining) if isinstance(remaining, int | float) else None,
-        "thermal_dose_pct": number(100 * dose, 2) if isinstance(dose, int | float) else None,
-    }
-
-
-def status_text(
-    status: DeviceStatus | None,
-    outputs: Outputs | None,
-    program: ProgramView | None,
-    online: bool,
-) -> str:
-    """One line for the status sensor."""
-    if not online:
-        return "link lost"
-    if status is None:
-        return "connecting"
-    if status.faults:
-        return "fault: " + ", ".join(sorted(status.faults))
-    if program is not None:
-        where = f": {program.stage}" if program.stage else ""
-        return f"program {program.name}{' paused' if program.paused else ''}{where}"
-    massaging = bool(outputs and any(outputs.levels))
-    heating = bool(outputs and outputs.heat_target_c is not None)
-    if massaging and heating:
-        return "massaging and heating"
-    if massaging:
-        return "massaging"
-    if heating:
-        return "heating"
-    return "idle"
-
-
-def fast_view(doc: Mapping[str, Any]) -> tuple[Any, ...]:
-    """The fields whose change is published without waiting (see :data:`FAST_FIELDS`)."""
-    return tuple(_freeze(doc.get(k)) for k in FAST_FIELDS)
-
-
-def _freeze(value: Any) -> Any:
-    if isinstance(value, dict):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    return value
+__all__ = [
+    "FAST_FIELDS",
+    "REFUSAL_CHARS",
+    "DeviceState",
+    "Outputs",
+    "ProgramView",
+    "fast_view",
+    "number",
+    "refusal_line",
+    "safety_fields",
+    "state_document",
+    "status_text",
+]

@@ -29,6 +29,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from massager_sdk.control.state import slug as slug
+
 #: Device and bridge ids: what fits in a topic level and a Home Assistant object id.
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 ID_RULE = (
@@ -70,11 +72,6 @@ def check_topic_prefix(value: object, what: str) -> str:
     if "" in value.split("/"):
         raise ValueError(f"{what} {value!r} has an empty topic level ('//')")
     return value
-
-
-def slug(text: str) -> str:
-    """``text`` as an id fragment: lower case, runs of other characters become ``_``."""
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

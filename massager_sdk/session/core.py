@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.errors import ConnectionFailed, MassagerError
-from massager_sdk.model import DeviceStatus, EventKind
+from massager_sdk.model import DeviceStatus
 from massager_sdk.profiles.overrides import DeviceOverride
 from massager_sdk.profiles.selection import LinkRequest, Selection
 from massager_sdk.protocols import ProtocolAdapter
@@ -30,13 +30,6 @@ from massager_sdk.transports import Transport
 _log = logging.getLogger("massager_sdk")
 
 State = Literal["new", "opening", "open", "closing", "closed"]
-
-#: Events after which the device has switched its outputs off on its own.
-DEVICE_STOPS = frozenset(
-    {EventKind.AUTO_OFF, EventKind.SHUTDOWN, EventKind.BUTTON, EventKind.WATCHDOG_STOP}
-)
-#: Events after which the heater stays off until the user resumes.
-HEAT_STOPS = frozenset({EventKind.OVERHEAT, EventKind.SENSOR_FAULT})
 
 
 class SessionCore:

@@ -28,7 +28,7 @@ from massager_sdk.protocols import (
     StopAll,
     UploadPattern,
 )
-from massager_sdk.session.core import DEVICE_STOPS, HEAT_STOPS, SessionCore, running
+from massager_sdk.session.core import SessionCore, running
 from massager_sdk.session.link import LinkSupervisor
 from massager_sdk.session.plan import EPS, SendHeat, SendZones, Upload, Wait
 
@@ -44,6 +44,7 @@ class Engine:
     def __init__(self, core: SessionCore, link: LinkSupervisor) -> None:
         self.core = core
         self.link = link
+        self._counts_auto_off = False  # the device's statuses carry its auto-off count
 
     # -- receiving -----------------------------------------------------------------
 
@@ -63,8 +64,9 @@ class Engine:
 
     def _status_arrived(self, status: DeviceStatus, now: float) -> None:
         core = self.core
-        core.last_status = status
+        previous, core.last_status = core.last_status, status
         core.last_status_at = now
+        self._counts_auto_off = self._counts_auto_off or status.auto_off_s > 0
         if not core.control:
             # A monitor takes the device's outputs as they are (it wants nothing of its own).
             core.take_as_told(status)
@@ -72,20 +74,53 @@ class Engine:
         elif core.safety is not None:
             core.safety.observe_status(status, now)
         core.hub.publish(status)
+        if self._stopped_elsewhere(previous, status):
+            # No event of its own says so: tell every part as if the device had.
+            event = DeviceEvent(
+                EventKind.EXTERNAL_STOP, None, detail=EventKind.EXTERNAL_STOP.stop_reason, time=now
+            )
+            self.event_arrived(event, now)
         self.check_safety(now)
+
+    def _stopped_elsewhere(self, previous: DeviceStatus | None, status: DeviceStatus) -> bool:
+        """Whether ``status`` shows the device gone idle while this host had it on and
+        stopped nothing (a stop from another host, or a device that sends no event).
+
+        Idle is the device's own word: no zone, no heat and no auto-off count
+        running (a motor still spinning up or a pulse's off half keeps it
+        counting). A device whose statuses never carried an auto-off count must
+        have shown itself running just before (its reports may leave out a heater
+        target). A status with fault flags is the device's own stop, explained by
+        its event.
+        """
+        core = self.core
+        plan = core.plan
+        return (
+            core.control
+            and core.state == "open"
+            and core.link_up  # a handshake's status is taken as told, not as a stop
+            and not core.stopping()
+            and plan.acknowledged.running
+            and plan.wanted.running
+            and previous is not None
+            and (self._counts_auto_off or previous.running)
+            and not status.running
+            and status.auto_off_s == 0
+            and not status.faults
+        )
 
     def event_arrived(self, event: DeviceEvent, now: float) -> None:
         """An event from the device (or one a resync found latched)."""
         core = self.core
         if core.safety is not None and core.control:
             core.safety.observe_event(event, now)
-        if event.active is not False and core.control:
-            if event.kind in DEVICE_STOPS:
+        if event.raised and core.control:
+            if event.kind.stops_outputs:
                 # The device switched off on its own (timer, button, battery): so do we.
                 core.forget_outputs()
                 if event.kind is EventKind.BUTTON and core.state == "open":
                     self.spawn_stop(f"stop button pressed on {core.describe()}")
-            elif event.kind in HEAT_STOPS and event.active:
+            elif event.kind.heat_fault and event.active:
                 # Never heat again on our own; the policy has the device told (heat_off).
                 core.plan.wish_heat(None)
         core.hub.publish(event)
