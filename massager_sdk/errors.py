@@ -15,6 +15,11 @@ class ConnectionFailed(MassagerError, ConnectionError):
     """The device could not be reached, or the link was lost and not regained."""
 
 
+class LinkTooSlow(ConnectionFailed):
+    """The link's round trips are too long for the device's watchdog: the session
+    stopped the device and ended. The message names the measured round trip."""
+
+
 class DeviceTimeout(MassagerError, TimeoutError):
     """The device did not answer in time (after the bounded retries)."""
 

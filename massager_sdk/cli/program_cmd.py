@@ -9,10 +9,13 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from massager_sdk.cli.device_cmd import (
+    DeviceStoppedItself,
+    DeviceStopWatch,
     clean,
     interrupted,
     is_signal_exit,
     open_device,
+    stopped_by_device,
     user_profile,
 )
 from massager_sdk.cli.exitcodes import ExitCode
@@ -46,11 +49,16 @@ def run(args: argparse.Namespace) -> int:
                     out.print(f"note: {note}", markup=False, highlight=False)
             runner = ProgramRunner(device, compiled)
             display.start(program.title or program.name, runner.compiled)
+            stopped = DeviceStopWatch()
+            unsubscribe = device.on_event(stopped.on_event)
             try:
                 with _KeyReader(runner) if keys else contextlib.nullcontext():
-                    return await runner.run(on_progress=display.update)
+                    final = await runner.run(on_progress=display.update)
             finally:
+                unsubscribe()
                 display.stop()
+            stopped.check(device.name)  # the runner ended early: say why, exit non-zero
+            return final
 
     try:
         person = user_profile(args)
@@ -61,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         if not is_signal_exit(exc):
             raise
         return interrupted(exc)
+    except DeviceStoppedItself as exc:
+        return stopped_by_device(exc)
     if not args.json:
         state = getattr(final, "state", "finished")
         out.print(f"peak levels: {display.program_peak_text}", markup=False, highlight=False)
