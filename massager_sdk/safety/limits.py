@@ -28,6 +28,7 @@ class Limit(enum.StrEnum):
     DEVICE_AUTO_OFF_MAX = "device_auto_off_max"
     INTENSITY_MAX = "intensity_max"
     FRONT_NECK_GENTLE = "front_neck_gentle"
+    PROFILE_ACKNOWLEDGED = "profile_acknowledged"
     SCREENING_SESSIONS = "screening_sessions"
     SCREENING_HEAT = "screening_heat"
     SCREENING_INTENSITY = "screening_intensity"

@@ -148,7 +148,10 @@ class LinkSupervisor:
     def _identified(self, caps: DeviceCapabilities) -> None:
         """The device is known: its policy, its plan and its keepalive pace."""
         core = self.core
-        safety = SafetyPolicy(caps, core.options.limits, core.options.profile)
+        profile, refused = core.options.person()
+        # A monitor drives nothing: it needs no acknowledged profile of its own.
+        refused = refused if core.control else None
+        safety = SafetyPolicy(caps, core.options.limits, profile, profile_refused=refused)
         keepalive = core.options.keepalive_s or safety.keepalive_interval_s
         if keepalive >= caps.watchdog_s:
             raise ValueError(

@@ -12,7 +12,12 @@ class ProfileScreening(Rule):
     """Refuses sessions or heat, or caps intensity, as the profile's contraindications say."""
 
     def output_block(self) -> SafetyRefusal | None:
-        """Any output, when a listed contraindication refuses sessions."""
+        """Any output, without an acknowledged profile or when a listed contraindication
+        refuses sessions."""
+        if self.state.profile_refused is not None:
+            return refusal(
+                Limit.PROFILE_ACKNOWLEDGED, "on", "acknowledged", self.state.profile_refused
+            )
         if not self.state.profile.refuses_sessions:
             return None
         detail = self.state.screening_detail(ScreeningAction.REFUSE_SESSIONS)
