@@ -32,6 +32,8 @@ class Limit(enum.StrEnum):
     SCREENING_SESSIONS = "screening_sessions"
     SCREENING_HEAT = "screening_heat"
     SCREENING_INTENSITY = "screening_intensity"
+    SCREENING_ELECTRICAL = "screening_electrical"
+    FRONT_NECK_ELECTRICAL = "front_neck_electrical"
     EMERGENCY_STOP = "emergency_stop"
     SESSION_MAX = "session_max"
     REST = "rest"

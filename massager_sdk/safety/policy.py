@@ -211,7 +211,9 @@ class SafetyPolicy:
     def zone_max(self, zone: int) -> int:
         """The highest level ``zone`` may ever take under this policy and profile."""
         index = self._zone(zone)
-        if self.profile.refuses_sessions:
+        if self.profile.refuses_sessions or (
+            self.caps.electrical and self.profile.electrical_reasons()
+        ):
             return 0
         return min(cap.level for cap in self._level_caps(index))
 
