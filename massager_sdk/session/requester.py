@@ -88,8 +88,8 @@ class Requester:
         self._lock = asyncio.Lock()
         #: The event loop's time of the last frame written (keepalive bookkeeping).
         self.last_write = 0.0
-        #: When the device last surely heard this host: the first try of the latest
-        #: answered request (a device's watchdog runs from no earlier than this).
+        #: When the device last surely heard this host: the write of the try the latest
+        #: answer answers (a device's watchdog runs from no earlier than this).
         self.last_confirmed = 0.0
         #: The latest round trips (seconds from a try's write to its answer), oldest first.
         self.round_trips: collections.deque[float] = collections.deque(maxlen=ROUND_TRIPS_KEPT)
