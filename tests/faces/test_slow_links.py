@@ -26,8 +26,8 @@ from massager_sdk.session.requester import Requester, SessionStats
 from massager_sdk.transports.sim import SimTransport
 
 MASSAGER = Path(sys.executable).with_name("massager")
-#: 0.75 s each way plus up to 0.5 s jitter each way: round trips of 1.5-2.5 s.
-SLOW = FaultConfig(delay_ms=750, jitter_ms=500, seed=3)
+#: Every reply 1.5 s late, plus up to 0.5 s jitter each way: round trips of 1.5-2.5 s.
+SLOW = FaultConfig(reply_delay_ms=1500, jitter_ms=500, seed=3)
 PERSON = UserProfile(acknowledged=True)
 
 
