@@ -17,6 +17,7 @@ from massager_simulator.clock import run_virtual
 import massager_sdk
 import massager_sdk.sync
 from massager_sdk.errors import SafetyRefusal
+from massager_sdk.programs import ProgramRunner, compile_program, load_program
 from massager_sdk.safety import Contraindication, UserProfile
 from massager_sdk.safety.profile import PROFILE_ENV
 
@@ -101,4 +102,21 @@ def test_the_sync_facade_applies_the_default_profile(thrombosis: Path) -> None:
         assert caught.value.limit == "screening_sessions"
         with pytest.raises(SafetyRefusal):
             device.set_heat(40)
+    assert sim.commanded == (0, 0, 0, 0) and sim.heat_target_c is None
+
+
+def test_a_program_applies_the_default_profile(thrombosis: Path) -> None:
+    sim = SimulatedDevice("heat4")
+
+    async def main() -> SafetyRefusal:
+        async with massager_sdk.connect("sim://", simulator=sim) as device:
+            runner = ProgramRunner(
+                device, compile_program(load_program("office-break"), device.info)
+            )
+            with pytest.raises(SafetyRefusal) as caught:
+                await runner.run()
+            return caught.value
+
+    refusal = run_virtual(main)
+    assert refusal.limit == "screening_sessions"
     assert sim.commanded == (0, 0, 0, 0) and sim.heat_target_c is None
