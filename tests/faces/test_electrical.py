@@ -7,16 +7,19 @@ What the device really runs is read from the simulator.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
 from massager_protocols.nmp import ZonePosition
 from massager_simulator import SimulatedDevice
+from massager_simulator.clock import run_virtual
 
+import massager_sdk
 from massager_sdk.capabilities import DeviceCapabilities, Zone
 from massager_sdk.client import Device
 from massager_sdk.errors import SafetyRefusal
-from massager_sdk.programs import compile_program, load_program
+from massager_sdk.programs import ProgramRunner, compile_program, load_program
 from massager_sdk.safety import Contraindication, SafetyPolicy, UserProfile
 from tests.profiles.suite import with_device
 
@@ -86,3 +89,28 @@ def test_programs_play_ems_at_reduced_levels() -> None:
     assert 0 < ems_peak <= 9  # half the range at most on EMS pads
     notes = compile_program(program, ems).notes
     assert any("stimulates electrically" in n for n in notes)
+
+
+def test_classic_on_the_ems_device_never_drives_it_past_half_its_levels() -> None:
+    sim = SimulatedDevice("yh-ems")
+    peak = 0
+
+    async def main() -> str:
+        nonlocal peak
+
+        async def sample() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, *sim.commanded)
+                await asyncio.sleep(0.2)
+
+        async with massager_sdk.connect("sim://yh-ems", simulator=sim, profile=person()) as d:
+            sampler = asyncio.ensure_future(sample())
+            compiled = compile_program(load_program("classic"), d.info)
+            final = await ProgramRunner(d, compiled).run()
+            sampler.cancel()
+            return final.state
+
+    state = run_virtual(main)
+    assert state == "completed"
+    assert 0 < peak <= 9  # the device itself never ran above 9 of 19
