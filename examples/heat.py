@@ -1,6 +1,10 @@
 """Warm the heater to 40 C for a few seconds and watch the temperature.
 
 python examples/heat.py [URL]
+
+It runs under your profile, as every face does: ``$MASSAGER_PROFILE`` or your
+profile file, acknowledged once with ``massager profile acknowledge`` (a script may
+pass its own: ``connect(url, profile=load_profile(path))``); docs/safety.md.
 """
 
 from __future__ import annotations

@@ -95,6 +95,10 @@ class DeviceCapabilities:
     auto_off_max_s: int
     has_button: bool = False
     has_temperature_sensor: bool = False
+    #: The outputs stimulate electrically through skin pads (EMS/TENS), not with motors:
+    #: the electrical screening applies, the front of the neck is refused and programs
+    #: play at reduced levels (docs/safety.md, "Electrical stimulation").
+    electrical: bool = False
 
     @property
     def all_zones_mask(self) -> int:

@@ -24,6 +24,11 @@ class BluetoothUnavailable(ConnectionFailed):
         super().__init__(f"Bluetooth unavailable: {why}")
 
 
+class LinkTooSlow(ConnectionFailed):
+    """The link's round trips are too long for the device's watchdog: the session
+    stopped the device and ended. The message names the measured round trip."""
+
+
 class DeviceTimeout(MassagerError, TimeoutError):
     """The device did not answer in time (after the bounded retries)."""
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from massager_sdk.safety.ledger import LEDGER_ENV
+from massager_sdk.safety.profile import PROFILE_ENV
 
 
 @pytest.fixture(autouse=True)
@@ -18,4 +19,16 @@ def _private_ledger(
     monkeypatch.setenv("XDG_STATE_HOME", str(home))
     path = home / "ledger.sqlite3"
     monkeypatch.setenv(LEDGER_ENV, str(path))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _acknowledged_profile(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Each test runs as a person who acknowledged the safety warning and lists no
+    contraindications (a test about profiles sets its own), never the user's profile."""
+    path = tmp_path_factory.mktemp("config") / "profile.toml"
+    path.write_text("acknowledged = true\n")
+    monkeypatch.setenv(PROFILE_ENV, str(path))
     return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import re
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from massager_sdk.cli.exitcodes import ExitCode
 from massager_sdk.cli.output import console, emit_json, is_terminal
 from massager_sdk.cli.speed import run_at_device_speed, speed_options
+
+_log = logging.getLogger("massager_sdk")
 
 if TYPE_CHECKING:
     from massager_sdk.client import Device
@@ -77,6 +80,39 @@ def user_profile(args: argparse.Namespace) -> UserProfile:
         f"run `massager profile acknowledge` once (or pass --profile FILE) after reading "
         f"docs/safety.md; profile path: {status.path}",
     )
+
+
+class DeviceStoppedItself(Exception):
+    """The device switched its outputs off on its own while a verb held them on
+    (auto-off, watchdog, its button, a battery shutdown, another host's stop)."""
+
+
+class DeviceStopWatch:
+    """Notes the first event saying the device switched its outputs off on its own."""
+
+    def __init__(self) -> None:
+        #: Set when the device stopped.
+        self.stopped = asyncio.Event()
+        #: What stopped the device (``None``: nothing did).
+        self.why: str | None = None
+
+    def on_event(self, event: Any) -> None:
+        """A device's ``on_event`` callback."""
+        if self.why is None and event.kind.stops_outputs and event.active is not False:
+            detail = f" ({event.detail})" if event.detail else ""
+            self.why = f"{event.kind.value.replace('_', ' ')}{detail}"
+            self.stopped.set()
+
+    def check(self, name: str) -> None:
+        """Raise :class:`DeviceStoppedItself` if the device stopped on its own."""
+        if self.why is not None:
+            raise DeviceStoppedItself(f"{name} stopped on its own: {self.why}")
+
+
+def stopped_by_device(exc: DeviceStoppedItself) -> int:
+    """The exit code when the device stopped itself, saying why on stderr."""
+    print(f"massager: {exc}", file=sys.stderr)
+    return ExitCode.STOPPED
 
 
 class NothingConnected(KeyboardInterrupt):
@@ -369,6 +405,8 @@ def set_(args: argparse.Namespace) -> int:
         async with open_device(args, profile=person) as device:
             if args.heat is not None:
                 check_heat(device, heat)  # before anything is sent
+            watch = DeviceStopWatch()
+            device.on_event(watch.on_event)  # from the first command on
             control = Controller(device)
             caps = device.info
             driven = zones_of(caps, zones)
@@ -381,6 +419,10 @@ def set_(args: argparse.Namespace) -> int:
             )
             # Every part is checked (capabilities and safety policy) before any is sent.
             control.check(whole)
+            # --for counts from the device's confirmation, but waiting for it is bounded by
+            # --for too: a slow link must not keep the device on past it.
+            loop = asyncio.get_running_loop()
+            end = None if duration is None else loop.time() + duration
             manual = whole
             if pattern is not None or args.waveform != Waveform.CONSTANT.value:
                 # A pattern or a waveform goes to the driven zones as it is; the rest follows.
@@ -393,8 +435,15 @@ def set_(args: argparse.Namespace) -> int:
                     )
             if manual.sets_outputs:
                 await control.set_outputs(manual)
-            await control.wait_acknowledged()
-            await hold(device, duration, args.json, out)
+            try:
+                async with asyncio.timeout_at(end):
+                    await _unless_stopped(control.wait_acknowledged(), watch)
+            except TimeoutError:
+                _log.warning("%s did not confirm the setting within --for", device.describe())
+            else:
+                end = None if duration is None else loop.time() + duration
+            watch.check(device.name)
+            await hold(device, end, args.json, out, watch)
         if not args.json:
             out.print("device stopped", markup=False)
 
@@ -407,6 +456,8 @@ def set_(args: argparse.Namespace) -> int:
         if not is_signal_exit(exc):
             raise
         return interrupted(exc, quiet=args.json)
+    except DeviceStoppedItself as exc:
+        return stopped_by_device(exc)
     return ExitCode.OK
 
 
@@ -444,10 +495,29 @@ def _heater_disabled_by_user(device: Device) -> bool:
     return entry is not None and entry.heat is False
 
 
-async def hold(device: Device, duration: float | None, json_lines: bool, out: Any) -> None:
-    """Show live status until ``duration`` passes (forever when ``None``)."""
+async def _unless_stopped(waiting: Any, watch: DeviceStopWatch) -> None:
+    """Await ``waiting`` unless the device stops on its own first."""
+    task = asyncio.ensure_future(waiting)
+    stopped = asyncio.ensure_future(watch.stopped.wait())
+    try:
+        await asyncio.wait((task, stopped), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+    if task.done() and not task.cancelled():
+        task.result()
+
+
+async def hold(
+    device: Device, end: float | None, json_lines: bool, out: Any, watch: DeviceStopWatch
+) -> None:
+    """Show live status until ``end`` (event-loop time; forever when ``None``).
+
+    Raises :class:`DeviceStoppedItself` at once when ``watch`` sees the device
+    switch its outputs off on its own: there is nothing left to hold.
+    """
     loop = asyncio.get_running_loop()
-    end = None if duration is None else loop.time() + duration
     last_line = ""
     live = None
     if is_terminal() and not json_lines:
@@ -456,7 +526,7 @@ async def hold(device: Device, duration: float | None, json_lines: bool, out: An
         live = Live(console=out, refresh_per_second=4, transient=False)
         live.start()
     try:
-        while end is None or loop.time() < end:
+        while (end is None or loop.time() < end) and watch.why is None:
             data = status_dict(device, await device.status())
             line = _status_line(data)
             if json_lines:
@@ -468,10 +538,13 @@ async def hold(device: Device, duration: float | None, json_lines: bool, out: An
                 out.print(line, markup=False, highlight=False)
             last_line = line
             wait = 1.0 if end is None else max(0.0, min(1.0, end - loop.time()))
-            await asyncio.sleep(wait)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await watch.stopped.wait()
     finally:
         if live is not None:
             live.stop()
+    watch.check(device.name)
 
 
 def _status_table(data: dict[str, Any], remaining: float | None, zones: list[str]) -> Any:

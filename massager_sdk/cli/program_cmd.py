@@ -9,10 +9,13 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from massager_sdk.cli.device_cmd import (
+    DeviceStoppedItself,
+    DeviceStopWatch,
     clean,
     interrupted,
     is_signal_exit,
     open_device,
+    stopped_by_device,
     user_profile,
 )
 from massager_sdk.cli.exitcodes import ExitCode
@@ -47,16 +50,21 @@ def run(args: argparse.Namespace) -> int:
                 for note in compiled.notes:
                     out.print(f"note: {note}", markup=False, highlight=False)
             control = Controller(device)
+            stopped = DeviceStopWatch()
+            unsubscribe = device.on_event(stopped.on_event)
             try:
                 runner = await control.start_program(compiled, on_progress=display.update)
                 # Before the program task first runs: no progress event comes earlier.
                 display.start(program.title or program.name, runner.compiled)
                 with _KeyReader(runner) if keys else contextlib.nullcontext():
-                    return await control.wait_program()
+                    final = await control.wait_program()
             finally:
+                unsubscribe()
                 await control.cancel()  # Ctrl-C: the runner stops the device
                 control.close()
                 display.stop()
+            stopped.check(device.name)  # the runner ended early: say why, exit non-zero
+            return final
 
     try:
         person = user_profile(args)
@@ -67,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         if not is_signal_exit(exc):
             raise
         return interrupted(exc)
+    except DeviceStoppedItself as exc:
+        return stopped_by_device(exc)
     if not args.json:
         state = getattr(final, "state", "finished")
         out.print(f"peak levels: {display.program_peak_text}", markup=False, highlight=False)

@@ -178,7 +178,7 @@ def _match(profile: str, table: _Table) -> MatchRule:
 def _device(profile: str, self_describing: bool, table: _Table) -> ProfileCapabilities:
     table.known(
         {"model", "intensity_steps", "watchdog_s", "min_gap_s", "auto_off_default_s",
-         "auto_off_max_s", "battery_mah", "button", "zones", "modes", "heat"}
+         "auto_off_max_s", "battery_mah", "button", "electrical", "zones", "modes", "heat"}
     )  # fmt: skip
     zones = []
     for entry in table.tables("zones"):
@@ -239,6 +239,7 @@ def _device(profile: str, self_describing: bool, table: _Table) -> ProfileCapabi
         auto_off_default_s=table.integer("auto_off_default_s", 1, auto_off_max),
         auto_off_max_s=auto_off_max,
         button=table.get("button", bool, False),
+        electrical=table.get("electrical", bool, False),
     )
 
 

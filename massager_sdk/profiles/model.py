@@ -127,6 +127,7 @@ class ProfileCapabilities:
     auto_off_default_s: int
     auto_off_max_s: int
     button: bool = False
+    electrical: bool = False  #: EMS/TENS pads rather than motors
 
     def mode_for(self, waveform: Waveform, period_s: float) -> ModeSpec:
         """The mode that best plays ``waveform`` at ``period_s``.
@@ -195,4 +196,5 @@ class DeviceProfile:
             auto_off_max_s=caps.auto_off_max_s,
             has_button=caps.button,
             has_temperature_sensor=False,
+            electrical=caps.electrical,
         )

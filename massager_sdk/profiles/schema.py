@@ -135,6 +135,10 @@ def schema() -> dict[str, Any]:
                         "auto_off_max_s": _int(1, 0xFFFF, "longest auto-off"),
                         "battery_mah": _int(1, 0xFFFF, "absent on mains power"),
                         "button": {"type": "boolean"},
+                        "electrical": {
+                            "type": "boolean",
+                            "description": "outputs are electrical stimulation (EMS/TENS pads)",
+                        },
                         "zones": {
                             "type": "array",
                             "minItems": 1,

@@ -161,6 +161,11 @@ def build_timeline(
     zone_count = len(caps.zones)
     if zone_max is not None and len(zone_max) != zone_count:
         raise ValueError(f"zone_max has {len(zone_max)} values for {zone_count} zones")
+    if caps.electrical:
+        notes.add(
+            f"{caps.model} stimulates electrically: the program's levels are scaled to at "
+            f"most {program_steps(caps)} of {caps.intensity_steps} (docs/safety.md)"
+        )
     outputs: list[list[tuple[float, Output]]] = [[(0.0, OFF)] for _ in range(zone_count)]
     heat: list[tuple[float, float | None]] = [(0.0, None)]
     spans: list[StepSpan] = []
@@ -181,6 +186,8 @@ def build_timeline(
                 for zone_index, changes in rendered.items():
                     playing.add(zone_index)
                     ceiling = caps.intensity_steps if zone_max is None else zone_max[zone_index]
+                    if caps.electrical and caps.zones[zone_index].gentle_only:
+                        ceiling = 0  # never current over the front of the neck
                     for t, out in changes:
                         if out.level > ceiling:
                             notes.add(
@@ -372,11 +379,25 @@ def _carrier_mode(
     return "native", None
 
 
+#: The share of an electrical (EMS/TENS) device's levels a program plays at most: a
+#: program raises levels on its own, while the labelling asks to start low and go up
+#: only as far as comfortable, which is the person's own step (``massager set``).
+ELECTRICAL_FRACTION = 0.5
+
+
+def program_steps(caps: DeviceCapabilities) -> int:
+    """The levels a program's full intensity maps to: all of them, or on an electrical
+    device :data:`ELECTRICAL_FRACTION` of them."""
+    if caps.electrical:
+        return max(1, math.floor(caps.intensity_steps * ELECTRICAL_FRACTION))
+    return caps.intensity_steps
+
+
 def _render(
     envelope: Envelope, start: float, caps: DeviceCapabilities, label: str, notes: _Notes
 ) -> dict[int, list[tuple[float, Output]]]:
     """Each zone's output changes for one step, in program time."""
-    steps = caps.intensity_steps
+    steps = program_steps(caps)
     mode, streamed = _carrier_mode(envelope, caps, label, notes)
     out: dict[int, list[tuple[float, Output]]] = {}
     for zone_index, env in envelope.zones.items():

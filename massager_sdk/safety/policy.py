@@ -137,6 +137,10 @@ class SafetyPolicy:
     process, so that a new process carries on the session clock, the rest and the
     thermal dose of the last one. A ledger that cannot be used refuses every output.
     ``None`` keeps no history beyond this object (for simulations of the policy).
+
+    ``profile_refused`` says why the person may not drive the device at all (a
+    session that fell back on a default profile nobody acknowledged): every output
+    is then refused, naming the limit ``profile_acknowledged``.
     """
 
     def __init__(
@@ -146,6 +150,7 @@ class SafetyPolicy:
         profile: UserProfile | None = None,
         *,
         ledger: LedgerChoice = "default",
+        profile_refused: str | None = None,
     ) -> None:
         self.caps = caps
         self.profile = profile if profile is not None else UserProfile()
@@ -158,7 +163,13 @@ class SafetyPolicy:
                 value,
                 getattr(SafetyLimits(), name),
             )
-        self._state = PolicyState(caps, self.limits, self.profile, [0] * len(caps.zones))
+        self._state = PolicyState(
+            caps,
+            self.limits,
+            self.profile,
+            [0] * len(caps.zones),
+            profile_refused=profile_refused,
+        )
         self._intensity = IntensityCaps(self._state)
         self._stops = StopLatch(self._state)
         self._session = SessionClock(self._state)
@@ -200,7 +211,9 @@ class SafetyPolicy:
     def zone_max(self, zone: int) -> int:
         """The highest level ``zone`` may ever take under this policy and profile."""
         index = self._zone(zone)
-        if self.profile.refuses_sessions:
+        if self.profile.refuses_sessions or (
+            self.caps.electrical and self.profile.electrical_reasons()
+        ):
             return 0
         return min(cap.level for cap in self._level_caps(index))
 

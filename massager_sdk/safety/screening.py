@@ -56,6 +56,8 @@ class Contraindication(enum.StrEnum):
     SEVERE_OVERWORK = "severe_overwork"
     MENTAL_DISORDER = "mental_disorder"
     LIVER_OR_KIDNEY_DISEASE = "liver_or_kidney_disease"
+    PACEMAKER_OR_IMPLANT = "pacemaker_or_implant"
+    EPILEPSY = "epilepsy"
     AFTER_EXERCISE = "after_exercise"
 
     @classmethod
@@ -164,6 +166,16 @@ SCREENING: dict[Contraindication, ScreeningRule] = {
     _C.LIVER_OR_KIDNEY_DISEASE: ScreeningRule(
         _HEAT_AND_CAP, "liver or kidney disease", "a systemic illness: no heat, gentle use only"
     ),
+    _C.PACEMAKER_OR_IMPLANT: ScreeningRule(
+        frozenset(),
+        "(not in the article: electrical stimulation labelling)",
+        "a motor massager acts on the muscles only; see the electrical table",
+    ),
+    _C.EPILEPSY: ScreeningRule(
+        frozenset(),
+        "(not in the article: electrical stimulation labelling)",
+        "a motor massager acts on the muscles only; see the electrical table",
+    ),
     _C.AFTER_EXERCISE: ScreeningRule(
         _HEAT_AND_CAP,
         "right after exercise or heavy lifting",
@@ -199,6 +211,10 @@ class UserProfile:
     def refuses_heat(self) -> bool:
         """Whether any listed contraindication refuses heat."""
         return bool(self.reasons(ScreeningAction.REFUSE_HEAT))
+
+    def electrical_reasons(self) -> tuple[Contraindication, ...]:
+        """The listed contraindications that refuse electrical stimulation, in table order."""
+        return tuple(c for c in ELECTRICAL_SCREENING if c in self.contraindications)
 
     @property
     def caps_intensity(self) -> bool:
@@ -256,6 +272,54 @@ class UserProfile:
 
 
 _PROFILE_KEYS = ("acknowledged", "contraindications", "limits")
+
+
+#: Where the electrical screening comes from (docs/safety.md cites it in full).
+FDA_TENS = (
+    "FDA, Class II Special Controls Guidance: Transcutaneous Electrical Nerve Stimulator "
+    "for Pain Relief (over-the-counter labelling), and the same warnings in TENS/EMS "
+    "manufacturers' labelling"
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ElectricalRule:
+    """Why a contraindication refuses electrical stimulation, and the public source."""
+
+    why: str
+    source: str
+
+
+#: Contraindications that refuse every session on an electrical (EMS/TENS) device, on
+#: top of :data:`SCREENING` (which applies to every device).
+ELECTRICAL_SCREENING: dict[Contraindication, ElectricalRule] = {
+    _C.PACEMAKER_OR_IMPLANT: ElectricalRule(
+        "the current can disturb a pacemaker, an implanted defibrillator or other implanted "
+        "electronic or metallic device (a contraindication in the labelling)",
+        FDA_TENS,
+    ),
+    _C.EPILEPSY: ElectricalRule(
+        "suspected or diagnosed epilepsy is a labelled precaution: stimulation may set off "
+        "a seizure",
+        FDA_TENS,
+    ),
+    _C.PREGNANCY: ElectricalRule(
+        "the safety of electrical stimulation during pregnancy has not been established",
+        FDA_TENS,
+    ),
+    _C.CARDIOVASCULAR_DISEASE: ElectricalRule(
+        "suspected or diagnosed heart problems are a labelled precaution",
+        FDA_TENS,
+    ),
+}
+
+
+def electrical_table_markdown() -> str:
+    """The electrical screening table as Markdown (``docs/safety.md`` embeds it)."""
+    rows = ["| profile entry | refused on EMS/TENS devices because | source |", "|---|---|---|"]
+    for c, rule in ELECTRICAL_SCREENING.items():
+        rows.append(f"| `{c.value}` | {rule.why} | {rule.source} |")
+    return "\n".join(rows) + "\n"
 
 
 def screening_table_markdown() -> str:

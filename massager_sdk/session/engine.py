@@ -14,8 +14,15 @@ import contextlib
 import logging
 import math
 import signal
+from collections.abc import Callable
 
-from massager_sdk.errors import ConnectionFailed, DeviceRefused, DeviceTimeout, MassagerError
+from massager_sdk.errors import (
+    ConnectionFailed,
+    DeviceRefused,
+    DeviceTimeout,
+    LinkTooSlow,
+    MassagerError,
+)
 from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind
 from massager_sdk.protocols import (
     Command,
@@ -45,6 +52,9 @@ class Engine:
         self.core = core
         self.link = link
         self._counts_auto_off = False  # the device's statuses carry its auto-off count
+        # The latest output command written for each zone and for the heater ("heat"):
+        # a late acknowledgement counts only while its command is still the newest.
+        self._newest: dict[int | str, SendHeat | SendZones] = {}
 
     # -- receiving -----------------------------------------------------------------
 
@@ -236,6 +246,10 @@ class Engine:
             if not core.control:
                 await core.wake.wait()  # a monitor sends nothing of its own
                 continue
+            slow = self.link.too_slow()
+            if slow is not None:
+                await self._end_too_slow(slow)
+                return
             now = core.now()
             self.check_safety(now)
             actions = [
@@ -263,6 +277,22 @@ class Engine:
                         await core.wake.wait()
             else:  # due already, yet nothing was sent: never spin, let time pass
                 await asyncio.sleep(MIN_WAIT_S)
+
+    async def _end_too_slow(self, reason: str) -> None:
+        """The link cannot keep the watchdog's promise: stop the device and end the session."""
+        core = self.core
+        _log.error("%s", reason)
+        core.plan.clear()
+        try:
+            await self.send_stop()
+        except MassagerError:
+            await self.link.last_stop()
+        core.failure = LinkTooSlow(reason)
+        core.forget_outputs()
+        core.hub.publish(DeviceEvent(EventKind.SAFETY_STOP, None, detail=reason, time=core.now()))
+        core.requester.fail_all(core.failure)
+        core.hub.close()
+        core.notify()
 
     async def _step(self, now: float) -> float | None:
         """Send the most urgent thing, or return when to look again (``inf``: when woken)."""
@@ -324,8 +354,25 @@ class Engine:
             # An upload changes no output: it need not wait until the device is surely on.
             return plan.still_wanted(decision) and (upload or self.link.still_sure())
 
+        on_late: Callable[[Reply], None] | None = None
+        if not isinstance(decision, Upload):
+            keys: tuple[int | str, ...] = (
+                ("heat",) if isinstance(decision, SendHeat) else decision.zones
+            )
+            for key in keys:
+                self._newest[key] = decision
+
+            def late(reply: Reply, decision: SendHeat | SendZones = decision) -> None:
+                # The device ran it after all (a slow link): record the truth, unless a
+                # newer command for the same output has gone out since.
+                if reply.ok and all(self._newest.get(k) is decision for k in keys):
+                    self._acknowledged(decision)
+                    core.kick()
+
+            on_late = late
+
         try:
-            reply = await self.link.request(command, still_wanted)
+            reply = await self.link.request(command, still_wanted, on_late)
         except DeviceRefused as exc:
             if isinstance(decision, SendHeat):
                 plan.refused_heat()
@@ -343,6 +390,10 @@ class Engine:
             core.stats.pattern_uploads += 1
             plan.uploaded(decision)
             return
+        self._acknowledged(decision)
+
+    def _acknowledged(self, decision: SendHeat | SendZones) -> None:
+        core, plan = self.core, self.core.plan
         core.stats.output_commands += 1
         if isinstance(decision, SendHeat):
             plan.acknowledged_heat(decision)

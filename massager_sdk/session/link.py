@@ -38,6 +38,9 @@ STOP_LATCHES = {"watchdog": EventKind.WATCHDOG_STOP, "auto_off": EventKind.AUTO_
 #: Past this fraction of the watchdog time since the device surely heard us, it may have
 #: stopped unseen: nothing is sent on before its status says what it runs.
 UNSURE_FRACTION = 0.8
+#: A link whose every recent round trip takes this fraction of the watchdog time or more
+#: is too slow for it: a lost keepalive could not be noticed and sent again in time.
+SLOW_FRACTION = 0.5
 
 
 class OtherDevice(ConnectionFailed):
@@ -79,12 +82,17 @@ class LinkSupervisor:
     # -- requests ----------------------------------------------------------------
 
     async def request(
-        self, command: Command, still_wanted: Callable[[], bool] | None = None
+        self,
+        command: Command,
+        still_wanted: Callable[[], bool] | None = None,
+        on_late: Callable[[Reply], None] | None = None,
     ) -> Reply | None:
         """Send a command over a live link; a command left unanswered means the link is lost."""
         await self.wait_link()
         try:
-            return await self.core.requester.request(command, still_wanted=still_wanted)
+            return await self.core.requester.request(
+                command, still_wanted=still_wanted, on_late=on_late
+            )
         except (DeviceTimeout, ConnectionFailed) as exc:
             self.lost(str(exc))
             raise
@@ -140,7 +148,10 @@ class LinkSupervisor:
     def _identified(self, caps: DeviceCapabilities) -> None:
         """The device is known: its policy, its plan and its keepalive pace."""
         core = self.core
-        safety = SafetyPolicy(caps, core.options.limits, core.options.profile)
+        profile, refused = core.options.person()
+        # A monitor drives nothing: it needs no acknowledged profile of its own.
+        refused = refused if core.control else None
+        safety = SafetyPolicy(caps, core.options.limits, profile, profile_refused=refused)
         keepalive = core.options.keepalive_s or safety.keepalive_interval_s
         if keepalive >= caps.watchdog_s:
             raise ValueError(
@@ -190,6 +201,26 @@ class LinkSupervisor:
             return False
         silent = now - core.requester.last_confirmed
         return core.plan.running and silent >= core.caps.watchdog_s * UNSURE_FRACTION
+
+    def too_slow(self) -> str | None:
+        """Why the link is too slow for the device's watchdog, or ``None`` if it is not.
+
+        Judged on the latest round trips (each from a try's write to its answer):
+        all of them taking half the watchdog time or more.
+        """
+        core = self.core
+        trips = core.requester.round_trips
+        if core.caps is None or not core.control or len(trips) < (trips.maxlen or 1):
+            return None
+        watchdog = core.caps.watchdog_s
+        if min(trips) < watchdog * SLOW_FRACTION:
+            return None
+        return (
+            f"the link to {core.describe()} is too slow for the device's watchdog: "
+            f"replies take {min(trips):.2f}-{max(trips):.2f} s (measured round trip), the "
+            f"device stops itself after {watchdog:g} s without a frame and needs round trips "
+            f"under {watchdog * SLOW_FRACTION:g} s; the device was stopped"
+        )
 
     def still_sure(self) -> bool:
         """For a command's retries: not once the device may have stopped unseen."""

@@ -30,7 +30,9 @@ class ConnectOptions:
 
     #: The safety limits (default: the policy's defaults).
     limits: SafetyLimits | None = None
-    #: The user's health profile, screened by the safety policy.
+    #: The person's health profile, screened by the safety policy. ``None``: the default
+    #: profile (``$MASSAGER_PROFILE``, else the user's profile file), which must be
+    #: acknowledged before the session drives anything (see :meth:`person`).
     profile: UserProfile | None = None
     #: The wire protocol (``nmp1``, ``yh``, ``tuya_ble``); default: chosen from the link.
     protocol: str | None = None
@@ -81,6 +83,33 @@ class ConnectOptions:
             raise ValueError(
                 f"telemetry_buffer must be an integer of at least 1, got {self.telemetry_buffer!r}"
             )
+
+    def person(self) -> tuple[UserProfile, str | None]:
+        """The profile the session is screened against, and why it may not drive (or ``None``).
+
+        One rule for every face (the command line, :func:`massager_sdk.connect`, the
+        sync facade, the MQTT bridge, programs): a profile passed here is the
+        caller's word and is used as given; otherwise the default profile is read
+        when the session opens, and outputs are refused until it exists, is valid
+        and is acknowledged (``massager profile acknowledge``).
+        """
+        if self.profile is not None:
+            return self.profile, None
+        from massager_sdk.safety import profile_status
+
+        status = profile_status()
+        if status.state == "ready" and status.profile is not None:
+            return status.profile, None
+        how = (
+            "run `massager profile acknowledge` once after reading docs/safety.md, or pass "
+            "profile= to connect()"
+        )
+        if status.state == "invalid":
+            why = f"the user profile {status.path} is not valid ({status.error}); fix it"
+            return UserProfile(), f"{why}, or pass profile= to connect()"
+        if status.state == "unacknowledged" and status.profile is not None:
+            return status.profile, f"the user profile {status.path} is not acknowledged: {how}"
+        return UserProfile(), f"no user profile at {status.path}: {how}"
 
     def replace(self, **changes: Any) -> ConnectOptions:
         """A copy with ``changes`` (checked like a new object)."""

@@ -7,6 +7,7 @@ session adds to.
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 from collections.abc import Callable
 
@@ -18,6 +19,16 @@ from massager_sdk.transports import Transport
 SEQ_MIN, SEQ_MAX = 1, 255
 #: Pause before repeating a command the device refused as busy or corrupted.
 _BUSY_PAUSE_S = 0.01
+#: How many of the latest round trips are kept (the slow-link check reads them).
+ROUND_TRIPS_KEPT = 5
+
+
+@dataclasses.dataclass(slots=True)
+class _Late:
+    """A request given up on after its frames went out: its answer may still come."""
+
+    seqs: tuple[int, ...]  #: the sequence number of each try
+    on_late: Callable[[Reply], None]
 
 
 @dataclasses.dataclass(slots=True)
@@ -45,6 +56,11 @@ class Requester:
     interleave on a link that splits writes. ``still_wanted`` lets a caller
     withdraw a command that became stale while it waited for the lock or for a
     retry (a stop overtook it): it is then not written at all.
+
+    Each try goes out under its own sequence number, so an answer says which try
+    it answers (and how long the round trip took). An answer that arrives after
+    its request was given up on (withdrawn or timed out) is handed to the
+    request's ``on_late``: on a slow link the device ran the command all the same.
     """
 
     def __init__(
@@ -66,13 +82,17 @@ class Requester:
         self.timeout = timeout
         self.retries = retries
         self._pending: dict[int, asyncio.Future[Reply]] = {}
+        self._sent_at: dict[int, float] = {}  # when each try still awaited went out
+        self._late: dict[int, _Late] = {}
         self._seq = 0
         self._lock = asyncio.Lock()
         #: The event loop's time of the last frame written (keepalive bookkeeping).
         self.last_write = 0.0
-        #: When the device last surely heard this host: the first try of the latest
-        #: answered request (a device's watchdog runs from no earlier than this).
+        #: When the device last surely heard this host: the write of the try the latest
+        #: answer answers (a device's watchdog runs from no earlier than this).
         self.last_confirmed = 0.0
+        #: The latest round trips (seconds from a try's write to its answer), oldest first.
+        self.round_trips: collections.deque[float] = collections.deque(maxlen=ROUND_TRIPS_KEPT)
 
     @property
     def in_flight(self) -> int:
@@ -83,16 +103,37 @@ class Requester:
         for _ in range(SEQ_MAX):
             self._seq = self._seq % SEQ_MAX + 1
             if self._seq not in self._pending:
+                # A request given up on a full wrap ago is not answered any more.
+                late = self._late.pop(self._seq, None)
+                if late is not None:
+                    for seq in late.seqs:
+                        self._late.pop(seq, None)
+                        self._sent_at.pop(seq, None)
                 return self._seq
         raise RuntimeError(f"{SEQ_MAX} requests are already waiting for replies")
 
     def resolve(self, reply: Reply) -> bool:
-        """Hand a reply to the request waiting for it; ``False`` if none is."""
+        """Hand a reply to the request waiting for it (or given up on); ``False`` if none is."""
         future = self._pending.get(reply.seq)
-        if future is None or future.done():
+        if future is not None and not future.done():
+            self._answered(reply.seq)
+            future.set_result(reply)
+            return True
+        late = self._late.pop(reply.seq, None)
+        if late is None:
             return False
-        future.set_result(reply)
+        for seq in late.seqs:  # one answer per request
+            self._late.pop(seq, None)
+        self._answered(reply.seq)
+        late.on_late(reply)
         return True
+
+    def _answered(self, seq: int) -> None:
+        sent = self._sent_at.pop(seq, None)
+        if sent is None:
+            return
+        self.last_confirmed = max(self.last_confirmed, sent)
+        self.round_trips.append(asyncio.get_running_loop().time() - sent)
 
     def fail_all(self, exc: BaseException) -> None:
         """Fail every waiting request (the link was lost)."""
@@ -113,22 +154,23 @@ class Requester:
         command: Command,
         *,
         still_wanted: Callable[[], bool] | None = None,
+        on_late: Callable[[Reply], None] | None = None,
     ) -> Reply | None:
         """Send ``command`` and return the device's acceptance.
 
         Returns ``None`` when ``still_wanted`` withdrew the command (nothing more
         was sent). Raises :class:`DeviceRefused` for a refusal,
         :class:`DeviceTimeout` when every try went unanswered and
-        :class:`ConnectionFailed` when the link drops meanwhile.
+        :class:`ConnectionFailed` when the link drops meanwhile. When the request
+        is withdrawn or times out after a try went out, an answer that still
+        comes is handed to ``on_late``.
         """
         loop = asyncio.get_running_loop()
-        seq = self._next_seq()
-        data = self.adapter.encode(command, seq)
         future: asyncio.Future[Reply] = loop.create_future()
-        self._pending[seq] = future
+        seqs: list[int] = []
         wait = self.timeout
         name = type(command).__name__
-        first_sent: float | None = None
+        answered = False
         try:
             for attempt in range(self.retries + 1):
                 async with self._lock:
@@ -136,6 +178,8 @@ class Requester:
                         return None
                     if attempt:
                         self.stats.retries += 1
+                    seq = self._next_seq()
+                    data = self.adapter.encode(command, seq)
                     try:
                         await self.transport.write(data)
                     except (ConnectionError, OSError) as exc:
@@ -144,23 +188,25 @@ class Requester:
                         ) from exc
                     self.stats.frames_sent += 1
                     self.last_write = loop.time()
-                    if first_sent is None:
-                        first_sent = self.last_write
+                    # Every try answers the same request: a late answer to any of them counts.
+                    seqs.append(seq)
+                    self._pending[seq] = future
+                    self._sent_at[seq] = self.last_write
                 try:
                     async with asyncio.timeout(wait):
                         reply = await asyncio.shield(future)
                 except TimeoutError:
                     continue
-                assert first_sent is not None  # a reply follows a write
-                self.last_confirmed = max(self.last_confirmed, first_sent)
                 if reply.ok:
+                    answered = True
                     return reply
                 if reply.retryable and attempt < self.retries:
-                    # Same seq: a late answer to the first try still counts.
                     future = loop.create_future()
-                    self._pending[seq] = future
+                    for seq in seqs:
+                        self._pending[seq] = future
                     await asyncio.sleep(_BUSY_PAUSE_S * (attempt + 1))
                     continue
+                answered = True
                 self.stats.refusals += 1
                 raise DeviceRefused(reply.command, reply.reason)
             self.stats.timeouts += 1
@@ -169,7 +215,16 @@ class Requester:
                 f"{self.retries + 1} tries of {wait:g} s"
             )
         finally:
-            if self._pending.get(seq) is future:
-                del self._pending[seq]
+            for seq in seqs:
+                if self._pending.get(seq) is future:
+                    del self._pending[seq]
+            unanswered = not answered and not future.done()
             if not future.done():
                 future.cancel()
+            if unanswered and on_late is not None and seqs:
+                late = _Late(tuple(seqs), on_late)
+                for seq in seqs:
+                    self._late[seq] = late
+            else:
+                for seq in seqs:
+                    self._sent_at.pop(seq, None)

@@ -39,6 +39,7 @@ class FaultConfig:
     corrupt: float = 0.0  #: fraction of bytes with one bit flipped
     delay_ms: float = 0.0  #: fixed latency added to every chunk
     jitter_ms: float = 0.0  #: extra random latency, 0..jitter_ms (order is kept)
+    reply_delay_ms: float = 0.0  #: latency added to what the device sends only (a slow radio)
     split: float = 0.0  #: probability a chunk is cut into pieces
     merge: float = 0.0  #: probability a chunk is held and joined to the next
     # hardware faults
@@ -53,7 +54,7 @@ class FaultConfig:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"fault {name}={value!r} must be a fraction in 0..1")
-        for name in ("delay_ms", "jitter_ms"):
+        for name in ("delay_ms", "jitter_ms", "reply_delay_ms"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"fault {name}={getattr(self, name)!r} must be >= 0")
         if self.drop_after_s is not None and not self.drop_after_s >= 0:
@@ -66,7 +67,14 @@ class FaultConfig:
     @property
     def shapes_bytes(self) -> bool:
         """Whether any fault alters the bytes or the timing of a link."""
-        return bool(self.corrupt or self.delay_ms or self.jitter_ms or self.split or self.merge)
+        return bool(
+            self.corrupt
+            or self.delay_ms
+            or self.jitter_ms
+            or self.reply_delay_ms
+            or self.split
+            or self.merge
+        )
 
     def replace(self, **changes: Any) -> FaultConfig:
         """A copy with some faults changed (checked like the constructor)."""
@@ -128,7 +136,8 @@ class Shaper:
 
     ``push`` takes chunks in order; ``deliver`` receives them, corrupted, cut,
     joined and delayed as configured, still in order. With no link fault
-    configured a chunk is delivered at once, untouched.
+    configured a chunk is delivered at once, untouched. ``replies`` marks the
+    device-to-host direction, which ``reply_delay_ms`` delays too.
     """
 
     __slots__ = (
@@ -139,6 +148,7 @@ class Shaper:
         "_in_flight",
         "_last_due",
         "_merge_timer",
+        "_replies",
         "_rng",
         "dropped",
     )  # fmt: skip
@@ -148,8 +158,11 @@ class Shaper:
         faults: Callable[[], FaultConfig],
         rng: random.Random,
         deliver: Callable[[bytes], None],
+        *,
+        replies: bool = False,
     ) -> None:
         self._faults = faults
+        self._replies = replies
         self._rng = rng
         self._deliver = deliver
         self._held = b""
@@ -214,6 +227,8 @@ class Shaper:
         latency = faults.delay_ms + (
             self._rng.uniform(0, faults.jitter_ms) if faults.jitter_ms else 0
         )
+        if self._replies:
+            latency += faults.reply_delay_ms
         if not latency and not self._in_flight:
             self._deliver(data)
             return

@@ -64,7 +64,7 @@ class Port:
         self.closed = False
         rng = random.Random(seed)
         self._rx = Shaper(lambda: owner.faults, rng, self._to_firmware)
-        self._tx = Shaper(lambda: owner.faults, rng, transport.send)
+        self._tx = Shaper(lambda: owner.faults, rng, transport.send, replies=True)
         self._drop_timer: asyncio.TimerHandle | None = None
         self.arm_drop()
 

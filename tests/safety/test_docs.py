@@ -15,6 +15,7 @@ from massager_sdk.safety import (
     limits_table_markdown,
     screening_table_markdown,
 )
+from massager_sdk.safety.screening import electrical_table_markdown
 from massager_sdk.safety.thermal import dose_table_markdown
 
 DOC = Path(__file__).parents[2] / "docs" / "safety.md"
@@ -32,6 +33,7 @@ def section(name: str) -> str:
     [
         ("limits", limits_table_markdown()),
         ("screening", screening_table_markdown()),
+        ("electrical", electrical_table_markdown()),
         ("dose", dose_table_markdown(SafetyLimits().dose_limit_fraction)),
     ],
 )

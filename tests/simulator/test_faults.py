@@ -74,6 +74,26 @@ def test_delay_adds_latency_each_way() -> None:
     assert virtual(scenario) == pytest.approx(0.240, abs=1e-3)
 
 
+def test_reply_delay_holds_back_only_what_the_device_sends() -> None:
+    async def scenario() -> tuple[float, tuple[int, ...]]:
+        loop = asyncio.get_running_loop()
+        faults = FaultConfig(reply_delay_ms=2000)
+        async with SimulatedDevice("neck2", faults=faults) as device:
+            host = NmpHost(device.connect())
+            sent = loop.time()
+            request = asyncio.ensure_future(host.request(SetOutput(0b11, 2)))
+            await asyncio.sleep(0.1)
+            heard = device.commanded  # the command reached the device at once
+            assert await request == Ack(MsgType.SET_OUTPUT)
+            rtt = loop.time() - sent
+            await host.close()
+            return rtt, heard
+
+    rtt, heard = virtual(scenario)
+    assert heard == (2, 2)
+    assert rtt == pytest.approx(2.0, abs=1e-3)
+
+
 def test_jitter_varies_latency_but_keeps_byte_order() -> None:
     async def scenario() -> tuple[list[int], list[float]]:
         loop = asyncio.get_running_loop()

@@ -49,6 +49,8 @@ class PolicyState:
     stop_owed: str | None = None  #: why ``stop_all`` is required now
     heat_off_owed: str | None = None  #: why ``heat_off`` is required now
     block_since: float = -math.inf  #: when the latest stop or lock began
+    #: Why the profile may not drive the device (no acknowledged default profile).
+    profile_refused: str | None = None
 
     @property
     def now(self) -> float:

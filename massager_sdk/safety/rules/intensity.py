@@ -45,7 +45,17 @@ class IntensityCaps(Rule):
                 f"max_fraction={limits.max_fraction}",
             ),
         ]
-        if caps.zones[zone].gentle_only:
+        if caps.zones[zone].gentle_only and caps.electrical:
+            # Current over the carotid sinus can slow the heart and close the airway.
+            out.append(
+                Cap(
+                    Limit.FRONT_NECK_ELECTRICAL,
+                    0,
+                    f"zone {caps.zones[zone].name!r} is over the front of the neck, where "
+                    "electrical stimulation is never applied",
+                )
+            )
+        elif caps.zones[zone].gentle_only:
             out.append(
                 Cap(
                     Limit.FRONT_NECK_GENTLE,

@@ -12,11 +12,24 @@ class ProfileScreening(Rule):
     """Refuses sessions or heat, or caps intensity, as the profile's contraindications say."""
 
     def output_block(self) -> SafetyRefusal | None:
-        """Any output, when a listed contraindication refuses sessions."""
-        if not self.state.profile.refuses_sessions:
-            return None
-        detail = self.state.screening_detail(ScreeningAction.REFUSE_SESSIONS)
-        return refusal(Limit.SCREENING_SESSIONS, "on", None, detail)
+        """Any output, without an acknowledged profile or when a listed contraindication
+        refuses sessions."""
+        if self.state.profile_refused is not None:
+            return refusal(
+                Limit.PROFILE_ACKNOWLEDGED, "on", "acknowledged", self.state.profile_refused
+            )
+        state = self.state
+        if state.profile.refuses_sessions:
+            detail = state.screening_detail(ScreeningAction.REFUSE_SESSIONS)
+            return refusal(Limit.SCREENING_SESSIONS, "on", None, detail)
+        electrical = state.profile.electrical_reasons() if state.caps.electrical else ()
+        if electrical:
+            detail = (
+                f"{state.caps.model} stimulates electrically and the user profile lists "
+                f'{", ".join(electrical)} (see docs/safety.md, "Electrical stimulation")'
+            )
+            return refusal(Limit.SCREENING_ELECTRICAL, "on", None, detail)
+        return None
 
     def heat_block(self) -> SafetyRefusal | None:
         """Any heat, when a listed contraindication refuses heat."""
