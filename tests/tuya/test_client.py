@@ -225,7 +225,9 @@ def test_a_session_completes_against_each_firmware_variant(
                 simulator=sim,
                 device_profile=profile,
                 limits=FAST_RAMP,
-                **TUYA_CREDENTIALS,
+                local_key=TUYA_CREDENTIALS["local_key"],
+                device_id=TUYA_CREDENTIALS["device_id"],
+                uuid=TUYA_CREDENTIALS["uuid"],
             ) as device,
         ):
             await device.set_intensity(7, waveform=Waveform.PULSE, period=0.5)
