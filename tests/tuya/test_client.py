@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from massager_protocols.tuya import gatt as tuya_gatt
 from massager_simulator import SimulatedDevice
 from massager_simulator.clock import run_virtual
+from massager_simulator.model import load_model
 from massager_simulator.personalities.tuya import TuyaPersonality
 
 import massager_sdk
 from massager_sdk import ConnectionFailed
 from massager_sdk.client import Device
 from massager_sdk.model import DeviceEvent, EventKind, Waveform
+from massager_sdk.profiles.loader import get_profile
 from massager_sdk.protocols.tuya import MissingCredentials
 from massager_sdk.transports import GattEndpoints
-from tests.profiles.suite import KINDS, wait_for, with_device
+from tests.profiles.suite import FAST_RAMP, KINDS, TUYA_CREDENTIALS, wait_for, with_device
 
 KIND = pytest.mark.parametrize("kind", KINDS)
 
@@ -191,3 +195,48 @@ def test_the_characteristics_are_found_under_whichever_service_holds_them() -> N
         assert sim.commanded == (3,)
 
     with_device("ble", "tuya-neck", body, gatt=endpoints)
+
+
+@pytest.mark.parametrize(
+    ("device_options", "profile_options"),
+    [
+        ({}, {}),  # the demo, the neck massager's profile
+        (
+            {"multi_dp_writes": True, "report_after_query": True},
+            {"one_dp_per_write": False, "report_after_query": True},
+        ),
+        ({"multi_dp_writes": True}, {}),  # one a write works on any firmware
+    ],
+    ids=["demo", "multi-and-query-report", "multi-device-single-writes"],
+)
+def test_a_session_completes_against_each_firmware_variant(
+    device_options: dict[str, object], profile_options: dict[str, object]
+) -> None:
+    async def main() -> None:
+        model = load_model("tuya-neck")
+        options = {**model.protocol_options, **device_options}
+        sim = SimulatedDevice(dataclasses.replace(model, protocol_options=options))
+        base = get_profile("tuya-neck")
+        profile = dataclasses.replace(base, options={**base.options, **profile_options})
+        async with (
+            sim,
+            massager_sdk.connect(
+                "tuya+sim://tuya-neck",
+                simulator=sim,
+                device_profile=profile,
+                limits=FAST_RAMP,
+                local_key=TUYA_CREDENTIALS["local_key"],
+                device_id=TUYA_CREDENTIALS["device_id"],
+                uuid=TUYA_CREDENTIALS["uuid"],
+            ) as device,
+        ):
+            await device.set_intensity(7, waveform=Waveform.PULSE, period=0.5)
+            await device.flush()
+            personality = sim.personality
+            assert isinstance(personality, TuyaPersonality)
+            assert (personality.power, personality.gear, personality.mode) == (True, 6, 2)
+            assert (await device.status()).intensities == (7,)
+            await device.stop()
+            assert not personality.power
+
+    run_virtual(main)
