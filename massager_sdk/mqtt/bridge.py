@@ -86,6 +86,7 @@ class Bridge:
         self._synced = asyncio.Event()
         self._sync_token = ""
         self._sync_seen = asyncio.Event()
+        self._catching_up: dict[str, asyncio.Future[None]] = {}
         self._device_subs: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -176,6 +177,24 @@ class Bridge:
     async def claims_synced(self) -> None:
         """Wait until connected and the retained claims have been read."""
         await self._synced.wait()
+
+    async def caught_up(self) -> bool:
+        """Wait until every message the broker sent so far has been handled (an echo of
+        our own comes after them); ``False`` if it did not come back in time."""
+        if self._client is None:
+            return False
+        token = secrets.token_hex(8)
+        waiter = asyncio.get_running_loop().create_future()
+        self._catching_up[token] = waiter
+        try:
+            await self.publish(self._sync_topic, token)
+            async with asyncio.timeout(SYNC_TIMEOUT_S):
+                await waiter
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._catching_up.pop(token, None)
 
     def conflict(self, node: DeviceNode, device_id: str) -> str | None:
         """Why ``node`` may not take ``device_id`` now, or ``None`` if it may."""
@@ -330,8 +349,12 @@ class Bridge:
         payload = message.payload if isinstance(message.payload, bytes) else b""
         _log.debug("received %s (%d bytes%s)", topic, len(payload), ", retained" * message.retain)
         if topic == self._sync_topic:
-            if payload.decode("ascii", "replace") == self._sync_token:
+            token = payload.decode("ascii", "replace")
+            if token == self._sync_token:
                 self._sync_seen.set()
+            waiter = self._catching_up.get(token)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
             return
         incoming = self.topics.parse(topic)
         if incoming is None:
