@@ -198,6 +198,23 @@ class Bridge:
         """Wait until connected and the retained claims have been read."""
         await self._synced.wait()
 
+    async def caught_up(self) -> bool:
+        """Wait until every message the broker sent so far has been handled (an echo of
+        our own comes after them); ``False`` if it did not come back in time."""
+        if self._client is None:
+            return False
+        token = secrets.token_hex(8)
+        seen = self._echoes[token] = asyncio.Event()
+        try:
+            await self.publish(self._sync_topic, token)
+            async with asyncio.timeout(SYNC_TIMEOUT_S):
+                await seen.wait()
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._echoes.pop(token, None)
+
     def conflict(self, node: DeviceNode, device_id: str) -> str | None:
         """Why ``node`` may not take ``device_id`` now, or ``None`` if it may."""
         other = self._held.get(device_id)

@@ -204,10 +204,16 @@ class DeviceNode:
         Bridges that found it free at the same moment all claim it. Once every
         claim has reached every bridge (``CONTEST_SETTLE_S``), all see the same
         retained claim, the last the broker took, and only its owner connects:
-        connecting takes control, so a loser must never open a link.
+        connecting takes control, so a loser must never open a link. Both the
+        look before claiming and the decision wait until this bridge has handled
+        everything the broker sent so far: a busy bridge must not decide on
+        claims still waiting in its connection.
         """
         from massager_sdk.mqtt.bridge import CONTEST_SETTLE_S
 
+        if not await self.bridge.caught_up() or self.bridge.conflict(self, device_id):
+            await asyncio.sleep(CONTEST_SETTLE_S)  # never spin while the broker is away
+            return False
         book = self.bridge.claims.claims.get(device_id)
         ours = book is not None and book.owner == self.bridge.owner
         if ours and self.held:
@@ -216,6 +222,8 @@ class DeviceNode:
         claim = Claim(self.bridge.owner, self.bridge.topics.bridge_state, since)
         await self.bridge.publish(self.bridge.topics.claim(device_id), claim.payload(), retain=True)
         await asyncio.sleep(CONTEST_SETTLE_S)
+        if not await self.bridge.caught_up():
+            return False
         latest = self.bridge.claims.claims.get(device_id)
         return latest is not None and latest.owner == self.bridge.owner
 

@@ -112,3 +112,24 @@ def test_the_python_api_at_the_device_speed_holds_heat_without_a_watchdog_stop(
 
     seen = run(main(), speed=10)
     assert "watchdog" not in seen and "on=2" in seen
+
+
+def test_set_for_counts_the_simulators_time_at_its_speed(profile_env: dict[str, str]) -> None:
+    # 20 s of device time: a status line for each second of it, then the device stopped.
+    result = massager(
+        "set", "--intensity", "2", "--for", "20s", "--speed", "50", "--json", env=profile_env
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert 10 <= len(lines) <= 21, len(lines)
+    assert lines[-1]["intensities"] == [2, 2, 2, 2]
+    assert all("watchdog" not in line["faults"] for line in lines)
+
+
+@pytest.mark.parametrize("speed", ["0", "-3", "inf"])
+def test_a_speed_that_is_not_a_finite_positive_number_is_a_usage_error(
+    speed: str, profile_env: dict[str, str]
+) -> None:
+    result = massager("set", "--intensity", "2", "--for", "5s", "--speed", speed, env=profile_env)
+    assert result.returncode == 2
+    assert "--speed must be a finite number above 0" in result.stderr
