@@ -60,6 +60,7 @@ class EventKind(enum.Enum):
     SHUTDOWN = "shutdown"
     CHARGER = "charger"
     MOTOR_FAULT = "motor_fault"
+    LINK_STOP = "link_stop"  #: another host stopped the outputs
     LINK_LOST = "link_lost"  #: raised by the host when the link drops
     LINK_RESTORED = "link_restored"
     SAFETY_STOP = "safety_stop"  #: raised by the host's safety policy
@@ -108,12 +109,24 @@ class EventKind(enum.Enum):
 
 
 _STOPS_OUTPUTS = frozenset(
-    {EventKind.WATCHDOG_STOP, EventKind.AUTO_OFF, EventKind.BUTTON, EventKind.SHUTDOWN}
+    {
+        EventKind.WATCHDOG_STOP,
+        EventKind.AUTO_OFF,
+        EventKind.BUTTON,
+        EventKind.SHUTDOWN,
+        EventKind.LINK_STOP,
+    }
 )
 _HEAT_FAULTS = frozenset({EventKind.OVERHEAT, EventKind.SENSOR_FAULT})
 _LATCHES_STOP = frozenset({EventKind.BUTTON, EventKind.MOTOR_FAULT})
 _ENDS_PROGRAM = frozenset(
-    {EventKind.BUTTON, EventKind.AUTO_OFF, EventKind.SHUTDOWN, EventKind.SAFETY_STOP}
+    {
+        EventKind.BUTTON,
+        EventKind.AUTO_OFF,
+        EventKind.SHUTDOWN,
+        EventKind.SAFETY_STOP,
+        EventKind.LINK_STOP,
+    }
 )
 _INVALIDATES_OUTPUTS = (
     _STOPS_OUTPUTS | _HEAT_FAULTS | {EventKind.MOTOR_FAULT, EventKind.SAFETY_STOP}
@@ -122,6 +135,7 @@ _STOP_REASONS = {
     EventKind.WATCHDOG_STOP: "the device watchdog stopped the outputs",
     EventKind.AUTO_OFF: "the device's auto-off stopped the outputs",
     EventKind.SHUTDOWN: "the device shut down",
+    EventKind.LINK_STOP: "another host stopped the outputs",
     EventKind.LINK_LOST: "the link to the device was lost",
     EventKind.BUTTON: "the device button was pressed",
     EventKind.MOTOR_FAULT: "the device reports a motor fault",
