@@ -410,15 +410,28 @@ async def _out_of_range(probe: Probe) -> str:
         refusals.append(SetOutput(1 << len(info.zones), 1, Waveform.CONSTANT, 0, 0))
     if _has_heat(info):
         refusals.append(SetHeat(info.heat_limit_dc + 1))
+        if len(info.heat_targets_dc) and _lowest_heat(info) > 1:
+            refusals.append(SetHeat(_lowest_heat(info) - 1))
     else:
         refusals.append(SetHeat(400))
+    refusals += [
+        SetOutput(0b1, 1, Waveform.PULSE, 0, 0),  # a pulse needs a period
+        SetOutput(0b1, 1, Waveform.WAVE, 0, 0),
+    ]
+    if info.pattern_slots:
+        refusals += [
+            UploadPattern(info.pattern_slots, (PatternStep(50, 100),)),
+            UploadPattern(0, (PatternStep(101, 100),)),
+            UploadPattern(0, (PatternStep(50, 0),)),
+            UploadPattern(0, (PatternStep(50, 100),) * (info.pattern_max_steps + 1)),
+        ]
     count = 0
     for message in refusals:
         if isinstance(message, Keepalive):
             continue
         await probe.expect_nack(message, NackCode.OUT_OF_RANGE)
         count += 1
-    return f"{count} refusals (zone mask 0 among them)"
+    return f"{count} refusals (zone mask 0, periods 0, bad pattern steps among them)"
 
 
 @check("a NACKed command changes nothing (read after the soft start)", "7.3")
@@ -805,6 +818,8 @@ async def _sensor_fault(probe: Probe) -> str:
         if status.heat_target_dc or not status.faults & Fault.SENSOR:
             raise CheckFailed(f"after SENSOR_FAULT the heater is not off and latched: {status}")
         await probe.expect_nack(SetHeat(lowest), NackCode.HEAT_LOCKED)
+        # Precedence (7.3): a value out of range is named before the lock.
+        await probe.expect_nack(SetHeat(info.heat_limit_dc + 1), NackCode.OUT_OF_RANGE)
     finally:
         probe.bench.inject(sensor="ok")
     await probe.wait_event(EventCode.SENSOR_FAULT, 3.0, EventState.CLEARED)
@@ -835,6 +850,10 @@ async def _monitor(probe: Probe) -> str:
             raise CheckFailed(
                 f"SET_OUTPUT from a second link while the first controls: {_show(reply)}"
             )
+        # Precedence (7.3): control is checked before the values.
+        await monitor.expect_nack(
+            SetOutput(0b1, info.intensity_steps + 1, Waveform.CONSTANT, 0, 0), NackCode.BUSY
+        )
         # ... and its polling keeps nothing alive.
         limit = info.watchdog_ms / 1000
         loop = asyncio.get_running_loop()

@@ -110,6 +110,24 @@ class AutoOffRestartsOnSet(SimulatedDevice):
         return code
 
 
+class PulseWithoutPeriodAccepted(SimulatedDevice):
+    """PULSE with period 0 is acknowledged (and plays steady)."""
+
+    def _set_output(self, m: SetOutput, now: float) -> int:
+        if m.waveform == Waveform.PULSE and m.period_ms == 0:
+            m = dataclasses.replace(m, waveform=Waveform.CONSTANT)
+        return super()._set_output(m, now)
+
+
+class HeatLockBeforeRange(SimulatedDevice):
+    """A faulted heater answers HEAT_LOCKED before it checks the value (wrong precedence)."""
+
+    def _set_heat(self, m: SetHeat, now: float) -> int:
+        if m.target_dc and self._flags & (Fault.SENSOR | Fault.OVERHEAT):
+            return NackCode.HEAT_LOCKED
+        return super()._set_heat(m, now)
+
+
 class ZoneMaskZeroAccepted(SimulatedDevice):
     """SET_OUTPUT with no zone is acknowledged."""
 
@@ -391,6 +409,8 @@ MUTANTS: dict[type[SimulatedDevice], str] = {
     NackedCommandApplies: "NACKed command changes nothing",
     NackedAutoOffRestarts: "NACKed command changes nothing",
     AutoOffRestartsOnSet: "auto-off counts down",
+    PulseWithoutPeriodAccepted: "out-of-range",
+    HeatLockBeforeRange: "sensor fault",
     ZoneMaskZeroAccepted: "out-of-range",
     IntensityClamped: "out-of-range",
     HeatAboveLimitAccepted: "out-of-range",
