@@ -6,11 +6,16 @@ NMP/1 through a transport (no client, no safety layer in between: it must be
 able to send what a well-behaved host never would) and leaves the device
 stopped whatever happens.
 
-Each check is an ``async`` function of a :class:`Probe`; a check fails by
-raising :class:`CheckFailed` with a message that says what the spec expects and
-what the device did. Checks of what the spec says a device MUST do are
-*required*; checks of what it SHOULD do are *recommended*: their failures are
-reported as warnings and do not fail the suite.
+Each check is an ``async`` function of a :class:`Probe` and names the spec
+section it tests; a check fails by raising :class:`CheckFailed` with a message
+that says what the spec expects and what the device did, and reports what it
+could not test by raising :class:`NotTestable` with the reason (a second link
+the device does not offer, a fault only a test bench can cause). Checks of what
+the spec says a device MUST do are *required*; checks of what it SHOULD do are
+*recommended*: their failures are warnings unless the run is strict.
+
+Faults a host cannot cause over the wire (a sensor failing, the button) are
+injected through a :class:`Bench` when one is given: the simulator is one.
 """
 
 from __future__ import annotations
@@ -19,15 +24,17 @@ import asyncio
 import collections
 import dataclasses
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from typing import Any
+from typing import Any, Protocol
 
 from massager_protocols.errors import ProtocolError
 from massager_protocols.nmp import (
     Ack,
     Event,
     EventCode,
+    EventState,
     Fault,
     Feature,
     GetInfo,
@@ -35,6 +42,7 @@ from massager_protocols.nmp import (
     Info,
     Keepalive,
     Message,
+    MsgType,
     Nack,
     NackCode,
     PatternStep,
@@ -53,10 +61,27 @@ from massager_protocols.nmp import (
 from massager_sdk.transports import Transport, open_transport
 
 REPLY_TIMEOUT_S = 1.0
+#: The longest soft start the spec allows (NMP/1 1.1 timing table): a level read
+#: this long after a command is the level the command left.
+SOFT_START_S = 1.0
 
 
 class CheckFailed(AssertionError):
     """A device did not do what the spec says."""
+
+
+class NotTestable(Exception):
+    """A check could not be carried out on this device or link; says why."""
+
+
+class Bench(Protocol):
+    """Faults a test bench causes on the device (the simulator is one)."""
+
+    def press_button(self) -> None:
+        """Press the device's button."""
+
+    def inject(self, **changes: Any) -> object:
+        """Change injected faults, e.g. ``inject(sensor="open")``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,10 +93,22 @@ class CheckResult:
     detail: str
     seconds: float
     required: bool = True  #: a MUST of the spec (``False``: a SHOULD, a warning at worst)
+    section: str = ""  #: the spec section the check tests, e.g. ``"7.1"``
+    tested: bool = True  #: ``False``: not testable here (``detail`` says why)
+
+    def fails(self, *, strict: bool = False) -> bool:
+        """Whether this result fails the run (a SHOULD fails it only when strict)."""
+        return self.tested and not self.passed and (self.required or strict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able view."""
         return dataclasses.asdict(self)
+
+
+def run_failed(results: list[CheckResult], *, strict: bool = False) -> bool:
+    """Whether a run fails: a MUST failed (or a SHOULD, when ``strict``), or the run
+    stopped before every check."""
+    return len(results) < len(CHECKS) or any(r.fails(strict=strict) for r in results)
 
 
 class Probe:
@@ -87,6 +124,12 @@ class Probe:
         #: Unprompted STATUS frames, with the loop time they arrived at (the latest 256).
         self.statuses: collections.deque[tuple[float, Status]] = collections.deque(maxlen=256)
         self.lost = asyncio.Event()
+        #: Replies that matched no waiting request: ``(seq, message)``.
+        self.stray: list[tuple[int, Message]] = []
+        #: A test bench that injects faults, when there is one.
+        self.bench: Bench | None = None
+        #: Opens another link to the same device (``None``: the link cannot be shared).
+        self.open_second: Callable[[], Awaitable[Probe]] | None = None
 
     def _on_data(self, data: bytes) -> None:
         for frame in self.decoder.feed(data, asyncio.get_running_loop().time()):
@@ -99,10 +142,14 @@ class Probe:
                     self.events.put_nowait(message)
                 elif isinstance(message, Status):
                     self.statuses.append((asyncio.get_running_loop().time(), message))
+                else:
+                    self.stray.append((0, message))  # an ACK or NACK must echo a seq
                 continue
             waiter = self._replies.pop(frame.seq, None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(message)
+            else:
+                self.stray.append((frame.seq, message))
 
     def _on_lost(self, _exc: BaseException | None) -> None:
         self.lost.set()
@@ -112,15 +159,26 @@ class Probe:
         self._seq = self._seq % 255 + 1
         return self._seq
 
-    async def raw(self, frame: bytes, seq: int, limit_s: float = REPLY_TIMEOUT_S) -> Message:
-        """Send bytes and wait for the reply carrying ``seq``."""
+    async def raw(
+        self, frame: bytes, seq: int, limit_s: float = REPLY_TIMEOUT_S, *, bytewise: bool = False
+    ) -> Message:
+        """Send bytes (one write each when ``bytewise``) and wait for the reply
+        carrying ``seq``."""
         waiter: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._replies[seq] = waiter
-        await self.transport.write(frame)
+        if bytewise:
+            for index in range(len(frame)):
+                await self.transport.write(frame[index : index + 1])
+        else:
+            await self.transport.write(frame)
         try:
             return await asyncio.wait_for(waiter, limit_s)
         except TimeoutError:
-            raise CheckFailed(f"no reply to seq {seq} within {limit_s:.1f} s") from None
+            wrong = [f"seq {n}: {_show(m)}" for n, m in self.stray]
+            raise CheckFailed(
+                f"no reply to seq {seq} within {limit_s:.1f} s"
+                + (f"; replies with other numbers: {', '.join(wrong)}" if wrong else "")
+            ) from None
         finally:
             self._replies.pop(seq, None)
 
@@ -154,8 +212,10 @@ class Probe:
             raise CheckFailed(f"GET_STATUS: expected STATUS, got {_show(reply)}")
         return reply
 
-    async def wait_event(self, code: EventCode, limit_s: float) -> Event:
-        """The next EVENT with ``code`` (others are skipped)."""
+    async def wait_event(
+        self, code: EventCode, limit_s: float, state: EventState | None = None
+    ) -> Event:
+        """The next EVENT with ``code`` (and ``state``, when given; others are skipped)."""
         deadline = asyncio.get_running_loop().time() + limit_s
         while True:
             left = deadline - asyncio.get_running_loop().time()
@@ -165,7 +225,7 @@ class Probe:
                 event = await asyncio.wait_for(self.events.get(), left)
             except TimeoutError:
                 continue
-            if event.code == code:
+            if event.code == code and (state is None or event.state == state):
                 return event
 
     def drain_events(self) -> None:
@@ -212,22 +272,51 @@ class RegisteredCheck:
     name: str
     run: Check
     required: bool  #: a MUST of the spec (``False``: a SHOULD)
+    section: str  #: the section of ``protocols/specs/nmp1.md`` it tests
 
 
 CHECKS: list[RegisteredCheck] = []
 
 
-def check(name: str, *, required: bool = True) -> Callable[[Check], Check]:
-    """Register a check under ``name``; checks run in registration order."""
+def check(name: str, section: str, *, required: bool = True) -> Callable[[Check], Check]:
+    """Register a check of spec ``section`` under ``name``; checks run in registration order."""
 
     def register(fn: Check) -> Check:
-        CHECKS.append(RegisteredCheck(name, fn, required))
+        CHECKS.append(RegisteredCheck(name, fn, required, section))
         return fn
 
     return register
 
 
-@check("GET_INFO returns INFO for protocol 1")
+def _one_on(probe: Probe, level: int = 1) -> SetOutput:
+    """SET_OUTPUT: zone 0 on at ``level``, constant."""
+    return SetOutput(0b1, level, Waveform.CONSTANT, 0, 0)
+
+
+def _all_zones(info: Info) -> int:
+    return (1 << len(info.zones)) - 1
+
+
+def _lowest_heat(info: Info) -> int:
+    return min(info.heat_targets_dc, default=info.heat_limit_dc)
+
+
+def _has_heat(info: Info) -> bool:
+    return info.has(Feature.HEAT) and info.heat_limit_dc > 0
+
+
+async def _everything_on(probe: Probe, info: Info) -> None:
+    """Zone 0 on at level 1, and the heater at its lowest preset when there is one."""
+    await probe.expect_ack(_one_on(probe))
+    if _has_heat(info):
+        await probe.expect_ack(SetHeat(_lowest_heat(info)))
+
+
+def _all_off(status: Status) -> bool:
+    return not any(status.intensities) and not status.heat_target_dc
+
+
+@check("GET_INFO returns INFO for protocol 1", "4.2 INFO")
 async def _info(probe: Probe) -> str:
     reply = await probe.request(GetInfo())
     if not isinstance(reply, Info):
@@ -244,7 +333,7 @@ async def _info(probe: Probe) -> str:
     return f"{reply.model} fw {reply.firmware_version}, {len(reply.zones)} zones"
 
 
-@check("GET_STATUS returns STATUS with one level per zone")
+@check("GET_STATUS returns STATUS with one level per zone", "4.2 STATUS")
 async def _status(probe: Probe) -> str:
     info = _require_info(probe)
     status = await probe.status()
@@ -255,64 +344,194 @@ async def _status(probe: Probe) -> str:
     return f"battery {status.battery_pct}%"
 
 
-@check("KEEPALIVE and STOP_ALL are acknowledged")
-async def _keepalive(probe: Probe) -> str:
-    await probe.expect_ack(Keepalive())
-    await probe.expect_ack(StopAll())
-    return "ACK"
+@check("every reply echoes the request's sequence number and type", "2, 4")
+async def _echo(probe: Probe) -> str:
+    probe.stray.clear()
+    for seq, message in (
+        (1, Keepalive()),
+        (0x80, StopAll()),
+        (0xA5, Keepalive()),
+        (255, GetStatus()),
+    ):
+        reply = await probe.raw(encode(message, seq), seq)
+        if isinstance(reply, (Ack, Nack)) and reply.acked_type != message.TYPE:
+            raise CheckFailed(f"seq {seq}: the reply names type {reply.acked_type:#04x}")
+        if isinstance(message, GetStatus) and not isinstance(reply, Status):
+            raise CheckFailed(f"GET_STATUS seq {seq}: expected STATUS, got {_show(reply)}")
+        if isinstance(message, (Keepalive, StopAll)) and not isinstance(reply, Ack):
+            raise CheckFailed(f"{message.TYPE.name} seq {seq}: expected ACK, got {_show(reply)}")
+    probe.stray.clear()
+    await probe.transport.write(encode_frame(0, int(MsgType.STOP_ALL), b""))
+    await probe.status()
+    if probe.stray:
+        raise CheckFailed(f"a host frame numbered 0 was answered: {_show(probe.stray[0][1])}")
+    return "seq 1, 128, 165 and 255 echoed; a host frame numbered 0 ignored"
 
 
-@check("SET_OUTPUT drives a zone, STOP_ALL stops it")
+@check("SET_OUTPUT drives every zone, STOP_ALL stops them", "4.1, 6")
 async def _output(probe: Probe) -> str:
     info = _require_info(probe)
-    await probe.expect_ack(SetOutput(0b1, 1, Waveform.CONSTANT, 0, 0))
-    await probe.wait_status(lambda s: s.intensities[0] == 1, "zone 0 at level 1")
+    await probe.expect_ack(SetOutput(_all_zones(info), 1, Waveform.CONSTANT, 0, 0))
+    await probe.wait_status(lambda s: all(x == 1 for x in s.intensities), "every zone at level 1")
     await probe.expect_ack(StopAll())
     await probe.wait_status(lambda s: not any(s.intensities), "every zone off")
     return f"levels 0..{info.intensity_steps}"
 
 
-@check("out-of-range values are NACKed and change nothing")
+@check("STOP_ALL switches the heater off", "4.1 STOP_ALL")
+async def _stop_heat(probe: Probe) -> str:
+    info = _require_info(probe)
+    if not _has_heat(info):
+        raise NotTestable("the device advertises no heater")
+    await probe.expect_ack(SetHeat(_lowest_heat(info)))
+    status = await probe.status()
+    if status.heat_target_dc != _lowest_heat(info):
+        raise CheckFailed(
+            f"SET_HEAT acknowledged but STATUS heat target is {status.heat_target_dc}"
+        )
+    await probe.expect_ack(StopAll())
+    status = await probe.status()
+    if status.heat_target_dc:
+        raise CheckFailed(f"after STOP_ALL the heater target is still {status.heat_target_dc}")
+    return "heat target 0 after STOP_ALL"
+
+
+@check("out-of-range values are NACKed OUT_OF_RANGE", "7.3")
 async def _out_of_range(probe: Probe) -> str:
     info = _require_info(probe)
-    before = await probe.status()
-    await probe.expect_nack(
-        SetOutput(0b1, info.intensity_steps + 1, Waveform.CONSTANT, 0, 0), NackCode.OUT_OF_RANGE
-    )
+    refusals: list[Message] = [
+        SetOutput(0, 1, Waveform.CONSTANT, 0, 0),  # no zone at all
+        SetOutput(0b1, info.intensity_steps + 1, Waveform.CONSTANT, 0, 0),
+        SetOutput(0b1, 1, 0x7F, 0, 0),
+        SetOutput(0b1, 1, Waveform.PATTERN, max(info.pattern_slots, 0), 0),
+        SetAutoOff(info.auto_off_max_s + 1) if info.auto_off_max_s < 0xFFFF else Keepalive(),
+    ]
     if len(info.zones) < 8:
-        await probe.expect_nack(
-            SetOutput(1 << len(info.zones), 1, Waveform.CONSTANT, 0, 0), NackCode.OUT_OF_RANGE
-        )
-    await probe.expect_nack(SetOutput(0b1, 1, 0x7F, 0, 0), NackCode.OUT_OF_RANGE)
-    await probe.expect_nack(
-        SetOutput(0b1, 1, Waveform.PATTERN, info.pattern_slots, 0), NackCode.OUT_OF_RANGE
-    )
-    await probe.expect_nack(SetAutoOff(info.auto_off_max_s + 1), NackCode.OUT_OF_RANGE)
+        refusals.append(SetOutput(1 << len(info.zones), 1, Waveform.CONSTANT, 0, 0))
+    if _has_heat(info):
+        refusals.append(SetHeat(info.heat_limit_dc + 1))
+        if len(info.heat_targets_dc) and _lowest_heat(info) > 1:
+            refusals.append(SetHeat(_lowest_heat(info) - 1))
+    else:
+        refusals.append(SetHeat(400))
+    refusals += [
+        SetOutput(0b1, 1, Waveform.PULSE, 0, 0),  # a pulse needs a period
+        SetOutput(0b1, 1, Waveform.WAVE, 0, 0),
+    ]
+    if info.pattern_slots:
+        refusals += [
+            UploadPattern(info.pattern_slots, (PatternStep(50, 100),)),
+            UploadPattern(0, (PatternStep(101, 100),)),
+            UploadPattern(0, (PatternStep(50, 0),)),
+            UploadPattern(0, (PatternStep(50, 100),) * (info.pattern_max_steps + 1)),
+        ]
+    count = 0
+    for message in refusals:
+        if isinstance(message, Keepalive):
+            continue
+        await probe.expect_nack(message, NackCode.OUT_OF_RANGE)
+        count += 1
+    return f"{count} refusals (zone mask 0, periods 0, bad pattern steps among them)"
+
+
+@check("a NACKed command changes nothing (read after the soft start)", "7.3")
+async def _nack_changes_nothing(probe: Probe) -> str:
+    info = _require_info(probe)
+    await _everything_on(probe, info)
+    await probe.wait_status(lambda s: s.intensities[0] == 1, "zone 0 at level 1")
+    await asyncio.sleep(1.0)  # so a restarted auto-off would show as a count gone up
+    before = await probe.status()
+    top = info.intensity_steps
+    every = _all_zones(info)
+    refusals: list[Message] = [
+        SetOutput(every, top, 0x7F, 0, 0),  # valid level, unknown waveform
+        SetOutput(every, top, Waveform.PATTERN, info.pattern_slots, 0),  # no such slot
+        SetOutput(every, top + 1, Waveform.CONSTANT, 0, 0),
+        SetAutoOff(info.auto_off_max_s + 1) if info.auto_off_max_s < 0xFFFF else GetStatus(),
+    ]
+    if len(info.zones) < 8:
+        refusals.append(SetOutput(every | 1 << len(info.zones), top, Waveform.CONSTANT, 0, 0))
+    if _has_heat(info):
+        refusals.append(SetHeat(info.heat_limit_dc + 1))
+    for message in refusals:
+        if isinstance(message, GetStatus):
+            continue
+        await probe.expect_nack(message, NackCode.OUT_OF_RANGE)
+    await asyncio.sleep(SOFT_START_S)
     after = await probe.status()
     if after.intensities != before.intensities or after.heat_target_dc != before.heat_target_dc:
         raise CheckFailed(f"a NACKed command changed the device: {before} -> {after}")
-    return "5 refusals, state unchanged"
+    if after.auto_off_s >= before.auto_off_s:
+        raise CheckFailed(
+            f"auto-off read {before.auto_off_s} s, then {after.auto_off_s} s more than a second "
+            "later: a NACKed SET_AUTO_OFF restarted it (or it does not count)"
+        )
+    return f"{len(refusals)} refusals, state unchanged {SOFT_START_S:.1f} s later"
 
 
-@check("unknown types and short payloads are NACKed")
-async def _malformed(probe: Probe) -> str:
-    await probe.expect_nack((0x7E, b""), NackCode.UNKNOWN_TYPE)
-    await probe.expect_nack((int(SetOutput.TYPE), b"\x01\x02"), NackCode.BAD_LENGTH)
-    return "UNKNOWN_TYPE, BAD_LENGTH"
+@check("unknown message types are NACKed UNKNOWN_TYPE", "7.3, 8")
+async def _unknown(probe: Probe) -> str:
+    for msg_type in (0x09, 0x40, 0x7E):
+        await probe.expect_nack((msg_type, b""), NackCode.UNKNOWN_TYPE)
+    return "0x09, 0x40, 0x7E"
 
 
-@check("payload bytes beyond the layout are ignored")
-async def _trailing(probe: Probe) -> str:
-    seq = probe.next_seq()
-    reply = await probe.raw(encode_frame(seq, int(Keepalive.TYPE), b"\x00\x01\x02"), seq)
-    if not isinstance(reply, Ack):
-        raise CheckFailed(f"KEEPALIVE with 3 extra bytes: expected ACK, got {_show(reply)}")
-    return "ACK"
+#: The fixed part of each command's payload (UPLOAD_PATTERN: one step).
+_LAYOUTS: dict[MsgType, bytes] = {
+    MsgType.SET_OUTPUT: bytes([0b1, 0, 0, 0, 0, 0]),
+    MsgType.SET_HEAT: b"\x00\x00",
+    MsgType.SET_AUTO_OFF: b"\x00\x00",
+    MsgType.UPLOAD_PATTERN: bytes([0, 1, 50, 100, 0]),
+}
 
 
-@check("the device resynchronises after noise and a bad CRC")
+@check("a payload shorter than its layout is NACKed BAD_LENGTH, for every type", "7.3")
+async def _short(probe: Probe) -> str:
+    info = _require_info(probe)
+    count = 0
+    for msg_type, payload in _LAYOUTS.items():
+        if msg_type == MsgType.UPLOAD_PATTERN and not info.pattern_slots:
+            continue
+        for cut in range(len(payload)):
+            await probe.expect_nack((int(msg_type), payload[:cut]), NackCode.BAD_LENGTH)
+            count += 1
+    if info.pattern_slots:
+        # A step count promising more steps than the payload holds.
+        await probe.expect_nack(
+            (int(MsgType.UPLOAD_PATTERN), bytes([0, 2, 50, 100, 0])), NackCode.BAD_LENGTH
+        )
+        count += 1
+    return f"{count} short payloads refused"
+
+
+@check("bytes beyond a payload's layout are ignored, for every type", "8")
+async def _long(probe: Probe) -> str:
+    info = _require_info(probe)
+    extra = b"\x00\x01\xa5\x01"
+    count = 0
+    for msg_type in (MsgType.GET_INFO, MsgType.GET_STATUS, MsgType.KEEPALIVE, MsgType.STOP_ALL):
+        seq = probe.next_seq()
+        reply = await probe.raw(encode_frame(seq, int(msg_type), extra), seq)
+        wanted = {MsgType.GET_INFO: Info, MsgType.GET_STATUS: Status}.get(msg_type, Ack)
+        if not isinstance(reply, wanted):
+            raise CheckFailed(f"{msg_type.name} with 4 extra bytes: got {_show(reply)}")
+        count += 1
+    for msg_type, payload in _LAYOUTS.items():
+        if msg_type == MsgType.UPLOAD_PATTERN and not info.pattern_slots:
+            continue
+        seq = probe.next_seq()
+        reply = await probe.raw(encode_frame(seq, int(msg_type), payload + extra), seq)
+        if not isinstance(reply, Ack):
+            raise CheckFailed(
+                f"{msg_type.name} with 4 extra bytes: expected ACK, got {_show(reply)}"
+            )
+        count += 1
+    return f"{count} types answered with extra bytes"
+
+
+@check("the device resynchronises after noise and a bad CRC", "2.1")
 async def _noise(probe: Probe) -> str:
-    bad = bytearray(encode(SetOutput(0b1, 1, Waveform.CONSTANT, 0, 0), probe.next_seq()))
+    bad = bytearray(encode(_one_on(probe), probe.next_seq()))
     bad[-1] ^= 0xFF
     await probe.transport.write(b"\x00\xa5\x13\x37" + bytes(bad))
     status = await probe.status()
@@ -321,14 +540,74 @@ async def _noise(probe: Probe) -> str:
     return "frame after noise answered; corrupt frame ignored"
 
 
-@check("heat targets above the limit are refused")
+@check("frames inside a failed candidate are found (A5 01 in noise)", "2.1")
+async def _false_start(probe: Probe) -> str:
+    # Noise that looks like the start of a 10-byte frame, then a request: the
+    # request lies inside the false candidate. The repeated request completes
+    # the candidate, its CRC fails, and both requests are found in the buffer.
+    first, second = probe.next_seq(), probe.next_seq()
+    waiter = asyncio.ensure_future(
+        probe.raw(b"\xa5\x01\x0a\x05\x06" + encode(GetStatus(), first), first)
+    )
+    await asyncio.sleep(0.2)
+    reply = await probe.raw(encode(GetStatus(), second), second)
+    if not isinstance(reply, Status):
+        waiter.cancel()
+        raise CheckFailed(f"GET_STATUS after noise: expected STATUS, got {_show(reply)}")
+    try:
+        await waiter
+    except CheckFailed:
+        raise CheckFailed(
+            "the request inside the false candidate was lost: after a CRC failure only "
+            "the candidate's first byte is discarded"
+        ) from None
+    return "both requests answered"
+
+
+def _embedded_upload(seq: int, inner_seq: int) -> bytes | None:
+    """An UPLOAD_PATTERN frame whose steps hold ``A5 01`` and a whole valid
+    KEEPALIVE frame numbered ``inner_seq`` (``None`` if no step layout fits)."""
+    for candidate in range(inner_seq, inner_seq + 200):
+        n = candidate % 254 + 1
+        inner = encode(Keepalive(), n)  # A5 01 00 n 06 crcL crcH
+        if inner[5] > 100:
+            continue
+        steps = (
+            PatternStep(50, inner[0] | inner[1] << 8),
+            PatternStep(inner[2], inner[3] | inner[4] << 8),
+            PatternStep(inner[5], inner[6] | 1 << 8),
+        )
+        return encode(UploadPattern(0, steps), seq)
+    return None
+
+
+@check("A5 01 and a whole frame inside a payload, fed byte by byte", "2.1")
+async def _embedded(probe: Probe) -> str:
+    info = _require_info(probe)
+    if not info.pattern_slots or info.pattern_max_steps < 3:
+        raise NotTestable("needs a pattern slot of at least 3 steps to carry the bytes")
+    seq = probe.next_seq()
+    frame = _embedded_upload(seq, 200)
+    assert frame is not None
+    inner_seq = frame[5 + 5 + 3]  # step 2's duration low byte: the inner frame's seq
+    probe.stray.clear()
+    reply = await probe.raw(frame, seq, limit_s=REPLY_TIMEOUT_S + len(frame) * 0.01, bytewise=True)
+    if not (isinstance(reply, Ack) and reply.acked_type == MsgType.UPLOAD_PATTERN):
+        raise CheckFailed(f"UPLOAD_PATTERN carrying A5 01: expected ACK, got {_show(reply)}")
+    await probe.status()
+    if any(n == inner_seq for n, _ in probe.stray):
+        raise CheckFailed("the KEEPALIVE inside the upload's payload was answered as a frame")
+    return "the upload was ACKed, the frame inside it ignored"
+
+
+@check("heat targets: the lowest preset is accepted, above the limit refused", "6, 7.3, 7.4")
 async def _heat_limit(probe: Probe) -> str:
     info = _require_info(probe)
-    if not info.has(Feature.HEAT):
+    if not _has_heat(info):
         await probe.expect_nack(SetHeat(400), NackCode.OUT_OF_RANGE)
         return "no heater: SET_HEAT refused"
     await probe.expect_nack(SetHeat(info.heat_limit_dc + 1), NackCode.OUT_OF_RANGE)
-    lowest = min(info.heat_targets_dc, default=info.heat_limit_dc)
+    lowest = _lowest_heat(info)
     await probe.expect_ack(SetHeat(lowest))
     status = await probe.status()
     if status.heat_target_dc != lowest:
@@ -339,66 +618,136 @@ async def _heat_limit(probe: Probe) -> str:
     return f"limit {info.heat_limit_dc / 10:.1f} C enforced"
 
 
-@check("uploaded patterns play")
+async def _levels_over(probe: Probe, seconds: float) -> list[int]:
+    """Zone 0's level in STATUS, sampled every 50 ms for ``seconds``."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    levels = []
+    while loop.time() < end:
+        levels.append((await probe.status()).intensities[0])
+        await asyncio.sleep(0.05)
+    return levels
+
+
+def _plays(levels: list[int], high: int) -> bool:
+    """Whether the samples go high and back to 0 at least twice."""
+    changes, up = 0, False
+    for level in levels:
+        if not up and level >= high:
+            up, changes = True, changes + 1
+        elif up and level == 0:
+            up, changes = False, changes + 1
+    return changes >= 3
+
+
+@check("uploaded patterns play over time", "6 Patterns")
 async def _patterns(probe: Probe) -> str:
     info = _require_info(probe)
     if not info.has(Feature.PATTERNS) or not info.pattern_slots:
-        return "no patterns advertised"
+        raise NotTestable("the device advertises no patterns")
     await probe.expect_nack(UploadPattern(0, ()), NackCode.OUT_OF_RANGE)
-    steps = (PatternStep(100, 200), PatternStep(0, 200))
+    steps = (PatternStep(100, 400), PatternStep(0, 400))
     await probe.expect_ack(UploadPattern(0, steps))
-    await probe.expect_ack(SetOutput(0b1, 1, Waveform.PATTERN, 0, 0))
+    top = info.intensity_steps
+    await probe.expect_ack(SetOutput(0b1, top, Waveform.PATTERN, 0, 0))
+    await asyncio.sleep(SOFT_START_S)
+    levels = await _levels_over(probe, 2.4)
     await probe.expect_ack(StopAll())
-    return "upload and play acknowledged"
+    if not _plays(levels, (top + 1) // 2):
+        raise CheckFailed(f"a 400 ms on / 400 ms off pattern did not play: levels {levels}")
+    return f"levels 0..{max(levels)} alternate"
 
 
-@check("the watchdog stops outputs when the host falls silent")
+@check("pulse and wave play over time", "5 Waveforms")
+async def _waveforms(probe: Probe) -> str:
+    info = _require_info(probe)
+    top = info.intensity_steps
+    for waveform in (Waveform.PULSE, Waveform.WAVE):
+        await probe.expect_ack(SetOutput(0b1, top, waveform, 0, 800))
+        await asyncio.sleep(SOFT_START_S)
+        levels = await _levels_over(probe, 2.4)
+        await probe.expect_ack(StopAll())
+        if not _plays(levels, (top + 1) // 2):
+            raise CheckFailed(f"{waveform.name} with an 800 ms period did not play: {levels}")
+    return "both swing between 0 and the intensity"
+
+
+@check("the watchdog stops outputs and the heater when the host falls silent", "7.1")
 async def _watchdog(probe: Probe) -> str:
     info = _require_info(probe)
     probe.drain_events()
-    await probe.expect_ack(SetOutput(0b1, 1, Waveform.CONSTANT, 0, 0))
+    await _everything_on(probe, info)
     limit = info.watchdog_ms / 1000
     started = asyncio.get_running_loop().time()
     await probe.wait_event(EventCode.WATCHDOG_STOP, limit * 1.5 + 1.0)
     took = asyncio.get_running_loop().time() - started
     status = await probe.status()
-    if any(status.intensities) or not status.faults & Fault.WATCHDOG:
+    if not _all_off(status) or not status.faults & Fault.WATCHDOG:
         raise CheckFailed(f"after WATCHDOG_STOP the device is not stopped and latched: {status}")
     if took < limit * 0.9:
         raise CheckFailed(f"watchdog fired after {took:.2f} s, before its {limit:.2f} s timeout")
-    return f"stopped after {took:.2f} s (timeout {limit:.2f} s)"
+    await probe.expect_ack(_one_on(probe))
+    status = await probe.status()
+    if status.faults & Fault.WATCHDOG:
+        raise CheckFailed("the WATCHDOG latch did not clear when an output was switched on")
+    return f"stopped after {took:.2f} s (timeout {limit:.2f} s); latch cleared"
 
 
-@check("auto-off stops outputs after the time set")
+@check("auto-off counts down in STATUS, then stops outputs and the heater", "4.2 STATUS, 7.2")
 async def _auto_off(probe: Probe) -> str:
     info = _require_info(probe)
     probe.drain_events()
-    await probe.expect_ack(SetAutoOff(2))
-    await probe.expect_ack(SetOutput(0b1, 1, Waveform.CONSTANT, 0, 0))
+    await probe.expect_ack(SetAutoOff(3))
+    await _everything_on(probe, info)
     loop = asyncio.get_running_loop()
     started = loop.time()
     done = asyncio.Event()
     feeder = asyncio.ensure_future(_feed_watchdog(probe, info.watchdog_ms / 3000, done))
+    stopped = False
     try:
+        first = (await probe.status()).auto_off_s
+        await asyncio.sleep(1.2)
+        second = (await probe.status()).auto_off_s
+        if not 2 <= first <= 3 or not 0 < second < first:
+            raise CheckFailed(
+                f"STATUS auto_off_s read {first} then {second} 1.2 s later; "
+                "a count down from 3 s expected"
+            )
+        await probe.expect_ack(SetAutoOff(3))  # sets the limit; never restarts the count
         await probe.wait_event(EventCode.AUTO_OFF, 4.0)
+        stopped = True
     finally:
         # Ask the feeder to finish rather than cancel it: on Python 3.11 a
         # cancellation that races a reply inside wait_for() can be swallowed.
         done.set()
         await feeder
+        if not stopped:  # leave the device's default for the checks that follow
+            await probe.expect_ack(StopAll())
+            await probe.expect_ack(SetAutoOff(0))
     took = loop.time() - started
+    if took > 3.0 + 0.8:
+        raise CheckFailed(
+            f"auto-off stopped after {took:.2f} s, not 3 s: "
+            "repeating SET_AUTO_OFF restarted the count"
+        )
     status = await probe.status()
-    if any(status.intensities) or not status.faults & Fault.AUTO_OFF:
+    if not _all_off(status) or not status.faults & Fault.AUTO_OFF:
         raise CheckFailed(f"after AUTO_OFF the device is not stopped and latched: {status}")
+    if status.auto_off_s:
+        raise CheckFailed(f"STATUS auto_off_s is {status.auto_off_s} with nothing on")
     await probe.expect_ack(SetAutoOff(0))
-    return f"stopped after {took:.2f} s (set to 2 s)"
+    await probe.expect_ack(_one_on(probe))
+    status = await probe.status()
+    if status.faults & Fault.AUTO_OFF:
+        raise CheckFailed("the AUTO_OFF latch did not clear when an output was switched on")
+    return f"{first} s, {second} s, stopped after {took:.2f} s (set to 3 s); latch cleared"
 
 
-@check("STATUS about once a second while on, once more when off", required=False)
+@check("STATUS about once a second while on, once more when off", "6 Telemetry")
 async def _telemetry(probe: Probe) -> str:
     info = _require_info(probe)
     loop = asyncio.get_running_loop()
-    await probe.expect_ack(SetOutput(0b1, 1, Waveform.CONSTANT, 0, 0))
+    await probe.expect_ack(_one_on(probe))
     started = loop.time()
     done = asyncio.Event()
     feeder = asyncio.ensure_future(_feed_watchdog(probe, info.watchdog_ms / 3000, done))
@@ -416,14 +765,136 @@ async def _telemetry(probe: Probe) -> str:
     await probe.expect_ack(StopAll())
     await asyncio.sleep(1.0)
     after = [s for t, s in probe.statuses if t >= stopped]
-    if not after or any(after[-1].intensities) or after[-1].heat_target_dc:
+    if not after or not _all_off(after[-1]):
         raise CheckFailed("no unprompted STATUS showing everything off after STOP_ALL")
-    quiet = loop.time()
+    return f"{len(running)} reports in 3.2 s on, the last one after STOP_ALL"
+
+
+@check("no telemetry while idle", "6 Telemetry", required=False)
+async def _idle(probe: Probe) -> str:
+    await probe.expect_ack(StopAll())
+    await asyncio.sleep(1.0)
+    quiet = asyncio.get_running_loop().time()
     await asyncio.sleep(2.5)
     idle = [t for t, _ in probe.statuses if t >= quiet]
     if idle:
         raise CheckFailed(f"{len(idle)} unprompted STATUS while idle; none expected")
-    return f"{len(running)} reports in 3.2 s on, the last one after STOP_ALL, none idle"
+    return "none in 2.5 s"
+
+
+@check("the button stops everything and sends EVENT BUTTON", "7.6")
+async def _button(probe: Probe) -> str:
+    info = _require_info(probe)
+    if not info.has(Feature.BUTTON):
+        raise NotTestable("the device advertises no button")
+    if probe.bench is None:
+        raise NotTestable("pressing the button needs a test bench")
+    probe.drain_events()
+    await _everything_on(probe, info)
+    probe.bench.press_button()
+    event = await probe.wait_event(EventCode.BUTTON, 1.0)
+    if event.state != EventState.MOMENTARY:
+        raise CheckFailed(f"EVENT BUTTON state {event.state}; momentary (2) expected")
+    status = await probe.status()
+    if not _all_off(status):
+        raise CheckFailed(f"after the button the device still runs: {status}")
+    return "stopped, EVENT BUTTON momentary"
+
+
+@check("a sensor fault cuts the heater and locks heat until it clears", "7.3, 7.4")
+async def _sensor_fault(probe: Probe) -> str:
+    info = _require_info(probe)
+    if not _has_heat(info):
+        raise NotTestable("the device advertises no heater")
+    if probe.bench is None:
+        raise NotTestable("a failing temperature sensor needs a test bench")
+    probe.drain_events()
+    lowest = _lowest_heat(info)
+    await probe.expect_ack(SetHeat(lowest))
+    probe.bench.inject(sensor="open")
+    try:
+        await probe.wait_event(EventCode.SENSOR_FAULT, 3.0, EventState.RAISED)
+        status = await probe.status()
+        if status.heat_target_dc or not status.faults & Fault.SENSOR:
+            raise CheckFailed(f"after SENSOR_FAULT the heater is not off and latched: {status}")
+        await probe.expect_nack(SetHeat(lowest), NackCode.HEAT_LOCKED)
+        # Precedence (7.3): a value out of range is named before the lock.
+        await probe.expect_nack(SetHeat(info.heat_limit_dc + 1), NackCode.OUT_OF_RANGE)
+    finally:
+        probe.bench.inject(sensor="ok")
+    await probe.wait_event(EventCode.SENSOR_FAULT, 3.0, EventState.CLEARED)
+    await probe.expect_ack(SetHeat(lowest))
+    await probe.expect_ack(SetHeat(0))
+    return "heater off, SENSOR set, HEAT_LOCKED, cleared with the sensor"
+
+
+@check("a monitor's frames do not feed the watchdog of another link's outputs", "7.7")
+async def _monitor(probe: Probe) -> str:
+    info = _require_info(probe)
+    if probe.open_second is None:
+        raise NotTestable("this link cannot be opened twice (one host per link)")
+    try:
+        monitor = await probe.open_second()
+    except (ConnectionError, OSError, TimeoutError) as exc:
+        raise NotTestable(f"the device refused a second link: {exc}") from None
+    try:
+        try:
+            await monitor.status()
+        except (CheckFailed, ConnectionError, OSError):
+            raise NotTestable("the device takes one link at a time (a second is refused)") from None
+        probe.drain_events()
+        await probe.expect_ack(_one_on(probe))
+        # The monitor may not take control ...
+        reply = await monitor.request(SetOutput(0b1, 2, Waveform.CONSTANT, 0, 0))
+        if not (isinstance(reply, Nack) and reply.code == NackCode.BUSY):
+            raise CheckFailed(
+                f"SET_OUTPUT from a second link while the first controls: {_show(reply)}"
+            )
+        # Precedence (7.3): control is checked before the values.
+        await monitor.expect_nack(
+            SetOutput(0b1, info.intensity_steps + 1, Waveform.CONSTANT, 0, 0), NackCode.BUSY
+        )
+        # ... and its polling keeps nothing alive.
+        limit = info.watchdog_ms / 1000
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        stop = asyncio.Event()
+        poller = asyncio.ensure_future(_poll(monitor, info.watchdog_ms / 4000, stop))
+        try:
+            await probe.wait_event(EventCode.WATCHDOG_STOP, limit * 1.5 + 1.0)
+        except CheckFailed:
+            raise CheckFailed(
+                f"a second link polling GET_STATUS kept the outputs on past the "
+                f"{limit:.1f} s watchdog"
+            ) from None
+        finally:
+            stop.set()
+            await poller
+        took = loop.time() - started
+        # A stop from the monitor reaches the controlling host as an EVENT.
+        await probe.expect_ack(_one_on(probe))
+        probe.drain_events()
+        await monitor.expect_ack(StopAll())
+        event = await probe.wait_event(EventCode.LINK_STOP, 1.0)
+        status = await probe.status()
+        if not _all_off(status):
+            raise CheckFailed(f"STOP_ALL from a second link did not stop the device: {status}")
+    finally:
+        with suppress(Exception):
+            await monitor.transport.close()
+    return f"watchdog after {took:.2f} s despite the monitor; BUSY; STOP_ALL -> EVENT {event.code}"
+
+
+async def _poll(probe: Probe, every: float, done: asyncio.Event) -> None:
+    """GET_STATUS every ``every`` seconds until ``done`` is set."""
+    while True:
+        try:
+            await asyncio.wait_for(done.wait(), every)
+            return
+        except TimeoutError:
+            pass
+        with suppress(CheckFailed):
+            await probe.request(GetStatus())
 
 
 async def _feed_watchdog(probe: Probe, every: float, done: asyncio.Event) -> None:
@@ -440,37 +911,72 @@ async def _feed_watchdog(probe: Probe, every: float, done: asyncio.Event) -> Non
 
 # -- running -------------------------------------------------------------------
 
+#: Link schemes a device can be reached on twice at once (a second host).
+_SHAREABLE = ("sim", "tcp")
 
-@asynccontextmanager
-async def probe_session(url: str | None, **options: Any) -> AsyncIterator[Probe]:
-    """A connected :class:`Probe`; the device is sent STOP_ALL on the way out."""
+
+async def _open_probe(url: str | None, options: dict[str, Any]) -> Probe:
     transport = open_transport(url, **options)
     probe = Probe(transport)
     transport.set_receiver(probe._on_data, probe._on_lost)
-    await transport.connect()
+    await asyncio.wait_for(transport.connect(), 5.0)
+    return probe
+
+
+@asynccontextmanager
+async def probe_session(
+    url: str | None, *, bench: Bench | None = None, **options: Any
+) -> AsyncIterator[Probe]:
+    """A connected :class:`Probe`; the device is sent STOP_ALL on the way out.
+
+    ``bench`` injects faults (default: the ``simulator=`` option, when given).
+    """
+    probe = await _open_probe(url, options)
+    probe.bench = bench if bench is not None else options.get("simulator")
+    scheme = (url or "sim://").split("://", 1)[0]
+    if scheme in _SHAREABLE and (scheme != "sim" or options.get("simulator") is not None):
+        probe.open_second = lambda: _open_probe(url, options)
     try:
         yield probe
     finally:
         with suppress(Exception):
-            if transport.connected:
+            if probe.transport.connected:
                 await probe.request(StopAll())
-        await transport.close()
+        await probe.transport.close()
 
 
 async def run_conformance(
     url: str | None = None,
     *,
     on_result: Callable[[CheckResult], None] | None = None,
+    bench: Bench | None = None,
     **options: Any,
 ) -> list[CheckResult]:
-    """Run every check against the device at ``url``; the device is left stopped."""
+    """Run every check against the device at ``url``; the device is left stopped.
+
+    Without a URL or with ``sim://`` and no ``simulator=`` option, the suite
+    starts a simulator of its own, which is also its test bench.
+    """
+    if (url is None or url.startswith("sim://")) and options.get("simulator") is None:
+        from massager_simulator import DEFAULT_MODEL, SimulatedDevice, list_models
+
+        model = urllib.parse.unquote(urllib.parse.urlsplit(url or "sim://").netloc)
+        if (model or DEFAULT_MODEL) not in list_models():
+            model = ""  # not a model: the transport says what is accepted
+        async with SimulatedDevice(model or DEFAULT_MODEL) as simulator:
+            return await run_conformance(
+                url, on_result=on_result, bench=bench, simulator=simulator, **options
+            )
     results: list[CheckResult] = []
-    async with probe_session(url, **options) as probe:
+    async with probe_session(url, bench=bench, **options) as probe:
         for registered in CHECKS:
             start = time.perf_counter()
+            tested = True
             try:
                 detail = await registered.run(probe)
                 passed = True
+            except NotTestable as exc:
+                detail, passed, tested = f"not testable: {exc}", False, False
             except CheckFailed as exc:
                 detail, passed = str(exc), False
             except (ConnectionError, OSError) as exc:
@@ -484,6 +990,8 @@ async def run_conformance(
                 detail,
                 time.perf_counter() - start,
                 registered.required,
+                registered.section,
+                tested,
             )
             results.append(result)
             if on_result is not None:

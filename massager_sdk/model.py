@@ -60,6 +60,7 @@ class EventKind(enum.Enum):
     SHUTDOWN = "shutdown"
     CHARGER = "charger"
     MOTOR_FAULT = "motor_fault"
+    LINK_STOP = "link_stop"  #: another host stopped the outputs
     LINK_LOST = "link_lost"  #: raised by the host when the link drops
     LINK_RESTORED = "link_restored"
     SAFETY_STOP = "safety_stop"  #: raised by the host's safety policy
@@ -117,6 +118,7 @@ _STOPS_OUTPUTS = frozenset(
         EventKind.BUTTON,
         EventKind.SHUTDOWN,
         EventKind.EXTERNAL_STOP,
+        EventKind.LINK_STOP,
     }
 )
 _HEAT_FAULTS = frozenset({EventKind.OVERHEAT, EventKind.SENSOR_FAULT})
@@ -128,6 +130,7 @@ _ENDS_PROGRAM = frozenset(
         EventKind.SHUTDOWN,
         EventKind.SAFETY_STOP,
         EventKind.EXTERNAL_STOP,
+        EventKind.LINK_STOP,
     }
 )
 _INVALIDATES_OUTPUTS = (
@@ -137,6 +140,7 @@ _STOP_REASONS = {
     EventKind.WATCHDOG_STOP: "the device watchdog stopped the outputs",
     EventKind.AUTO_OFF: "the device's auto-off stopped the outputs",
     EventKind.SHUTDOWN: "the device shut down",
+    EventKind.LINK_STOP: "another host stopped the outputs",
     EventKind.LINK_LOST: "the link to the device was lost",
     EventKind.BUTTON: "the device button was pressed",
     EventKind.MOTOR_FAULT: "the device reports a motor fault",

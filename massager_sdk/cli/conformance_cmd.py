@@ -11,8 +11,9 @@ from massager_sdk.cli.output import console, emit_json, is_terminal
 
 
 def conformance(args: argparse.Namespace) -> int:
-    """Run every check, print a pass/fail table; exit 1 if any check failed."""
-    from massager_sdk.conformance import CHECKS, CheckResult, run_conformance
+    """Run every check, print a pass/fail table; exit 1 if a required check failed
+    (or a recommended one, with ``--strict``)."""
+    from massager_sdk.conformance import CHECKS, CheckResult, run_conformance, run_failed
 
     spoken = asyncio.run(_protocol_of(args.device))
     if spoken is not None and spoken != "nmp1":
@@ -40,13 +41,13 @@ def conformance(args: argparse.Namespace) -> int:
     else:
 
         def line(result: CheckResult) -> None:
-            print(f"{_mark(result, plain=True)}  {result.name}", flush=True)
+            print(f"{_mark(result, plain=True)}  §{result.section}  {result.name}", flush=True)
 
         results = asyncio.run(run_conformance(args.device, on_result=line))
-    failed = [r for r in results if not r.passed and r.required]
+    strict = bool(getattr(args, "strict", False))
     if not args.json:
         _table(out, results, args.device)
-    return ExitCode.FAILED if failed or len(results) < len(CHECKS) else ExitCode.OK
+    return ExitCode.FAILED if run_failed(results, strict=strict) else ExitCode.OK
 
 
 async def _protocol_of(url: str) -> str | None:
@@ -72,10 +73,12 @@ async def _protocol_of(url: str) -> str | None:
 
 
 def _mark(result: object, *, plain: bool = False) -> str:
-    """PASS, FAIL (a MUST of the spec) or WARN (a SHOULD)."""
+    """PASS, FAIL (a MUST of the spec), WARN (a SHOULD) or N/T (not testable here)."""
     from massager_sdk.conformance import CheckResult
 
     assert isinstance(result, CheckResult)
+    if not result.tested:
+        return "N/T " if plain else "[dim]n/t[/]"
     if result.passed:
         return "PASS" if plain else "[green]pass[/]"
     if result.required:
@@ -91,18 +94,22 @@ def _table(out: object, results: Sequence[object], device: str) -> None:
 
     assert isinstance(out, Console)
     table = Table(title=f"NMP/1 conformance: {device}")
+    table.add_column("§")
     table.add_column("check")
     table.add_column("result")
     table.add_column("detail")
     table.add_column("s", justify="right")
     for r in results:
         assert isinstance(r, CheckResult)
-        table.add_row(r.name, _mark(r), r.detail, f"{r.seconds:.2f}")
+        table.add_row(r.section, r.name, _mark(r), r.detail, f"{r.seconds:.2f}")
     out.print(table)
     done = [r for r in results if isinstance(r, CheckResult)]
-    required = [r for r in done if r.required]
-    recommended = [r for r in done if not r.required]
+    required = [r for r in done if r.required and r.tested]
+    recommended = [r for r in done if not r.required and r.tested]
+    untested = [r for r in done if not r.tested]
     line = f"{sum(r.passed for r in required)}/{len(required)} checks passed"
     if recommended:
         line += f", {sum(r.passed for r in recommended)}/{len(recommended)} recommended"
+    if untested:
+        line += f", {len(untested)} not testable here (the detail says why)"
     out.print(line)

@@ -471,14 +471,20 @@ def build_parser() -> argparse.ArgumentParser:
         "massager conformance                               the embedded simulator",
         "massager conformance --device serial:///dev/ttyACM0  your board over USB serial",
         "massager conformance --device ble://NM-H4 --json",
+        "massager conformance --strict                      SHOULDs fail the run too",
         description="""
-            Check a device against the NMP/1 spec: every message, the NACK cases,
-            resynchronisation, the heat limit, patterns, the watchdog and auto-off.
-            Prints a pass/fail table; exits 1 when a check fails. The device is
-            left stopped.""",
+            Check a device against the NMP/1 spec: every MUST of it, each check naming
+            its section. Prints a pass/fail table that also lists what could not be
+            tested on this device or link, and why; exits 1 when a required check
+            fails (with --strict, a recommended one too). The device is left stopped.""",
     )
     _device(conf)
     _json(conf)
+    conf.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail the run when a recommended (SHOULD) check fails, not only a required one",
+    )
 
     # -- bridge -------------------------------------------------------------
     from massager_sdk.cli.bridge_cmd import DESCRIPTION, EXAMPLES, add_bridge_arguments

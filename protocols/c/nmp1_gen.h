@@ -98,6 +98,7 @@
 #define NMP1_EVENT_SHUTDOWN 0x07
 #define NMP1_EVENT_CHARGER 0x08
 #define NMP1_EVENT_MOTOR_FAULT 0x09
+#define NMP1_EVENT_LINK_STOP 0x0A
 
 /* Event states (section 5). */
 #define NMP1_EVENT_STATE_CLEARED 0x00

@@ -15,10 +15,15 @@ The firmware contract it keeps (see ``protocols/specs/nmp1.md``):
 
 - every command is accepted (0) or refused (a NackCode); a refused command
   changes nothing; STOP_ALL is never refused;
+- control belongs to one link at a time: the link whose command switched
+  something on, until everything is off again or that link closes (then
+  everything stops). Another link's commands that change the outputs are
+  refused BUSY; its STOP_ALL is obeyed and the stop reported as EVENT
+  LINK_STOP; only the controlling link's frames feed the watchdog;
 - the watchdog stops everything when something is on and no valid frame has
-  arrived for ``watchdog_ms``; auto-off stops everything ``auto_off`` seconds
-  after something was switched on; both latch a fault flag that the next
-  accepted SET_OUTPUT or SET_HEAT clears;
+  arrived from the controlling link for ``watchdog_ms``; auto-off stops
+  everything ``auto_off`` seconds after something was switched on; both
+  latch a fault flag that the next accepted SET_OUTPUT or SET_HEAT clears;
 - the heater never exceeds the model's limit (see :mod:`.heater`);
 - while anything is on, the personality is asked to report about once a
   second, and once more when everything has gone off (if it wants that).
@@ -29,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import math
 import random
 from collections import deque
 from collections.abc import Callable
@@ -84,6 +90,10 @@ _EPS = 1e-9
 _LATCHES = Fault.WATCHDOG | Fault.AUTO_OFF
 _HEAT_LOCKS = Fault.SENSOR | Fault.OVERHEAT
 _NOT_BUSY = frozenset({MsgType.GET_INFO, MsgType.GET_STATUS, MsgType.STOP_ALL, MsgType.KEEPALIVE})
+#: Commands only the controlling link may send while something is on.
+_CONTROL = frozenset(
+    {MsgType.SET_OUTPUT, MsgType.SET_HEAT, MsgType.SET_AUTO_OFF, MsgType.UPLOAD_PATTERN}
+)
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:
@@ -142,6 +152,7 @@ class SimulatedDevice:
         self._t: float | None = None  # time physics was last advanced to
         self._t_ctrl = 0.0  # time of the last control tick
         self._ports: list[Port] = []
+        self._controller: object | None = None  # the link in control while something is on
         self._port_serial = 0
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Future[None] | None = None
@@ -281,10 +292,13 @@ class SimulatedDevice:
         if port in self._ports:
             self._ports.remove(port)
         self.personality.port_closed(port)
-        if not self._ports and self.is_on:
-            # The host went away: a device is never left running unattended.
-            self._advance(self._clock())
+        if self.is_on and (not self._ports or port is self._controller):
+            # The controlling host went away: a device is never left running
+            # unattended, whoever else is still watching.
+            now = self._clock()
+            self._advance(now)
             self._stop_everything()
+            self._broadcast_status(now)
 
     # ------------------------------------------------------------------
     # Faults and actions
@@ -621,6 +635,7 @@ class SimulatedDevice:
         if self._heat is not None:
             self._heat.off()
         self._on_since = None
+        self._controller = None
 
     def _halt(self, now: float, flag: Fault, code: EventCode, value: int) -> None:
         """A safety stop by the device: everything off, latch, EVENT, STATUS."""
@@ -639,6 +654,7 @@ class SimulatedDevice:
             self._poke()
         elif not on and self._on_since is not None:
             self._on_since = None
+            self._controller = None
             self._report_off(now)
         self._update_load(now)
 
@@ -660,7 +676,8 @@ class SimulatedDevice:
         remaining = 0
         if self._on_since is not None:
             left = self._on_since + self._auto_off_s - now
-            remaining = max(0, min(0xFFFF, int(left) + (1 if left > int(left) else 0)))
+            # Whole seconds, rounded up; the epsilon keeps float noise from adding one.
+            remaining = max(0, min(0xFFFF, math.ceil(left - 1e-6)))
         return Status.make(
             battery_pct=None if battery is None else battery.level,
             charging=battery is not None and battery.charging,
@@ -701,27 +718,44 @@ class SimulatedDevice:
     def _port_bytes(self, port: Port, data: bytes) -> None:
         self.personality.port_bytes(port, data)
 
-    def apply(self, message: Message, now: float) -> int:
+    def apply(self, message: Message, now: float, link: object | None = None) -> int:
         """Carry out a host command as the firmware does: 0, or the NackCode.
 
         Protocol personalities call this for every command they translate, so
         range checks, latches and the watchdog behave the same in every
-        protocol. A command counts as a frame heard (it feeds the watchdog).
+        protocol. ``link`` is the link the command came on (``None``: the
+        protocol has one host, which always controls). A command counts as a
+        frame heard (see :meth:`heard`).
         """
-        self._advance(now)
-        self._last_rx = now
+        self.heard(now, link)
         entry = self._handlers.get(message.TYPE)
         if entry is None:
             return NackCode.UNKNOWN_TYPE
+        controller = self._controller
+        other = link is not None and controller is not None and link is not controller
+        if other and message.TYPE in _CONTROL:
+            return NackCode.BUSY  # another link holds control
         busy = self._faults.busy
         if busy and message.TYPE not in _NOT_BUSY and self._rng.random() < busy:
             return NackCode.BUSY
-        return entry[1](message, now)
+        was_on = self.is_on
+        code = entry[1](message, now)
+        if code:
+            return code
+        if other and was_on and not self.is_on:
+            # Stopped from another link: the controlling host must hear of it.
+            self._event(now, EventCode.LINK_STOP, EventState.MOMENTARY)
+        elif self.is_on and self._controller is None:
+            self._controller = link
+        return 0
 
-    def heard(self, now: float) -> None:
-        """A valid frame arrived that commands nothing (it feeds the watchdog)."""
+    def heard(self, now: float, link: object | None = None) -> None:
+        """A valid frame arrived on ``link``; it feeds the watchdog when that link
+        controls the device (or nothing does, or the protocol has one host)."""
         self._advance(now)
-        self._last_rx = now
+        controller = self._controller
+        if link is None or controller is None or link is controller:
+            self._last_rx = now
 
     def command_type(self, msg_type: int) -> type[Message] | None:
         """The message class of a command type the firmware carries out, or ``None``."""
@@ -749,7 +783,7 @@ class SimulatedDevice:
                 return NackCode.OUT_OF_RANGE
             pattern_id, period_ms = m.pattern_id, m.period_ms
         elif waveform != Waveform.CONSTANT:
-            if m.period_ms == 0:
+            if m.period_ms == 0 and m.intensity:
                 return NackCode.OUT_OF_RANGE
             period_ms = m.period_ms
         if m.intensity and self._flags & Fault.BATTERY_CRITICAL:
@@ -757,13 +791,13 @@ class SimulatedDevice:
         for index, motor in enumerate(self._motors):
             if m.zone_mask >> index & 1:
                 motor.command(now, m.intensity, waveform, pattern_id, pattern, period_ms)
-        self._accepted_output(now)
+        self._accepted_output(now, switched_on=m.intensity > 0)
         return 0
 
     def _set_heat(self, m: SetHeat, now: float) -> int:
         heat = self._heat
         if heat is None:
-            return NackCode.OUT_OF_RANGE
+            return NackCode.OUT_OF_RANGE  # nothing to set, nor to switch off
         target = m.target_dc
         if target:
             if target > self.info.heat_limit_dc or target < min(self.info.heat_targets_dc):
@@ -775,15 +809,16 @@ class SimulatedDevice:
             heat.target_c = target / 10.0
         else:
             heat.off()
-        self._accepted_output(now)
+        self._accepted_output(now, switched_on=target > 0)
         return 0
 
-    def _accepted_output(self, now: float) -> None:
-        for flag, code in (
-            (Fault.WATCHDOG, EventCode.WATCHDOG_STOP),
-            (Fault.AUTO_OFF, EventCode.AUTO_OFF),
-        ):
-            self._unlatch(now, flag, code)
+    def _accepted_output(self, now: float, *, switched_on: bool) -> None:
+        if switched_on:  # the latches clear when the host switches something on again
+            for flag, code in (
+                (Fault.WATCHDOG, EventCode.WATCHDOG_STOP),
+                (Fault.AUTO_OFF, EventCode.AUTO_OFF),
+            ):
+                self._unlatch(now, flag, code)
         self._after_change(now)
 
     def _stop_all(self, m: StopAll, now: float) -> int:

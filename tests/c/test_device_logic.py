@@ -173,7 +173,7 @@ def test_the_watchdog_stops_motors_and_heater_latches_and_reports(device: CDevic
     device.tick(490)  # 1490 ms since the last frame
     assert device.events() == []
     device.tick(20)
-    assert device.events() == [(EventCode.WATCHDOG_STOP, EventState.MOMENTARY)]
+    assert device.events() == [(EventCode.WATCHDOG_STOP, EventState.RAISED)]
     assert device.motors() == [0, 0, 0, 0] and device.heater() == 0
     # EVENT first, then the STATUS that shows the stop.
     last = device.unprompted()[-1]
@@ -201,10 +201,26 @@ def test_auto_off_counts_down_in_status_then_stops_and_latches(device: CDevice) 
     device.keep_alive(2000)
     assert device.events() == []
     device.keep_alive(1000)
-    assert (EventCode.AUTO_OFF, EventState.MOMENTARY) in device.events()
+    assert (EventCode.AUTO_OFF, EventState.RAISED) in device.events()
     status = device.status()
     assert status.faults & Fault.AUTO_OFF and not any(status.intensities)
     assert status.auto_off_s == 0
+
+
+def test_setting_auto_off_again_never_restarts_the_count(device: CDevice) -> None:
+    device.request(SetOutput(0b1, 3))  # on from the next tick, at 10 ms
+    device.keep_alive(2500)
+    assert device.request(SetAutoOff(5)) == Ack(SetAutoOff.TYPE)
+    assert device.status().auto_off_s == 3  # counted from switching on, not from SET_AUTO_OFF
+    device.keep_alive(3000)
+    assert (EventCode.AUTO_OFF, EventState.RAISED) in device.events()
+
+
+def test_a_host_frame_numbered_zero_is_ignored(device: CDevice) -> None:
+    device.feed(encode(SetOutput(0b1, 3), 0))
+    device.tick(500)
+    assert not [m for _, _, m in device.sent if isinstance(m, (Ack, Nack))]
+    assert device.motors() == [0, 0, 0, 0]
 
 
 def test_a_refused_command_changes_nothing(device: CDevice) -> None:
@@ -280,16 +296,18 @@ def test_a_sensor_fault_turns_the_heater_off_and_locks_heat(device: CDevice) -> 
 
 def test_low_battery_warns_then_shuts_down_and_refuses_outputs(device: CDevice) -> None:
     device.request(SetOutput(0b1, 5))
+    device.request(SetHeat(400))
     device.lib.sim_set_battery(11, 0)
     device.keep_alive(500)
-    assert device.events() == []
+    assert device.events() == [] and device.heater() == 100
     device.lib.sim_set_battery(10, 0)
     device.keep_alive(500)
     assert device.events() == [(EventCode.LOW_BATTERY, EventState.RAISED)]
     assert device.motors()[0] == 5
+    assert device.heater() == 0  # the heater, the largest load, goes first
     device.lib.sim_set_battery(3, 0)
     device.keep_alive(500)
-    assert device.events()[-1] == (EventCode.SHUTDOWN, EventState.MOMENTARY)
+    assert device.events()[-1] == (EventCode.SHUTDOWN, EventState.RAISED)
     assert device.motors() == [0, 0, 0, 0]
     assert device.request(SetOutput(0b1, 5)) == Nack(SetOutput.TYPE, NackCode.LOW_BATTERY)
     assert device.request(SetHeat(400)) == Nack(SetHeat.TYPE, NackCode.LOW_BATTERY)

@@ -277,7 +277,9 @@ def test_sigterm_stops_the_device(served: Served, profile_env: dict[str, str]) -
 def test_conformance_passes_on_the_simulator(served: Served) -> None:
     result = massager("conformance", "--device", served.url, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "12/12 checks passed, 1/1 recommended" in result.stdout
+    # Over TCP a second host can connect (the control check runs); the button and a
+    # failing sensor need a test bench, which a served simulator does not offer.
+    assert "20/20 checks passed, 1/1 recommended, 2 not testable here" in result.stdout
     assert "FAIL" not in result.stdout
 
 

@@ -20,6 +20,7 @@ def test_the_meanings() -> None:
         EventKind.BUTTON,
         EventKind.SHUTDOWN,
         EventKind.EXTERNAL_STOP,
+        EventKind.LINK_STOP,
     }
     assert {k for k in EventKind if k.heat_fault} == {EventKind.OVERHEAT, EventKind.SENSOR_FAULT}
     assert {k for k in EventKind if k.latches_stop} == {EventKind.BUTTON, EventKind.MOTOR_FAULT}
@@ -30,6 +31,7 @@ def test_the_meanings() -> None:
         EventKind.SHUTDOWN,
         EventKind.SAFETY_STOP,
         EventKind.EXTERNAL_STOP,
+        EventKind.LINK_STOP,  # another host's stop: a program never switches back on
     }
     assert {k for k in EventKind if k.invalidates_outputs} == stops | {
         EventKind.OVERHEAT,

@@ -107,6 +107,8 @@ static uint16_t auto_off_left_s(const nmp1_device_t *dev)
     return (uint16_t)((limit_ms - elapsed + 999u) / 1000u);
 }
 
+static uint8_t zone_output(const nmp1_device_t *dev, const nmp1_zone_state_t *zone);
+
 static void send_status(nmp1_device_t *dev, uint8_t seq)
 {
     nmp1_status_t msg;
@@ -121,7 +123,8 @@ static void send_status(nmp1_device_t *dev, uint8_t seq)
     msg.auto_off_s = auto_off_left_s(dev);
     msg.intensities_count = zone_count(dev);
     for (i = 0; i < zone_count(dev); i++) {
-        msg.intensities[i] = dev->zones[i].level;
+        /* What the motor is driven at now: soft start and waveform (section 6). */
+        msg.intensities[i] = zone_output(dev, &dev->zones[i]);
     }
     if (seq == 0) {
         dev->reported_faults = dev->faults;
@@ -289,8 +292,9 @@ static void set_heat(nmp1_device_t *dev, uint8_t seq, const nmp1_set_heat_t *msg
             lowest = info->heat_targets_dc[i];
         }
     }
-    if (msg->target_dc != 0 && (!(info->features & NMP1_FEATURE_HEAT) ||
-                                msg->target_dc > info->heat_limit_dc || msg->target_dc < lowest)) {
+    /* Section 6.4: without a heater every SET_HEAT is out of range, 0 included. */
+    if (!(info->features & NMP1_FEATURE_HEAT) ||
+        (msg->target_dc != 0 && (msg->target_dc > info->heat_limit_dc || msg->target_dc < lowest))) {
         nack(dev, seq, NMP1_MSG_SET_HEAT, NMP1_NACK_OUT_OF_RANGE);
         return;
     }
@@ -315,9 +319,9 @@ static void set_auto_off(nmp1_device_t *dev, uint8_t seq, const nmp1_set_auto_of
         nack(dev, seq, NMP1_MSG_SET_AUTO_OFF, NMP1_NACK_OUT_OF_RANGE);
         return;
     }
+    /* Section 7.2: the new limit counts from the start of the on-period; setting
+     * it never restarts the count, so no host can hold a device on by repeating it. */
     dev->auto_off_s = msg->seconds ? msg->seconds : dev->info->auto_off_default_s;
-    /* Choice: setting the timer starts its count again. */
-    dev->on_since_ms = dev->now_ms;
     ack(dev, seq, NMP1_MSG_SET_AUTO_OFF);
 }
 
@@ -353,7 +357,12 @@ static void on_frame(void *context, const nmp1_frame_t *frame)
         nmp1_upload_pattern_t upload_pattern;
     } msg;
 
-    dev->last_rx_ms = dev->now_ms; /* section 7.1: any valid frame feeds the watchdog */
+    if (seq == 0) {
+        return; /* section 2: seq 0 is the device's own numbering; no host sends it */
+    }
+    /* Section 7.1: a frame from the controlling link feeds the watchdog. This
+     * skeleton serves one link at a time (section 7.7), so that is every frame. */
+    dev->last_rx_ms = dev->now_ms;
     switch (type) {
     case NMP1_MSG_SET_OUTPUT:
         result = nmp1_decode_set_output(frame->payload, frame->length, &msg.set_output);
@@ -473,6 +482,8 @@ static void sense_battery(nmp1_device_t *dev)
     dev->charging = charging ? 1u : 0u;
     if (pct <= LOW_BATTERY_PCT && !(dev->faults & NMP1_FAULT_LOW_BATTERY)) {
         dev->faults |= NMP1_FAULT_LOW_BATTERY;
+        dev->heat_target_dc = 0; /* section 7.5: the heater, the largest load, goes first */
+        dev->hal->set_heater(dev->hal->context, 0);
         send_event(dev, NMP1_EVENT_LOW_BATTERY, NMP1_EVENT_STATE_RAISED, (int16_t)pct);
     } else if (pct >= LOW_BATTERY_CLEAR_PCT && (dev->faults & NMP1_FAULT_LOW_BATTERY)) {
         dev->faults &= (uint8_t)~NMP1_FAULT_LOW_BATTERY;
@@ -481,7 +492,7 @@ static void sense_battery(nmp1_device_t *dev)
     if (pct <= SHUTDOWN_PCT && !(dev->faults & NMP1_FAULT_BATTERY_CRITICAL)) {
         dev->faults |= NMP1_FAULT_BATTERY_CRITICAL;
         stop_everything(dev);
-        send_event(dev, NMP1_EVENT_SHUTDOWN, NMP1_EVENT_STATE_MOMENTARY, (int16_t)pct);
+        send_event(dev, NMP1_EVENT_SHUTDOWN, NMP1_EVENT_STATE_RAISED, (int16_t)pct);
     } else if (pct >= SHUTDOWN_CLEAR_PCT && (dev->faults & NMP1_FAULT_BATTERY_CRITICAL)) {
         dev->faults &= (uint8_t)~NMP1_FAULT_BATTERY_CRITICAL;
     }
@@ -491,7 +502,7 @@ static void stop_with(nmp1_device_t *dev, uint8_t latch, uint8_t event, int16_t 
 {
     stop_everything(dev);
     dev->faults |= latch;
-    send_event(dev, event, NMP1_EVENT_STATE_MOMENTARY, value);
+    send_event(dev, event, NMP1_EVENT_STATE_RAISED, value); /* section 7.6 */
 }
 
 void nmp1_device_init(nmp1_device_t *dev, const nmp1_info_t *info, const nmp1_hal_t *hal,

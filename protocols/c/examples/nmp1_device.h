@@ -46,7 +46,7 @@ typedef struct {
 
 typedef struct {
     uint8_t intensity; /* commanded level */
-    uint8_t level;     /* after the soft start: what STATUS reports */
+    uint8_t level;     /* after the soft start, before the waveform */
     uint8_t waveform;
     uint8_t pattern_id;
     uint16_t period_ms;

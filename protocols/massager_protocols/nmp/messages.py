@@ -117,6 +117,7 @@ class EventCode(enum.IntEnum):
     SHUTDOWN = 7
     CHARGER = 8
     MOTOR_FAULT = 9
+    LINK_STOP = 10  #: another link stopped the outputs (sent to the controlling link)
 
 
 class EventState(enum.IntEnum):

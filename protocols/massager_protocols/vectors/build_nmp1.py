@@ -311,6 +311,120 @@ def exchanges() -> list[dict[str, Any]]:
     ]
 
 
+def _host(at_ms: int, message: Message, seq: int, reply: str) -> dict[str, Any]:
+    return {"at_ms": at_ms, "host_hex": encode(message, seq).hex(" "), "reply": reply}
+
+
+def _event(code: EventCode, state: EventState, value: int | None) -> dict[str, Any]:
+    """An EVENT the device sends; with a value, its exact frame too."""
+    step: dict[str, Any] = {"device": "EVENT", "fields": {"code": int(code), "state": int(state)}}
+    if value is not None:
+        step["fields"]["value"] = value
+        step["device_hex"] = encode(Event(int(code), int(state), value), 0).hex(" ")
+    return step
+
+
+def _stopped(flag: Fault | int) -> dict[str, Any]:
+    """The STATUS (seq 0) that shows everything off after a stop."""
+    fields: dict[str, Any] = {"heat_target_dc": 0, "zones_off": True}
+    if flag:
+        fields["faults_set"] = int(flag)
+    return {"device": "STATUS", "fields": fields}
+
+
+def traces() -> list[dict[str, Any]]:
+    """Device-initiated sequences: what a conforming device sends, in order, after the
+    host's frames and the bench's actions. ``keepalive_ms`` (when set) is how often
+    the host sends KEEPALIVE in between (frames not listed, numbered on from the last
+    listed one); a device's periodic STATUS telemetry is not listed."""
+    return [
+        {
+            "name": "watchdog stop: the host falls silent",
+            "model": "heat4",
+            "keepalive_ms": None,
+            "until_ms": 4000,
+            "host": [
+                _host(0, SetOutput(0b1, 3, Waveform.CONSTANT, 0, 0), 1, "ACK"),
+                _host(0, SetHeat(400), 2, "ACK"),
+            ],
+            "bench": [],
+            "device": [
+                {"at_ms": 3000, **_event(EventCode.WATCHDOG_STOP, EventState.RAISED, 0)},
+                {"at_ms": 3000, **_stopped(Fault.WATCHDOG)},
+            ],
+        },
+        {
+            "name": "auto-off after the 2 s set",
+            "model": "heat4",
+            "keepalive_ms": 1000,
+            "until_ms": 3000,
+            "host": [
+                _host(0, SetAutoOff(2), 1, "ACK"),
+                _host(0, SetOutput(0b1, 3, Waveform.CONSTANT, 0, 0), 2, "ACK"),
+            ],
+            "bench": [],
+            "device": [
+                {"at_ms": 2000, **_event(EventCode.AUTO_OFF, EventState.RAISED, 2)},
+                {"at_ms": 2000, **_stopped(Fault.AUTO_OFF)},
+            ],
+        },
+        {
+            "name": "the button stops everything",
+            "model": "heat4",
+            "keepalive_ms": 1000,
+            "until_ms": 1500,
+            "host": [
+                _host(0, SetOutput(0b1111, 3, Waveform.CONSTANT, 0, 0), 1, "ACK"),
+                _host(0, SetHeat(400), 2, "ACK"),
+            ],
+            "bench": [{"at_ms": 500, "action": "press_button"}],
+            "device": [
+                {"at_ms": 500, **_event(EventCode.BUTTON, EventState.MOMENTARY, 0)},
+                {"at_ms": 500, **_stopped(0)},
+            ],
+        },
+        {
+            "name": "overheat: a heater stuck on is cut at the limit",
+            "model": "heat4",
+            "keepalive_ms": 1000,
+            "until_ms": 120000,
+            "host": [_host(0, SetHeat(420), 1, "ACK")],
+            "bench": [{"at_ms": 0, "action": "heater_stuck_on"}],
+            "device": [
+                {"at_ms": None, **_event(EventCode.OVERHEAT, EventState.RAISED, None)},
+                {
+                    "at_ms": None,
+                    "device": "STATUS",
+                    "fields": {"heat_target_dc": 0, "faults_set": int(Fault.OVERHEAT)},
+                },
+            ],
+        },
+        {
+            "name": "low battery: warned, heat cut, then shut down",
+            "model": "heat4",
+            "battery_pct": 10.5,
+            "keepalive_ms": 1000,
+            "until_ms": 600000,
+            "host": [
+                _host(0, SetOutput(0b1111, 10, Waveform.CONSTANT, 0, 0), 1, "ACK"),
+                _host(0, SetHeat(420), 2, "ACK"),
+                _host(0, SetAutoOff(1200), 3, "ACK"),
+            ],
+            "bench": [{"at_ms": 0, "action": "drain_fast"}],
+            "device": [
+                {"at_ms": None, **_event(EventCode.LOW_BATTERY, EventState.RAISED, 10)},
+                {
+                    "at_ms": None,
+                    "device": "STATUS",
+                    "fields": {"heat_target_dc": 0, "faults_set": int(Fault.LOW_BATTERY)},
+                },
+                {"at_ms": None, **_event(EventCode.SHUTDOWN, EventState.RAISED, 3)},
+                {"at_ms": None, **_stopped(Fault.BATTERY_CRITICAL)},
+            ],
+        },
+    ]
+
+
 def build() -> dict[str, Any]:
     """The vectors document."""
     return {
@@ -327,6 +441,7 @@ def build() -> dict[str, Any]:
             for name, seq, message in MESSAGES
         ],
         "exchanges": exchanges(),
+        "traces": traces(),
     }
 
 

@@ -6,6 +6,8 @@
 - GET_INFO -> INFO, GET_STATUS -> STATUS, any other command -> ACK or NACK
   (the firmware's own answer, :meth:`SimulatedDevice.apply`); a frame that
   fails its CRC is answered NACK BAD_CRC when its header can be read;
+- the frames of one link feed the watchdog only while that link controls
+  the device (see :class:`~massager_simulator.device.SimulatedDevice`);
 - every EVENT goes to every host at once; a STATUS goes out whenever the
   device reports (about once a second while anything is on) and once more
   when everything has gone off and the motors have wound down.
@@ -74,16 +76,16 @@ class NmpPersonality(Personality):
             for frame in frames:
                 if frame.seq == 0:
                     continue  # seq 0 is the device's own numbering; no host sends it
-                self.device.heard(now)
-                self.send(port, self._dispatch(frame, now))
+                self.send(port, self._dispatch(port, frame, now))
         bad = decoder.stats.crc_errors - crc_errors
         if bad:
             for seq, msg_type in list(decoder.rejected)[-bad:]:
                 if seq and msg_type in _HOST_TYPES:
                     self.send(port, encode(Nack(msg_type, NackCode.BAD_CRC), seq))
 
-    def _dispatch(self, frame: Frame, now: float) -> bytes:
+    def _dispatch(self, port: Port, frame: Frame, now: float) -> bytes:
         device = self.device
+        device.heard(now, port)
         seq, msg_type = frame.seq, frame.msg_type
         if msg_type == MsgType.GET_STATUS:
             return encode(device._status(now), seq)
@@ -96,7 +98,7 @@ class NmpPersonality(Personality):
             message = command.decode_payload(frame.payload)
         except MalformedPayload:
             return encode(Nack(msg_type, NackCode.BAD_LENGTH), seq)
-        code = device.apply(message, now)
+        code = device.apply(message, now, port)
         if code:
             return encode(Nack(msg_type, code), seq)
         return encode(Ack(msg_type), seq)
