@@ -8,17 +8,34 @@
   fails its CRC is answered NACK BAD_CRC when its header can be read;
 - every EVENT goes to every host at once; a STATUS goes out whenever the
   device reports (about once a second while anything is on) and once more
-  when everything has gone off and the motors have wound down.
+  when everything has gone off and the motors have wound down;
+- with ``auth = true`` in the model's protocol options, the authenticated
+  mode of spec section 10 (:mod:`massager_simulator.auth`): state changes
+  must be signed, and only authenticated frames feed the watchdog.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from massager_protocols.errors import MalformedPayload
-from massager_protocols.nmp import Ack, Event, Frame, MsgType, Nack, NackCode, StreamDecoder, encode
+from massager_protocols.nmp import (
+    Ack,
+    Event,
+    Feature,
+    Frame,
+    MsgType,
+    Nack,
+    NackCode,
+    Pair,
+    StreamDecoder,
+    encode,
+)
 from massager_protocols.nmp import gatt as nmp_gatt
+from massager_protocols.nmp.auth import SIGNED_TYPES
 
+from massager_simulator.auth import DeviceAuth
 from massager_simulator.personalities.base import GattProfile, Personality
 
 if TYPE_CHECKING:
@@ -53,6 +70,14 @@ class NmpPersonality(Personality):
     def __init__(self, device: SimulatedDevice) -> None:
         super().__init__(device)
         self._last_broadcast: tuple[float, bytes] = (-1.0, b"")
+        try:
+            #: The authenticated mode, or ``None`` (spec section 10).
+            self.auth = DeviceAuth.from_options(self.options, device.serial, "protocol_options")
+        except ValueError as exc:
+            raise self.error(str(exc).removeprefix("protocol_options: ")) from None
+        if self.auth is not None:
+            info = device.info
+            device.info = dataclasses.replace(info, features=info.features | Feature.AUTH)
 
     @property
     def gatt(self) -> GattProfile:
@@ -74,26 +99,46 @@ class NmpPersonality(Personality):
             for frame in frames:
                 if frame.seq == 0:
                     continue  # seq 0 is the device's own numbering; no host sends it
-                self.device.heard(now)
-                self.send(port, self._dispatch(frame, now))
+                if self.auth is None:
+                    self.device.heard(now)  # signed commands feed the watchdog in apply()
+                self.send(port, self._dispatch(port, frame, now))
         bad = decoder.stats.crc_errors - crc_errors
         if bad:
             for seq, msg_type in list(decoder.rejected)[-bad:]:
                 if seq and msg_type in _HOST_TYPES:
                     self.send(port, encode(Nack(msg_type, NackCode.BAD_CRC), seq))
 
-    def _dispatch(self, frame: Frame, now: float) -> bytes:
+    def port_closed(self, port: Port) -> None:
+        """A link closed: forget its decoder and its authentication session."""
+        super().port_closed(port)
+        if self.auth is not None:
+            self.auth.port_closed(port)
+
+    def _dispatch(self, port: Port, frame: Frame, now: float) -> bytes:
         device = self.device
         seq, msg_type = frame.seq, frame.msg_type
         if msg_type == MsgType.GET_STATUS:
             return encode(device._status(now), seq)
         if msg_type == MsgType.GET_INFO:
             return encode(device.info, seq)
+        payload = frame.payload
+        auth = self.auth
+        if auth is not None:
+            if msg_type == MsgType.GET_SESSION:
+                return encode(auth.session(port, now), seq)
+            if msg_type == MsgType.PAIR:
+                code = auth.pair(Pair.decode_payload(payload).key, now)
+                return encode(Nack(msg_type, code) if code else Ack(msg_type), seq)
+            if msg_type in SIGNED_TYPES:
+                body = auth.check(port, seq, msg_type, payload, now)
+                if body is None:
+                    return encode(Nack(msg_type, NackCode.NOT_AUTHENTICATED), seq)
+                payload = body
         command = device.command_type(msg_type)
         if command is None:
             return encode(Nack(msg_type, NackCode.UNKNOWN_TYPE), seq)
         try:
-            message = command.decode_payload(frame.payload)
+            message = command.decode_payload(payload)
         except MalformedPayload:
             return encode(Nack(msg_type, NackCode.BAD_LENGTH), seq)
         code = device.apply(message, now)
