@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from massager_sdk import keys
+from massager_sdk.keys import KEYS_FILE_ENV
 from massager_sdk.safety.ledger import LEDGER_ENV
 
 
@@ -18,4 +20,17 @@ def _private_ledger(
     monkeypatch.setenv("XDG_STATE_HOME", str(home))
     path = home / "ledger.sqlite3"
     monkeypatch.setenv(LEDGER_ENV, str(path))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _private_keys(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Each test gets its own device key store, never the user's, and no key another
+    test made known in memory."""
+    path = tmp_path_factory.mktemp("keys") / "keys.toml"
+    monkeypatch.setenv(KEYS_FILE_ENV, str(path))
+    monkeypatch.setattr(keys, "_memory", {})
+    monkeypatch.setattr(keys, "_unbound", [])
     return path

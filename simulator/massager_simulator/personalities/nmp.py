@@ -119,10 +119,12 @@ class NmpPersonality(Personality):
         seq, msg_type = frame.seq, frame.msg_type
         if msg_type == MsgType.GET_STATUS:
             return encode(device._status(now), seq)
+        auth = self.auth
         if msg_type == MsgType.GET_INFO:
+            if auth is not None:  # INFO, then the link's session (spec section 10.1)
+                return encode(device.info, seq) + encode(auth.session(port, now), seq)
             return encode(device.info, seq)
         payload = frame.payload
-        auth = self.auth
         if auth is not None:
             if msg_type == MsgType.GET_SESSION:
                 return encode(auth.session(port, now), seq)
