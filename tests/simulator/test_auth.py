@@ -32,7 +32,9 @@ from massager_protocols.nmp import (
     SetHeat,
     SetOutput,
     StopAll,
+    StreamDecoder,
     decode_frame,
+    encode,
     encode_frame,
 )
 from massager_protocols.nmp.auth import Signer, key_id, sign_frame
@@ -281,6 +283,24 @@ def test_no_frame_without_the_key_changes_the_device(plan: list[tuple[str, Any]]
                 reply = await host.send_frame(frame, seq)
                 assert not isinstance(reply, Ack), (kind, frame.hex(" "), reply)
                 assert state(device) == before
+            await host.close()
+
+    virtual(scenario)
+
+
+def test_get_info_is_answered_with_info_then_the_links_session() -> None:
+    async def scenario() -> None:
+        async with SimulatedDevice("heat4-auth") as device:
+            host = NmpHost(device.connect())
+            frame = encode(GetInfo(), 9)
+            await host.link.write(frame)
+            await asyncio.sleep(0.1)  # on the virtual clock: every reply is in by then
+            frames = StreamDecoder().feed(b"".join(host.chunks))
+            replies = [f.message() for f in frames if f.seq == 9]
+            assert [type(m) for m in replies] == [Info, Session]
+            session = replies[1]
+            assert isinstance(session, Session) and session.key_id == key_id(LABEL)
+            assert await host.request(GetSession()) == session  # the same nonce, asked again
             await host.close()
 
     virtual(scenario)
