@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from massager_sdk import keys
+from massager_sdk.keys import KEYS_FILE_ENV
 from massager_sdk.safety.ledger import LEDGER_ENV
 from massager_sdk.safety.profile import PROFILE_ENV
 
@@ -31,4 +33,17 @@ def _acknowledged_profile(
     path = tmp_path_factory.mktemp("config") / "profile.toml"
     path.write_text("acknowledged = true\n")
     monkeypatch.setenv(PROFILE_ENV, str(path))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _private_keys(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Each test gets its own device key store, never the user's, and no key another
+    test made known in memory."""
+    path = tmp_path_factory.mktemp("keys") / "keys.toml"
+    monkeypatch.setenv(KEYS_FILE_ENV, str(path))
+    monkeypatch.setattr(keys, "_memory", {})
+    monkeypatch.setattr(keys, "_unbound", [])
     return path

@@ -445,6 +445,10 @@ def build_parser() -> argparse.ArgumentParser:
     vectors.add_argument("--protocol", default="nmp1", help="which protocol's vectors (nmp1)")
     _json(vectors)
 
+    from massager_sdk.cli import pair_cmd  # pair, unpair
+
+    pair_cmd.add_verbs(sub, _verb, _device, _json)
+
     # -- simulate ---------------------------------------------------------
     simulate = _verb(
         sub,

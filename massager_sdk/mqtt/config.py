@@ -20,6 +20,7 @@ is optional)::
     name = "Sofa massager"
     url = "ble://AA:BB:CC:DD:EE:FF"
     profile = "/etc/massager/anna.toml"   # whose safety profile (default: the bridge's)
+    key = "3f2a..."                # NMP/1 authenticated mode: the device's key (64 hex digits)
 
     [devices.limits]               # safer than the defaults only
     heat_max_c = 40.0
@@ -42,7 +43,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from massager_protocols.nmp.auth import parse_key
+
 from massager_sdk.errors import MassagerError
+from massager_sdk.keys import remember
 from massager_sdk.mqtt.topics import Topics, check_id, check_topic_prefix, slug
 from massager_sdk.programs import Program
 from massager_sdk.safety.limits import SafetyLimits
@@ -138,9 +142,15 @@ class DeviceConfig:
     profile: UserProfile | None = None
     #: Limits for this device, safer than the defaults only (``None``: the defaults).
     limits: SafetyLimits | None = None
+    #: The key of a device in NMP/1 authenticated mode (``None``: the user's key store).
+    key: bytes | None = dataclasses.field(default=None, repr=False)
 
     def connect_options(self) -> dict[str, Any]:
-        """What this entry adds to :func:`massager_sdk.connect`'s options."""
+        """What this entry adds to :func:`massager_sdk.connect`'s options (its key, if
+        any, is made known to this process's key store instead: it never travels in
+        options that may be logged)."""
+        if self.key is not None:
+            remember(self.key)
         options: dict[str, Any] = {}
         if self.profile is not None:
             options["profile"] = self.profile
@@ -229,7 +239,7 @@ _BRIDGE_KEYS = {
     "max_payload",
     "programs",
 }
-_DEVICE_KEYS = {"url", "id", "name", "profile", "limits"}
+_DEVICE_KEYS = {"url", "id", "name", "profile", "limits", "key"}
 
 
 class _Reader:
@@ -420,7 +430,7 @@ def config_from_mapping(
         where = f"devices[{i}]"
         if not isinstance(entry, Mapping):
             raise r.fail(
-                where, "must be a table with url, and optionally id, name, profile and limits"
+                where, "must be a table with url, and optionally id, name, profile, limits and key"
             )
         r.unknown(entry, _DEVICE_KEYS, where)
         durl = r.text(entry, "url", where)
@@ -444,7 +454,11 @@ def config_from_mapping(
             if not isinstance(table, Mapping):
                 raise r.fail(f"{where}.limits", "must be a table ([devices.limits])")
             limits = r.checked(f"{where}.limits", SafetyLimits.from_mapping, table, "limits")
-        out.append(DeviceConfig(url=durl, id=did, name=name, profile=profile, limits=limits))
+        key_text = r.text(entry, "key", where)
+        key = None if key_text is None else r.checked(f"{where}.key", parse_key, key_text)
+        out.append(
+            DeviceConfig(url=durl, id=did, name=name, profile=profile, limits=limits, key=key)
+        )
     for durl in devices:
         r.checked("--device", check_device_url, durl)
         out.append(DeviceConfig(url=durl))

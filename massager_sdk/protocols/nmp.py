@@ -1,14 +1,26 @@
-"""The NMP/1 adapter: protocol-neutral commands to NMP/1 frames and back."""
+"""The NMP/1 adapter: protocol-neutral commands to NMP/1 frames and back.
+
+A device in authenticated mode (INFO's ``AUTH`` flag, spec section 10)
+answers GET_INFO with INFO and then SESSION; the adapter holds the INFO
+reply until the SESSION arrives and signs every state change from then on
+with the key kept for the device's serial (:mod:`massager_sdk.keys`). With
+no key, or a key the device does not hold, what a device allows without a
+key still works (information, status, stop) and every state change raises
+:class:`PairingRequired` saying how to pair: the adapter never sends a state
+change unsigned to a device that requires signing.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import ClassVar
 
 from massager_protocols import ProtocolError, nmp
+from massager_protocols.nmp import auth as nmp_auth
 from massager_protocols.nmp import gatt as nmp_gatt
 
 from massager_sdk.capabilities import DeviceCapabilities, HeatCapability, Zone, zone_position
+from massager_sdk.errors import DeviceRefused
 from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind, Pattern, Waveform
 from massager_sdk.protocols.base import (
     AdapterStats,
@@ -42,6 +54,21 @@ _EVENT_STATE = {
     nmp.EventState.MOMENTARY: None,
 }
 _MAX_MS = 0xFFFF
+#: Why a device in authenticated mode was refused, and what to do.
+PAIRING_REQUIRED = "this device requires pairing: hold its button for 5 s, then run `massager pair`"
+KEY_MISMATCH = (
+    "the key kept for this device is not the one it holds (it was reset, or paired with "
+    "another host): hold its button for 5 s, then run `massager pair`"
+)
+
+
+class PairingRequired(DeviceRefused):
+    """A state change for a device in authenticated mode whose key this host lacks."""
+
+    def __init__(self, command: str, text: str) -> None:
+        super().__init__(command, "NOT_AUTHENTICATED", text)
+        #: What to do about it (:data:`PAIRING_REQUIRED` or :data:`KEY_MISMATCH`).
+        self.text = text
 
 
 def _ms(seconds: float, what: str, *, minimum: int = 0) -> int:
@@ -143,13 +170,40 @@ class NmpAdapter(ProtocolAdapter):
 
     name: ClassVar[str] = "nmp1"
 
-    def __init__(self) -> None:
+    def __init__(self, keys: Callable[[str, int], bytes | None] | None = None) -> None:
         self._decoder = nmp.StreamDecoder()
         self._undecodable = 0
+        #: ``keys(serial, key_id)``: the key of a device in authenticated mode whose
+        #: SESSION reports ``key_id``, or ``None``.
+        self._keys = keys if keys is not None else _user_key
+        self._signer: nmp_auth.Signer | None = None
+        #: An INFO reply of a device in authenticated mode, waiting for its SESSION.
+        self._held: tuple[int, DeviceCapabilities, str] | None = None
+        #: Why state changes cannot be signed (no key, or the wrong one), if so.
+        self._locked: str | None = None
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether state changes are being signed (the device is in authenticated mode)."""
+        return self._signer is not None
 
     def encode(self, command: DeviceCommand, seq: int) -> bytes:
-        """NMP/1 frame bytes for ``command``."""
-        return nmp.encode(self.message(command), seq)
+        """NMP/1 frame bytes for ``command``, signed when the device requires it."""
+        message = self._checked(command)
+        if self._signer is not None:
+            return self._signer.frame(message, seq)
+        return nmp.encode(message, seq)
+
+    def validate(self, command: DeviceCommand) -> None:
+        """Raise ``ValueError`` if ``command`` cannot be expressed, :class:`PairingRequired`
+        if it would need a key this host lacks (signs nothing)."""
+        self._checked(command)
+
+    def _checked(self, command: DeviceCommand) -> nmp.Message:
+        message = self.message(command)
+        if self._locked is not None and message.TYPE in nmp_auth.SIGNED_TYPES:
+            raise PairingRequired(message.TYPE.name, self._locked)
+        return message
 
     def message(self, command: DeviceCommand) -> nmp.Message:
         """The NMP/1 message expressing ``command``; ``ValueError`` if none can."""
@@ -237,21 +291,57 @@ class NmpAdapter(ProtocolAdapter):
                 case nmp.Event():
                     out.append(event_from_nmp(message, now))
                 case nmp.Info() if seq:
-                    info = capabilities_from_info(message)
-                    out.append(Reply(seq, "GET_INFO", True, info=info))
+                    out.extend(self._info(seq, message))
+                case nmp.Session() if seq:
+                    out.extend(self._session(seq, message))
                 case _:  # a host message echoed back, or an unprompted INFO
                     self._undecodable += 1
         return out
 
+    def _info(self, seq: int, message: nmp.Info) -> list[Incoming]:
+        info = capabilities_from_info(message)
+        self._signer = self._held = self._locked = None
+        if not message.has(nmp.Feature.AUTH):
+            return [Reply(seq, "GET_INFO", True, info=info)]
+        self._held = (seq, info, message.serial)
+        return []  # the SESSION right behind it completes the reply
+
+    def _session(self, seq: int, message: nmp.Session) -> list[Incoming]:
+        held, self._held = self._held, None
+        if held is None or held[0] != seq:
+            return []  # the answer to a GET_SESSION of its own, or a stray
+        _, info, serial = held
+        key = self._keys(serial, message.key_id)
+        if key is None:
+            self._locked = PAIRING_REQUIRED  # reading and stopping need no key
+            return [Reply(seq, "GET_INFO", True, info=info)]
+        try:
+            self._signer = nmp_auth.Signer(key, message)
+        except nmp_auth.KeyMismatch:
+            self._locked = KEY_MISMATCH
+        except ValueError:  # a nonce of the wrong size: nothing can be signed for it
+            self._undecodable += 1
+            self._locked = PAIRING_REQUIRED
+        return [Reply(seq, "GET_INFO", True, info=info)]
+
     def reset(self) -> None:
-        """Drop any partial frame."""
+        """Drop any partial frame and the authentication session (a new link has its own)."""
         self._decoder.reset()
+        self._signer = self._held = self._locked = None
 
     @property
     def stats(self) -> AdapterStats:
         """Frames decoded, bytes skipped, CRC errors and frames not understood."""
         s = self._decoder.stats
         return AdapterStats(s.frames, s.bytes_skipped, s.crc_errors, self._undecodable)
+
+
+def _user_key(serial: str, key_id: int) -> bytes | None:
+    # imported here: the key store reads the user's configuration folder, which the
+    # profile loader defines, and the loader imports the protocol registry
+    from massager_sdk.keys import key_for
+
+    return key_for(serial, key_id)
 
 
 def _model_from_advertisement(manufacturer: Mapping[int, bytes]) -> str | None:

@@ -235,6 +235,45 @@ int nmp1_encode_upload_pattern(const nmp1_upload_pattern_t *msg, uint8_t *payloa
     return writer.err ? writer.err : (int)writer.at;
 }
 
+int nmp1_decode_pair(const uint8_t *payload, size_t length, nmp1_pair_t *out)
+{
+    reader_t reader = {0, 0, 0, 0};
+    reader_t *r = &reader;
+    reader.p = payload;
+    reader.n = length;
+    {
+        size_t i;
+        size_t count = r->err ? 0 : r->n - r->at;
+        if (count > NMP1_PAIR_KEY_MAX) {
+            count = NMP1_PAIR_KEY_MAX;
+        }
+        for (i = 0; i < count; i++) {
+            out->key[i] = (uint8_t)get_uint(r, 1);
+        }
+        out->key_count = (uint8_t)count;
+        r->at = r->n; /* the rest of the payload belongs to this field */
+    }
+    return reader.err;
+}
+
+int nmp1_encode_pair(const nmp1_pair_t *msg, uint8_t *payload, size_t capacity)
+{
+    writer_t writer = {0, 0, 0, 0};
+    writer_t *w = &writer;
+    writer.p = payload;
+    writer.cap = capacity;
+    {
+        uint8_t i;
+        if (msg->key_count > NMP1_PAIR_KEY_MAX) {
+            w->err = NMP1_ERR_RANGE;
+        }
+        for (i = 0; !w->err && i < msg->key_count; i++) {
+            put_uint(w, msg->key[i], 1);
+        }
+    }
+    return writer.err ? writer.err : (int)writer.at;
+}
+
 int nmp1_decode_ack(const uint8_t *payload, size_t length, nmp1_ack_t *out)
 {
     reader_t reader = {0, 0, 0, 0};
@@ -432,6 +471,49 @@ int nmp1_encode_event(const nmp1_event_t *msg, uint8_t *payload, size_t capacity
     return writer.err ? writer.err : (int)writer.at;
 }
 
+int nmp1_decode_session(const uint8_t *payload, size_t length, nmp1_session_t *out)
+{
+    reader_t reader = {0, 0, 0, 0};
+    reader_t *r = &reader;
+    reader.p = payload;
+    reader.n = length;
+    out->flags = (uint8_t)get_uint(r, 1);
+    out->key_id = (uint32_t)get_uint(r, 4);
+    {
+        size_t i;
+        size_t count = r->err ? 0 : r->n - r->at;
+        if (count > NMP1_SESSION_NONCE_MAX) {
+            count = NMP1_SESSION_NONCE_MAX;
+        }
+        for (i = 0; i < count; i++) {
+            out->nonce[i] = (uint8_t)get_uint(r, 1);
+        }
+        out->nonce_count = (uint8_t)count;
+        r->at = r->n; /* the rest of the payload belongs to this field */
+    }
+    return reader.err;
+}
+
+int nmp1_encode_session(const nmp1_session_t *msg, uint8_t *payload, size_t capacity)
+{
+    writer_t writer = {0, 0, 0, 0};
+    writer_t *w = &writer;
+    writer.p = payload;
+    writer.cap = capacity;
+    put_uint(w, msg->flags, 1);
+    put_uint(w, msg->key_id, 4);
+    {
+        uint8_t i;
+        if (msg->nonce_count > NMP1_SESSION_NONCE_MAX) {
+            w->err = NMP1_ERR_RANGE;
+        }
+        for (i = 0; !w->err && i < msg->nonce_count; i++) {
+            put_uint(w, msg->nonce[i], 1);
+        }
+    }
+    return writer.err ? writer.err : (int)writer.at;
+}
+
 uint8_t nmp1_payload_bound(uint8_t type)
 {
     switch (type) {
@@ -451,6 +533,10 @@ uint8_t nmp1_payload_bound(uint8_t type)
         return NMP1_SET_AUTO_OFF_BOUND;
     case NMP1_MSG_UPLOAD_PATTERN:
         return NMP1_UPLOAD_PATTERN_BOUND;
+    case NMP1_MSG_GET_SESSION:
+        return NMP1_GET_SESSION_BOUND;
+    case NMP1_MSG_PAIR:
+        return NMP1_PAIR_BOUND;
     case NMP1_MSG_ACK:
         return NMP1_ACK_BOUND;
     case NMP1_MSG_NACK:
@@ -461,6 +547,8 @@ uint8_t nmp1_payload_bound(uint8_t type)
         return NMP1_STATUS_BOUND;
     case NMP1_MSG_EVENT:
         return NMP1_EVENT_BOUND;
+    case NMP1_MSG_SESSION:
+        return NMP1_SESSION_BOUND;
     default:
         return NMP1_UNKNOWN_TYPE_BOUND;
     }
@@ -486,6 +574,10 @@ int nmp1_decode_message(uint8_t type, const uint8_t *payload, size_t length,
         return nmp1_decode_set_auto_off(payload, length, &out->set_auto_off);
     case NMP1_MSG_UPLOAD_PATTERN:
         return nmp1_decode_upload_pattern(payload, length, &out->upload_pattern);
+    case NMP1_MSG_GET_SESSION:
+        return NMP1_OK;
+    case NMP1_MSG_PAIR:
+        return nmp1_decode_pair(payload, length, &out->pair);
     case NMP1_MSG_ACK:
         return nmp1_decode_ack(payload, length, &out->ack);
     case NMP1_MSG_NACK:
@@ -496,6 +588,8 @@ int nmp1_decode_message(uint8_t type, const uint8_t *payload, size_t length,
         return nmp1_decode_status(payload, length, &out->status);
     case NMP1_MSG_EVENT:
         return nmp1_decode_event(payload, length, &out->event);
+    case NMP1_MSG_SESSION:
+        return nmp1_decode_session(payload, length, &out->session);
     default:
         return NMP1_ERR_UNKNOWN_TYPE;
     }
@@ -521,6 +615,10 @@ int nmp1_encode_message(uint8_t type, const nmp1_message_t *msg, uint8_t *payloa
         return nmp1_encode_set_auto_off(&msg->set_auto_off, payload, capacity);
     case NMP1_MSG_UPLOAD_PATTERN:
         return nmp1_encode_upload_pattern(&msg->upload_pattern, payload, capacity);
+    case NMP1_MSG_GET_SESSION:
+        return 0;
+    case NMP1_MSG_PAIR:
+        return nmp1_encode_pair(&msg->pair, payload, capacity);
     case NMP1_MSG_ACK:
         return nmp1_encode_ack(&msg->ack, payload, capacity);
     case NMP1_MSG_NACK:
@@ -531,6 +629,8 @@ int nmp1_encode_message(uint8_t type, const nmp1_message_t *msg, uint8_t *payloa
         return nmp1_encode_status(&msg->status, payload, capacity);
     case NMP1_MSG_EVENT:
         return nmp1_encode_event(&msg->event, payload, capacity);
+    case NMP1_MSG_SESSION:
+        return nmp1_encode_session(&msg->session, payload, capacity);
     default:
         return NMP1_ERR_UNKNOWN_TYPE;
     }
@@ -682,6 +782,23 @@ int nmp1_message_json(uint8_t type, const nmp1_message_t *msg, char *out,
         }
         json_raw(j, "}");
         break;
+    case NMP1_MSG_GET_SESSION:
+        json_raw(j, "{}");
+        break;
+    case NMP1_MSG_PAIR:
+        json_raw(j, "{");
+        json_raw(j, "\"key\":");
+        {
+            size_t i;
+            json_raw(j, "[");
+            for (i = 0; i < (&msg->pair)->key_count; i++) {
+                json_raw(j, i ? "," : "");
+                json_int(j, (long)(&msg->pair)->key[i]);
+            }
+            json_raw(j, "]");
+        }
+        json_raw(j, "}");
+        break;
     case NMP1_MSG_ACK:
         json_raw(j, "{");
         json_raw(j, "\"acked_type\":");
@@ -784,6 +901,24 @@ int nmp1_message_json(uint8_t type, const nmp1_message_t *msg, char *out,
         json_int(j, (long)(&msg->event)->state);
         json_raw(j, ",\"value\":");
         json_int(j, (long)(&msg->event)->value);
+        json_raw(j, "}");
+        break;
+    case NMP1_MSG_SESSION:
+        json_raw(j, "{");
+        json_raw(j, "\"flags\":");
+        json_int(j, (long)(&msg->session)->flags);
+        json_raw(j, ",\"key_id\":");
+        json_int(j, (long)(&msg->session)->key_id);
+        json_raw(j, ",\"nonce\":");
+        {
+            size_t i;
+            json_raw(j, "[");
+            for (i = 0; i < (&msg->session)->nonce_count; i++) {
+                json_raw(j, i ? "," : "");
+                json_int(j, (long)(&msg->session)->nonce[i]);
+            }
+            json_raw(j, "]");
+        }
         json_raw(j, "}");
         break;
     default:

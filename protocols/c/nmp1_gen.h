@@ -39,11 +39,14 @@
 #define NMP1_MSG_KEEPALIVE 0x06
 #define NMP1_MSG_SET_AUTO_OFF 0x07
 #define NMP1_MSG_UPLOAD_PATTERN 0x08
+#define NMP1_MSG_GET_SESSION 0x10
+#define NMP1_MSG_PAIR 0x11
 #define NMP1_MSG_ACK 0x80
 #define NMP1_MSG_NACK 0x81
 #define NMP1_MSG_INFO 0x82
 #define NMP1_MSG_STATUS 0x83
 #define NMP1_MSG_EVENT 0x84
+#define NMP1_MSG_SESSION 0x90
 
 /* NACK codes (section 5). */
 #define NMP1_NACK_BAD_CRC 0x01
@@ -78,6 +81,7 @@
 #define NMP1_FEATURE_CHARGING 0x08
 #define NMP1_FEATURE_BUTTON 0x10
 #define NMP1_FEATURE_TEMPERATURE_SENSOR 0x20
+#define NMP1_FEATURE_AUTH 0x40
 
 /* Fault flags (section 5). */
 #define NMP1_FAULT_OVERHEAT 0x01
@@ -105,12 +109,19 @@
 #define NMP1_EVENT_STATE_RAISED 0x01
 #define NMP1_EVENT_STATE_MOMENTARY 0x02
 
+/* Session flags (section 5). */
+#define NMP1_SESSION_PAIRING_OPEN 0x01
+#define NMP1_SESSION_LABEL_KEY 0x02
+
 /* Capacities of the C structs; lower them with -D to save RAM. */
 #ifndef NMP1_STR_MAX
 #define NMP1_STR_MAX 32
 #endif
 #ifndef NMP1_UPLOAD_PATTERN_STEPS_MAX
 #define NMP1_UPLOAD_PATTERN_STEPS_MAX 84
+#endif
+#ifndef NMP1_PAIR_KEY_MAX
+#define NMP1_PAIR_KEY_MAX 32
 #endif
 #ifndef NMP1_INFO_HEAT_TARGETS_DC_MAX
 #define NMP1_INFO_HEAT_TARGETS_DC_MAX 116
@@ -120,6 +131,9 @@
 #endif
 #ifndef NMP1_STATUS_INTENSITIES_MAX
 #define NMP1_STATUS_INTENSITIES_MAX NMP1_MAX_ZONES
+#endif
+#ifndef NMP1_SESSION_NONCE_MAX
+#define NMP1_SESSION_NONCE_MAX 8
 #endif
 
 /* Payload sizes: the smallest valid payload of each message. */
@@ -131,11 +145,14 @@
 #define NMP1_KEEPALIVE_MIN_SIZE 0
 #define NMP1_SET_AUTO_OFF_MIN_SIZE 2
 #define NMP1_UPLOAD_PATTERN_MIN_SIZE 2
+#define NMP1_GET_SESSION_MIN_SIZE 0
+#define NMP1_PAIR_MIN_SIZE 0
 #define NMP1_ACK_MIN_SIZE 1
 #define NMP1_NACK_MIN_SIZE 2
 #define NMP1_INFO_MIN_SIZE 24
 #define NMP1_STATUS_MIN_SIZE 9
 #define NMP1_EVENT_MIN_SIZE 4
+#define NMP1_SESSION_MIN_SIZE 5
 
 /* The longest payload a receiver waits for, by type (section 2.1). */
 #define NMP1_GET_INFO_BOUND 13
@@ -146,11 +163,14 @@
 #define NMP1_KEEPALIVE_BOUND 13
 #define NMP1_SET_AUTO_OFF_BOUND 13
 #define NMP1_UPLOAD_PATTERN_BOUND 255
+#define NMP1_GET_SESSION_BOUND 13
+#define NMP1_PAIR_BOUND 13
 #define NMP1_ACK_BOUND 13
 #define NMP1_NACK_BOUND 13
 #define NMP1_INFO_BOUND 255
 #define NMP1_STATUS_BOUND 17
 #define NMP1_EVENT_BOUND 13
+#define NMP1_SESSION_BOUND 13
 #define NMP1_UNKNOWN_TYPE_BOUND 13
 
 /* Offsets of the fields before a message's first variable-length field. */
@@ -187,6 +207,8 @@
 #define NMP1_EVENT_CODE_OFFSET 0
 #define NMP1_EVENT_STATE_OFFSET 1
 #define NMP1_EVENT_VALUE_OFFSET 2
+#define NMP1_SESSION_FLAGS_OFFSET 0
+#define NMP1_SESSION_KEY_ID_OFFSET 1
 
 /* Payloads. Messages with an empty payload have no struct. */
 
@@ -225,6 +247,12 @@ typedef struct {
     uint8_t steps_count;
     nmp1_pattern_step_t steps[NMP1_UPLOAD_PATTERN_STEPS_MAX];
 } nmp1_upload_pattern_t;
+
+/* PAIR: Give the device a new 32-byte secret while its pairing window is open. Reply: ACK or NACK. */
+typedef struct {
+    uint8_t key_count;
+    uint8_t key[NMP1_PAIR_KEY_MAX];
+} nmp1_pair_t;
 
 /* ACK: The command with this frame's seq was applied. */
 typedef struct {
@@ -279,17 +307,27 @@ typedef struct {
     int16_t value;
 } nmp1_event_t;
 
+/* SESSION: This link's authentication session: the nonce host MACs cover, and the key's id. */
+typedef struct {
+    uint8_t flags;
+    uint32_t key_id;
+    uint8_t nonce_count;
+    uint8_t nonce[NMP1_SESSION_NONCE_MAX];
+} nmp1_session_t;
+
 /* Any message's payload, by type. */
 typedef union {
     nmp1_set_output_t set_output;
     nmp1_set_heat_t set_heat;
     nmp1_set_auto_off_t set_auto_off;
     nmp1_upload_pattern_t upload_pattern;
+    nmp1_pair_t pair;
     nmp1_ack_t ack;
     nmp1_nack_t nack;
     nmp1_info_t info;
     nmp1_status_t status;
     nmp1_event_t event;
+    nmp1_session_t session;
 } nmp1_message_t;
 
 /* The longest payload a receiver accepts in a frame of `type`: a header
@@ -315,6 +353,8 @@ int nmp1_decode_set_auto_off(const uint8_t *payload, size_t length, nmp1_set_aut
 int nmp1_encode_set_auto_off(const nmp1_set_auto_off_t *msg, uint8_t *payload, size_t capacity);
 int nmp1_decode_upload_pattern(const uint8_t *payload, size_t length, nmp1_upload_pattern_t *out);
 int nmp1_encode_upload_pattern(const nmp1_upload_pattern_t *msg, uint8_t *payload, size_t capacity);
+int nmp1_decode_pair(const uint8_t *payload, size_t length, nmp1_pair_t *out);
+int nmp1_encode_pair(const nmp1_pair_t *msg, uint8_t *payload, size_t capacity);
 int nmp1_decode_ack(const uint8_t *payload, size_t length, nmp1_ack_t *out);
 int nmp1_encode_ack(const nmp1_ack_t *msg, uint8_t *payload, size_t capacity);
 int nmp1_decode_nack(const uint8_t *payload, size_t length, nmp1_nack_t *out);
@@ -325,6 +365,8 @@ int nmp1_decode_status(const uint8_t *payload, size_t length, nmp1_status_t *out
 int nmp1_encode_status(const nmp1_status_t *msg, uint8_t *payload, size_t capacity);
 int nmp1_decode_event(const uint8_t *payload, size_t length, nmp1_event_t *out);
 int nmp1_encode_event(const nmp1_event_t *msg, uint8_t *payload, size_t capacity);
+int nmp1_decode_session(const uint8_t *payload, size_t length, nmp1_session_t *out);
+int nmp1_encode_session(const nmp1_session_t *msg, uint8_t *payload, size_t capacity);
 
 #ifdef NMP1_WITH_JSON
 /* The message's fields as JSON, named as the spec's tables name them (for tests

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import math
 import signal
 import sys
@@ -73,6 +74,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help=f"inject a fault (repeatable); names: {', '.join(FaultConfig.names())}",
     )
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="let --tcp listen on an address other than loopback (127.0.0.1, ::1, "
+        "localhost): anyone who reaches it can drive the device",
+    )
     parser.add_argument("--seed", type=int, help="seed for the injected faults' randomness")
     parser.add_argument("--serial-number", help="serial number to report (default: the model's)")
     return parser
@@ -87,6 +94,25 @@ def parse_hostport(text: str) -> tuple[str, int]:
             f"--tcp {text!r}: expected HOST:PORT, e.g. 127.0.0.1:0, with PORT 0..65535"
         )
     return host, int(port_text)
+
+
+def check_loopback(host: str) -> None:
+    """``ValueError`` unless ``host`` is a loopback address (or ``localhost``).
+
+    A simulated device on another interface can be driven by anyone who reaches
+    it: the command line serves one only when told so (``--allow-remote``).
+    """
+    if host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False  # a host name: it may resolve to anything
+    if not loopback:
+        raise ValueError(
+            f"--tcp {host!r} is not a loopback address: anyone who reaches it could drive "
+            "the simulated device; use 127.0.0.1, ::1 or localhost, or add --allow-remote"
+        )
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
@@ -104,6 +130,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
         if not (args.speed > 0 and math.isfinite(args.speed)):
             raise ValueError(f"--speed {args.speed}: expected a finite number above 0")
         address = parse_hostport(args.tcp) if args.tcp else None
+        if address is not None and not args.allow_remote:
+            check_loopback(address[0])
     except (ModelError, ValueError) as exc:
         parser.print_usage(sys.stderr)
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)

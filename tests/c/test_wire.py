@@ -38,6 +38,7 @@ from massager_protocols.nmp import (
     StreamDecoder,
     UploadPattern,
     ZoneInfo,
+    cgen,
     encode,
 )
 from massager_protocols.nmp.framing import STALE_CANDIDATE_S, payload_bound
@@ -142,8 +143,9 @@ def test_a_payload_shorter_than_its_layout_is_err_short(
         for v in VECTORS["messages"]
         if MESSAGES_BY_NAME[v["message"]] == cls.TYPE
     )
-    # Only STATUS ends in a run of bytes, so only its cuts after the fixed part are whole.
-    whole_from = 9 if cls is Status else len(payload)
+    # A layout ending in a run of bytes (STATUS, PAIR, SESSION) is whole after its fixed part.
+    record = dict(cgen.message_records())[cls]
+    whole_from = record.min_size if isinstance(record.fields[-1], cgen.Rest) else len(payload)
     for cut in range(len(payload)):
         result, fields, _ = roundtrip(nmp1_lib, cls.TYPE, payload[:cut])
         if cut < whole_from:

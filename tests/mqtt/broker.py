@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/bin/mosquitto")
@@ -71,11 +72,23 @@ def make_certificates(workdir: Path) -> TlsFiles:
     return TlsFiles(ca, cert, key)
 
 
+def _mosquitto_passwd() -> str:
+    found = shutil.which("mosquitto_passwd")
+    if found is None:
+        raise RuntimeError("mosquitto_passwd is not installed (it comes with mosquitto)")
+    return found
+
+
 class BrokerProcess:
     """One broker process; :meth:`restart` keeps its port. ``tls``: a TLS listener only."""
 
     def __init__(
-        self, workdir: Path, kind: str | None = None, *, tls: TlsFiles | None = None
+        self,
+        workdir: Path,
+        kind: str | None = None,
+        *,
+        tls: TlsFiles | None = None,
+        credentials: tuple[str, str] | None = None,
     ) -> None:
         forced = os.environ.get("MASSAGER_TEST_BROKER")
         mosquitto = find_mosquitto()
@@ -86,6 +99,8 @@ class BrokerProcess:
             raise RuntimeError("mosquitto is not installed (make broker installs it)")
         self.host = "127.0.0.1"
         self.tls = tls
+        #: ``(user, password)``: the only client the broker lets in (mosquitto only).
+        self.credentials = credentials
         self.port = free_port()
         self.workdir = workdir
         self.log = workdir / f"{self.kind}.log"
@@ -93,10 +108,19 @@ class BrokerProcess:
         if self.kind == "mosquitto":
             conf = workdir / "mosquitto.conf"
             tls_lines = f"cafile {tls.ca}\ncertfile {tls.cert}\nkeyfile {tls.key}\n" if tls else ""
+            auth_lines = "allow_anonymous true\n"
+            if credentials is not None:
+                passwords = workdir / "passwords"
+                subprocess.run(
+                    [_mosquitto_passwd(), "-b", "-c", str(passwords), *credentials],
+                    check=True,
+                    capture_output=True,
+                )
+                auth_lines = f"allow_anonymous false\npassword_file {passwords}\n"
             conf.write_text(
                 f"listener {self.port} {self.host}\n"
                 f"{tls_lines}"
-                "allow_anonymous true\n"
+                f"{auth_lines}"
                 "persistence false\n"
                 # Started as root, mosquitto would switch to its own user, which cannot
                 # read the test's files; as anyone else this line changes nothing.
@@ -107,6 +131,8 @@ class BrokerProcess:
             )
             self._cmd = [str(mosquitto), "-c", str(conf)]
         else:
+            if credentials is not None:
+                raise RuntimeError("a broker requiring a password is set up with mosquitto only")
             conf = workdir / "amqtt.yaml"
             conf.write_text(
                 "listeners:\n"
@@ -128,8 +154,13 @@ class BrokerProcess:
 
     @property
     def url(self) -> str:
-        """``mqtt://127.0.0.1:PORT`` (``mqtts://`` with TLS)."""
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+        """``mqtt://127.0.0.1:PORT`` (``mqtts://`` with TLS; ``USER:PASSWORD@`` when
+        the broker requires them)."""
+        user = ""
+        if self.credentials is not None:
+            name, password = (urllib.parse.quote(part, safe="") for part in self.credentials)
+            user = f"{name}:{password}@"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
 
     @property
     def running(self) -> bool:

@@ -124,8 +124,14 @@ async def observer(broker: BrokerProcess, *topics: str) -> AsyncIterator[Observe
     # A client id of its own: amqtt hands every empty id the same session.
     identifier = f"observer-{secrets.token_hex(4)}"
     tls = aiomqtt.TLSParameters(ca_certs=str(broker.tls.ca)) if broker.tls else None
+    user, password = broker.credentials or (None, None)
     async with aiomqtt.Client(
-        broker.host, broker.port, identifier=identifier, tls_params=tls
+        broker.host,
+        broker.port,
+        identifier=identifier,
+        tls_params=tls,
+        username=user,
+        password=password,
     ) as client:
         obs = Observer(client)
         obs._task = asyncio.create_task(obs._read())

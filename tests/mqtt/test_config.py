@@ -114,7 +114,7 @@ def test_options_alone_make_a_config() -> None:
         (
             "[broker]\nurl = 'mqtt://x'\n[[devices]]\nurl = 'sim://'\ncolour = 'red'\n",
             "devices[1].colour",
-            "accepted: id, limits, name, profile, url",
+            "accepted: id, key, limits, name, profile, url",
         ),
         (
             "[broker]\nurl = 'mqtt://x'\n[[devices]]\nurl = 'sim://'\nid = 'a'\n"
@@ -316,3 +316,23 @@ def test_the_programs_folder_must_exist(tmp_path: Path) -> None:
     file.write_text(f'[broker]\nurl = "mqtt://h"\n[bridge]\nprograms = "{tmp_path}/nope"\n')
     with pytest.raises(ConfigError, match=r"bridge\.programs: no such folder"):
         load_config(file)
+
+
+def test_a_device_entry_may_carry_its_key_which_never_shows(tmp_path: Path) -> None:
+    from massager_sdk.keys import key_for
+
+    key_hex = "00112233445566778899aabbccddeeff" * 2
+    text = f'[broker]\nurl = "mqtt://x"\n[[devices]]\nurl = "sim://heat4-auth"\nkey = "{key_hex}"\n'
+    config = load_config(write(tmp_path, text))
+    (device,) = config.devices
+    assert device.key == bytes.fromhex(key_hex)
+    assert key_hex not in repr(config)
+    assert "key" not in device.connect_options()
+    assert key_for("ANY-SERIAL") == bytes.fromhex(key_hex)  # known to this process now
+
+
+def test_a_bad_device_key_names_the_field(tmp_path: Path) -> None:
+    text = '[broker]\nurl = "mqtt://x"\n[[devices]]\nurl = "sim://heat4-auth"\nkey = "abc"\n'
+    with pytest.raises(ConfigError, match="64 hexadecimal digits") as info:
+        load_config(write(tmp_path, text))
+    assert info.value.field == "devices[0].key"

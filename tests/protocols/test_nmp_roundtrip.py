@@ -13,13 +13,16 @@ from massager_protocols.nmp import (
     EventState,
     Frame,
     GetInfo,
+    GetSession,
     GetStatus,
     Info,
     Keepalive,
     Message,
     Nack,
     NackCode,
+    Pair,
     PatternStep,
+    Session,
     SetAutoOff,
     SetHeat,
     SetOutput,
@@ -74,6 +77,9 @@ EXAMPLES: list[Message] = [
         intensities=(3, 3, 0, 5),
     ),
     Event(EventCode.OVERHEAT, EventState.RAISED, 452),
+    GetSession(),
+    Pair(tuple(range(32))),
+    Session(3, 0xDEADBEEF, (1, 2, 3, 4, 5, 6, 7, 8)),
 ]
 
 

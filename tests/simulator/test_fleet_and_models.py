@@ -61,7 +61,7 @@ def test_handheld_is_one_motor_on_mains_power() -> None:
 
 
 def test_an_unknown_model_name_lists_the_available_ones() -> None:
-    expected = "unknown model 'heat9'; available models: handheld, heat4, neck2"
+    expected = "unknown model 'heat9'; available models: handheld, heat4, heat4-auth, neck2"
     with pytest.raises(ModelError, match=re.escape(expected)):
         load_model("heat9")
     with pytest.raises(ModelError, match="unknown model"):

@@ -20,7 +20,7 @@ from massager_protocols.nmp import (
     MsgType,
     SetOutput,
 )
-from massager_simulator.serve import main, parse_hostport
+from massager_simulator.serve import check_loopback, main, parse_hostport
 
 from tests.simulator.nmp_host import NmpHost, StreamLink
 
@@ -136,6 +136,10 @@ def test_serve_with_speed_and_faults(procs: list[subprocess.Popen[str]]) -> None
         (["--serial", "--speed", "0"], "--speed 0.0: expected a finite number above 0"),
         (["--serial", "--speed", "inf"], "expected a finite number above 0"),
         (["--serial", "--tcp", "127.0.0.1:0"], "not allowed with argument"),
+        (["--tcp", "0.0.0.0:0"], "'0.0.0.0' is not a loopback address"),
+        (["--tcp", "[::]:0"], "'::' is not a loopback address"),
+        (["--tcp", "192.168.1.20:7000"], "or add --allow-remote"),
+        (["--tcp", "lounge-pi:7000"], "'lounge-pi' is not a loopback address"),
     ],
 )
 def test_bad_arguments_are_clear_errors_with_status_2(
@@ -166,3 +170,26 @@ def test_a_port_in_use_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> N
 def test_parse_hostport_accepts_ipv6_in_brackets() -> None:
     assert parse_hostport("[::1]:8080") == ("::1", 8080)
     assert parse_hostport("0.0.0.0:0") == ("0.0.0.0", 0)
+
+
+def test_loopback_addresses_need_no_permission() -> None:
+    for host in ("127.0.0.1", "127.1.2.3", "::1", "localhost"):
+        check_loopback(host)
+
+
+def test_allow_remote_serves_on_every_interface(procs: list[subprocess.Popen[str]]) -> None:
+    proc, url = start("--tcp", "0.0.0.0:0", "--allow-remote")
+    procs.append(proc)
+    assert url.startswith("tcp://0.0.0.0:")
+    port = int(url.rsplit(":", 1)[1])
+
+    async def talk() -> Info:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        host = NmpHost(StreamLink(reader, writer))
+        info = await host.request(GetInfo())
+        await host.close()
+        assert isinstance(info, Info)
+        return info
+
+    assert asyncio.run(talk()).model == "NMP Heat 4"
+    assert stop(proc, signal.SIGTERM) == 0

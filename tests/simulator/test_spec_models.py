@@ -1,4 +1,4 @@
-"""The reference models of the NMP/1 spec (section 10) are the simulator's models."""
+"""The reference models of the NMP/1 spec (section 11) are the simulator's models."""
 
 from __future__ import annotations
 

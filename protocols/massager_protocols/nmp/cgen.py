@@ -49,6 +49,7 @@ from massager_protocols.nmp.messages import (
     Message,
     MsgType,
     NackCode,
+    SessionFlag,
     Waveform,
     ZonePosition,
     unwrap,
@@ -69,10 +70,17 @@ _CODE_PREFIX: dict[type[enum.Enum], str] = {
     Fault: "FAULT",
     EventCode: "EVENT",
     EventState: "EVENT_STATE",
+    SessionFlag: "SESSION",
 }
 #: Capacities that the spec bounds (at most 8 zones); other arrays default to
 #: as many elements as a 255-byte payload can carry.
-_CAPACITY = {("info", "zones"): "NMP1_MAX_ZONES", ("status", "intensities"): "NMP1_MAX_ZONES"}
+_CAPACITY = {
+    ("info", "zones"): "NMP1_MAX_ZONES",
+    ("status", "intensities"): "NMP1_MAX_ZONES",
+    # authenticated mode (spec section 10): a secret and a session nonce have fixed sizes
+    ("pair", "key"): "32",
+    ("session", "nonce"): "8",
+}
 #: The default capacity of every string (a firmware may raise it up to 255).
 STR_MAX = 32
 _BANNER = (

@@ -40,11 +40,14 @@ class MsgType(enum.IntEnum):
     KEEPALIVE = 0x06
     SET_AUTO_OFF = 0x07
     UPLOAD_PATTERN = 0x08
+    GET_SESSION = 0x10
+    PAIR = 0x11
     ACK = 0x80
     NACK = 0x81
     INFO = 0x82
     STATUS = 0x83
     EVENT = 0x84
+    SESSION = 0x90
 
 
 class NackCode(enum.IntEnum):
@@ -91,6 +94,7 @@ class Feature(enum.IntFlag):
     CHARGING = 0x0008
     BUTTON = 0x0010
     TEMPERATURE_SENSOR = 0x0020
+    AUTH = 0x0040  #: authenticated mode: state changes must be signed (spec section 10)
 
 
 class Fault(enum.IntFlag):
@@ -126,6 +130,13 @@ class EventState(enum.IntEnum):
     CLEARED = 0
     RAISED = 1
     MOMENTARY = 2
+
+
+class SessionFlag(enum.IntFlag):
+    """Flags in SESSION (authenticated mode)."""
+
+    PAIRING_OPEN = 0x01  #: the pairing window is open: PAIR is accepted now
+    LABEL_KEY = 0x02  #: the key is the secret printed on the device's label (never paired)
 
 
 #: Zone mask bits: bit ``i`` addresses zone ``i`` as listed in INFO.
@@ -441,6 +452,35 @@ class UploadPattern(Message):
         return sum(s.duration_ms for s in self.steps)
 
 
+@_register
+@dataclasses.dataclass(frozen=True, slots=True)
+class GetSession(Message):
+    """Ask for this link's authentication session. Reply: SESSION with the same seq."""
+
+    TYPE = MsgType.GET_SESSION
+    WIRE = cs.Struct()
+
+
+@_register
+@dataclasses.dataclass(frozen=True, slots=True)
+class Pair(Message):
+    """Give the device a new 32-byte secret while its pairing window is open. Reply: ACK or NACK."""
+
+    TYPE = MsgType.PAIR
+    WIRE = cs.Struct(
+        "key" / cs.GreedyRange(cs.Int8ul) * "the new secret, exactly 32 bytes",
+    )
+    #: Secret: kept out of ``repr`` so that logging a message never shows it.
+    key: tuple[int, ...] = dataclasses.field(repr=False)
+
+    @classmethod
+    def _from_container(cls, container: Any) -> Pair:
+        return cls(tuple(container["key"]))
+
+    def _to_container(self) -> dict[str, Any]:
+        return {"key": list(self.key)}
+
+
 # --------------------------------------------------------------------------
 # Device to host
 # --------------------------------------------------------------------------
@@ -680,6 +720,29 @@ class Event(Message):
             return f"EVENT_{self.code}"
 
 
+@_register
+@dataclasses.dataclass(frozen=True, slots=True)
+class Session(Message):
+    """This link's authentication session: the nonce host MACs cover, and the key's id."""
+
+    TYPE = MsgType.SESSION
+    WIRE = cs.Struct(
+        "flags" / cs.Int8ul * "Session flags (table below)",
+        "key_id" / cs.Int32ul * "first 4 bytes of HMAC-SHA-256(key, 'NMP1 key id'), little-endian",
+        "nonce" / cs.GreedyRange(cs.Int8ul) * "8 bytes, fresh for each link connection and key",
+    )
+    flags: int
+    key_id: int
+    nonce: tuple[int, ...]
+
+    @classmethod
+    def _from_container(cls, container: Any) -> Session:
+        return cls(container["flags"], container["key_id"], tuple(container["nonce"]))
+
+    def _to_container(self) -> dict[str, Any]:
+        return {"flags": self.flags, "key_id": self.key_id, "nonce": list(self.nonce)}
+
+
 #: Which messages a host sends and which a device sends.
 HOST_MESSAGES: tuple[type[Message], ...] = tuple(c for t, c in MESSAGES.items() if t < 0x80)
 DEVICE_MESSAGES: tuple[type[Message], ...] = tuple(c for t, c in MESSAGES.items() if t >= 0x80)
@@ -694,4 +757,5 @@ CODE_TABLES: dict[str, type[enum.Enum]] = {
     "Fault flags": Fault,
     "Event codes": EventCode,
     "Event states": EventState,
+    "Session flags": SessionFlag,
 }

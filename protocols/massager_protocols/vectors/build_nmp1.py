@@ -20,13 +20,17 @@ from massager_protocols.nmp import (
     Fault,
     Feature,
     GetInfo,
+    GetSession,
     GetStatus,
     Info,
     Keepalive,
     Message,
     Nack,
     NackCode,
+    Pair,
     PatternStep,
+    Session,
+    SessionFlag,
     SetAutoOff,
     SetHeat,
     SetOutput,
@@ -167,6 +171,17 @@ MESSAGES: list[tuple[str, int, Message]] = [
     ("event: overheat raised at 45.2 C", 0, Event(EventCode.OVERHEAT, EventState.RAISED, 452)),
     ("event: button pressed", 0, Event(EventCode.BUTTON, EventState.MOMENTARY, 0)),
     ("event: low battery at 10 %", 0, Event(EventCode.LOW_BATTERY, EventState.RAISED, 10)),
+    ("get session (authenticated mode)", 17, GetSession()),
+    ("pair: a new secret 00 01 .. 1f", 18, Pair(tuple(range(32)))),
+    (
+        "session: label key, pairing window open",
+        17,
+        Session(
+            int(SessionFlag.LABEL_KEY | SessionFlag.PAIRING_OPEN),
+            0x1C2D3E4F,
+            (0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6, 0x07, 0x18),
+        ),
+    ),
 ]
 
 

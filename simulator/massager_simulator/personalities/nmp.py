@@ -10,17 +10,34 @@
   the device (see :class:`~massager_simulator.device.SimulatedDevice`);
 - every EVENT goes to every host at once; a STATUS goes out whenever the
   device reports (about once a second while anything is on) and once more
-  when everything has gone off and the motors have wound down.
+  when everything has gone off and the motors have wound down;
+- with ``auth = true`` in the model's protocol options, the authenticated
+  mode of spec section 10 (:mod:`massager_simulator.auth`): state changes
+  must be signed, and only authenticated frames feed the watchdog.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from massager_protocols.errors import MalformedPayload
-from massager_protocols.nmp import Ack, Event, Frame, MsgType, Nack, NackCode, StreamDecoder, encode
+from massager_protocols.nmp import (
+    Ack,
+    Event,
+    Feature,
+    Frame,
+    MsgType,
+    Nack,
+    NackCode,
+    Pair,
+    StreamDecoder,
+    encode,
+)
 from massager_protocols.nmp import gatt as nmp_gatt
+from massager_protocols.nmp.auth import SIGNED_TYPES
 
+from massager_simulator.auth import DeviceAuth
 from massager_simulator.personalities.base import GattProfile, Personality
 
 if TYPE_CHECKING:
@@ -55,6 +72,14 @@ class NmpPersonality(Personality):
     def __init__(self, device: SimulatedDevice) -> None:
         super().__init__(device)
         self._last_broadcast: tuple[float, bytes] = (-1.0, b"")
+        try:
+            #: The authenticated mode, or ``None`` (spec section 10).
+            self.auth = DeviceAuth.from_options(self.options, device.serial, "protocol_options")
+        except ValueError as exc:
+            raise self.error(str(exc).removeprefix("protocol_options: ")) from None
+        if self.auth is not None:
+            info = device.info
+            device.info = dataclasses.replace(info, features=info.features | Feature.AUTH)
 
     @property
     def gatt(self) -> GattProfile:
@@ -83,19 +108,41 @@ class NmpPersonality(Personality):
                 if seq and msg_type in _HOST_TYPES:
                     self.send(port, encode(Nack(msg_type, NackCode.BAD_CRC), seq))
 
+    def port_closed(self, port: Port) -> None:
+        """A link closed: forget its decoder and its authentication session."""
+        super().port_closed(port)
+        if self.auth is not None:
+            self.auth.port_closed(port)
+
     def _dispatch(self, port: Port, frame: Frame, now: float) -> bytes:
         device = self.device
-        device.heard(now, port)
+        if self.auth is None:
+            device.heard(now, port)  # else only signed commands feed it, in apply()
         seq, msg_type = frame.seq, frame.msg_type
         if msg_type == MsgType.GET_STATUS:
             return encode(device._status(now), seq)
+        auth = self.auth
         if msg_type == MsgType.GET_INFO:
+            if auth is not None:  # INFO, then the link's session (spec section 10.1)
+                return encode(device.info, seq) + encode(auth.session(port, now), seq)
             return encode(device.info, seq)
+        payload = frame.payload
+        if auth is not None:
+            if msg_type == MsgType.GET_SESSION:
+                return encode(auth.session(port, now), seq)
+            if msg_type == MsgType.PAIR:
+                code = auth.pair(Pair.decode_payload(payload).key, now)
+                return encode(Nack(msg_type, code) if code else Ack(msg_type), seq)
+            if msg_type in SIGNED_TYPES:
+                body = auth.check(port, seq, msg_type, payload, now)
+                if body is None:
+                    return encode(Nack(msg_type, NackCode.NOT_AUTHENTICATED), seq)
+                payload = body
         command = device.command_type(msg_type)
         if command is None:
             return encode(Nack(msg_type, NackCode.UNKNOWN_TYPE), seq)
         try:
-            message = command.decode_payload(frame.payload)
+            message = command.decode_payload(payload)
         except MalformedPayload:
             return encode(Nack(msg_type, NackCode.BAD_LENGTH), seq)
         code = device.apply(message, now, port)
