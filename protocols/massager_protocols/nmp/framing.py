@@ -20,7 +20,6 @@ import construct as cs
 from massager_protocols.crc import crc16_ccitt_false
 from massager_protocols.errors import FrameError, MalformedPayload
 from massager_protocols.nmp.messages import (
-    MAX_ZONES,
     MESSAGES,
     PROTOCOL_VERSION,
     Message,
@@ -59,18 +58,21 @@ FRAME = cs.Struct(
 )
 
 
-def _payload_bound(wire: cs.Construct) -> int:
-    """The longest payload a receiver accepts for a layout (section 2.1).
+def _payload_bound(message: type[Message]) -> int:
+    """The longest payload a receiver accepts for a message (section 2.1).
 
     A layout of fixed-size fields may grow, in a later revision, up to one BLE
-    write; one ending in a byte per zone (STATUS) up to eight zones; any other
+    write; one ending in a byte list up to the list's most (``TAIL_MAX``: a level
+    for each of eight zones in STATUS, a 32-byte secret in PAIR); any other
     variable layout up to the frame's limit.
     """
     fixed = 0
-    for sub in wire.subcons:
+    for sub in message.WIRE.subcons:
         leaf = unwrap(sub)
         if isinstance(leaf, cs.GreedyRange) and unwrap(leaf.subcon) is cs.Int8ul:
-            return max(fixed + MAX_ZONES, SINGLE_WRITE_PAYLOAD)
+            if message.TAIL_MAX is None:
+                return MAX_PAYLOAD
+            return max(fixed + message.TAIL_MAX, SINGLE_WRITE_PAYLOAD)
         try:
             fixed += leaf.sizeof()
         except cs.SizeofError:
@@ -80,7 +82,7 @@ def _payload_bound(wire: cs.Construct) -> int:
 
 #: The longest payload a receiver waits for, by message type: a header that
 #: claims more is noise (section 2.1). Generated into the spec and the C code.
-PAYLOAD_BOUNDS: dict[int, int] = {t: _payload_bound(c.WIRE) for t, c in sorted(MESSAGES.items())}
+PAYLOAD_BOUNDS: dict[int, int] = {t: _payload_bound(c) for t, c in sorted(MESSAGES.items())}
 #: The bound for a type this revision does not define: one BLE write, so a newer
 #: host's short command still arrives and is NACKed UNKNOWN_TYPE.
 UNKNOWN_TYPE_BOUND = SINGLE_WRITE_PAYLOAD

@@ -168,6 +168,9 @@ class Message:
     #: construct's Containers. Property tests check both paths agree.
     _FAST: ClassVar[_FlatLayout | None] = None
     _COMPILED: ClassVar[Any] = None
+    #: The most bytes a layout's trailing byte list holds (section 2.1's bound on
+    #: the payload); ``None``: as many as a frame carries.
+    TAIL_MAX: ClassVar[int | None] = None
 
     @classmethod
     def decode_payload(cls: type[M], payload: bytes | bytearray | memoryview) -> M:
@@ -467,6 +470,7 @@ class Pair(Message):
     """Give the device a new 32-byte secret while its pairing window is open. Reply: ACK or NACK."""
 
     TYPE = MsgType.PAIR
+    TAIL_MAX = 32  # the secret
     WIRE = cs.Struct(
         "key" / cs.GreedyRange(cs.Int8ul) * "the new secret, exactly 32 bytes",
     )
@@ -609,6 +613,7 @@ class Status(Message):
     """The device's state. Sent in reply to GET_STATUS and, with seq 0, unprompted."""
 
     TYPE = MsgType.STATUS
+    TAIL_MAX = MAX_ZONES  # a level per zone
     WIRE = cs.Struct(
         "power" / cs.Int8ul * "bit 7 charging; bits 0-6 battery % (127 = no battery)",
         "battery_mv" / cs.Int16ul * "battery voltage in mV (0 = no battery)",
@@ -726,6 +731,7 @@ class Session(Message):
     """This link's authentication session: the nonce host MACs cover, and the key's id."""
 
     TYPE = MsgType.SESSION
+    TAIL_MAX = 8  # the nonce
     WIRE = cs.Struct(
         "flags" / cs.Int8ul * "Session flags (table below)",
         "key_id" / cs.Int32ul * "first 4 bytes of HMAC-SHA-256(key, 'NMP1 key id'), little-endian",
