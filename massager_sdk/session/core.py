@@ -31,10 +31,9 @@ _log = logging.getLogger("massager_sdk")
 
 State = Literal["new", "opening", "open", "closing", "closed"]
 
-#: Events after which the device has switched its outputs off on its own.
-DEVICE_STOPS = frozenset(
-    {EventKind.AUTO_OFF, EventKind.SHUTDOWN, EventKind.BUTTON, EventKind.WATCHDOG_STOP}
-)
+#: Events after which the device has switched its outputs off (on its own, or for
+#: another host's STOP_ALL): as EventKind says.
+DEVICE_STOPS = frozenset(kind for kind in EventKind if kind.stops_outputs)
 #: Events after which the heater stays off until the user resumes.
 HEAT_STOPS = frozenset({EventKind.OVERHEAT, EventKind.SENSOR_FAULT})
 
