@@ -368,7 +368,7 @@ async def _echo(probe: Probe) -> str:
     return "seq 1, 128, 165 and 255 echoed; a host frame numbered 0 ignored"
 
 
-@check("SET_OUTPUT drives every zone, STOP_ALL stops them", "4.1, 6")
+@check("SET_OUTPUT drives every zone, STOP_ALL stops them", "4.1, 6.1")
 async def _output(probe: Probe) -> str:
     info = _require_info(probe)
     await probe.expect_ack(SetOutput(_all_zones(info), 1, Waveform.CONSTANT, 0, 0))
@@ -600,7 +600,7 @@ async def _embedded(probe: Probe) -> str:
     return "the upload was ACKed, the frame inside it ignored"
 
 
-@check("heat targets: the lowest preset is accepted, above the limit refused", "6, 7.3, 7.4")
+@check("heat targets: the lowest preset is accepted, above the limit refused", "6.4, 7.3, 7.4")
 async def _heat_limit(probe: Probe) -> str:
     info = _require_info(probe)
     if not _has_heat(info):
@@ -640,7 +640,7 @@ def _plays(levels: list[int], high: int) -> bool:
     return changes >= 3
 
 
-@check("uploaded patterns play over time", "6 Patterns")
+@check("uploaded patterns play over time", "6.2, 6.3")
 async def _patterns(probe: Probe) -> str:
     info = _require_info(probe)
     if not info.has(Feature.PATTERNS) or not info.pattern_slots:
@@ -658,7 +658,7 @@ async def _patterns(probe: Probe) -> str:
     return f"levels 0..{max(levels)} alternate"
 
 
-@check("pulse and wave play over time", "5 Waveforms")
+@check("pulse and wave play over time", "6.2")
 async def _waveforms(probe: Probe) -> str:
     info = _require_info(probe)
     top = info.intensity_steps
@@ -693,7 +693,7 @@ async def _watchdog(probe: Probe) -> str:
     return f"stopped after {took:.2f} s (timeout {limit:.2f} s); latch cleared"
 
 
-@check("auto-off counts down in STATUS, then stops outputs and the heater", "4.2 STATUS, 7.2")
+@check("auto-off counts down in STATUS, then stops outputs and the heater", "6.5, 7.2")
 async def _auto_off(probe: Probe) -> str:
     info = _require_info(probe)
     probe.drain_events()
@@ -743,7 +743,7 @@ async def _auto_off(probe: Probe) -> str:
     return f"{first} s, {second} s, stopped after {took:.2f} s (set to 3 s); latch cleared"
 
 
-@check("STATUS about once a second while on, once more when off", "6 Telemetry")
+@check("STATUS about once a second while on, once more when off", "6.5")
 async def _telemetry(probe: Probe) -> str:
     info = _require_info(probe)
     loop = asyncio.get_running_loop()
@@ -770,7 +770,7 @@ async def _telemetry(probe: Probe) -> str:
     return f"{len(running)} reports in 3.2 s on, the last one after STOP_ALL"
 
 
-@check("no telemetry while idle", "6 Telemetry", required=False)
+@check("no telemetry while idle", "6.5", required=False)
 async def _idle(probe: Probe) -> str:
     await probe.expect_ack(StopAll())
     await asyncio.sleep(1.0)

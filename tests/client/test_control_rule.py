@@ -27,6 +27,7 @@ from massager_simulator import LinkEnd, SimulatedDevice
 from massager_simulator.clock import run_virtual
 
 import massager_sdk
+from massager_sdk.model import EventKind
 
 
 class RawHost:
@@ -97,6 +98,29 @@ def test_a_second_link_is_refused_control_and_its_stop_reaches_the_controlling_o
             assert await first.request(SetHeat(400)) == Nack(SetHeat.TYPE, NackCode.BUSY)
             first.link.close()
             second.link.close()
+
+    run_virtual(main)
+
+
+def test_another_hosts_stop_reaches_the_sdk_host_which_does_not_switch_back_on() -> None:
+    async def main() -> None:
+        sim = SimulatedDevice("heat4")
+        async with sim, massager_sdk.connect("sim://heat4", simulator=sim) as device:
+            kinds: list[EventKind] = []
+            device.on_event(lambda event: kinds.append(event.kind))
+            await device.set_intensity(3)
+            await device.flush()
+            assert sim.commanded == (3, 3, 3, 3)
+            other = RawHost(sim)
+            assert await other.request(StopAll()) == Ack(StopAll.TYPE)
+            await asyncio.sleep(5.0)  # several keepalive and resync rounds
+            assert EventKind.LINK_STOP in kinds
+            assert sim.commanded == (0, 0, 0, 0)
+            # Nor after the link drops and is regained (outputs are restored then).
+            sim.drop_links()
+            await asyncio.sleep(5.0)
+            assert device.connected
+            assert sim.commanded == (0, 0, 0, 0)
 
     run_virtual(main)
 

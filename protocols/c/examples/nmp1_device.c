@@ -502,7 +502,7 @@ static void stop_with(nmp1_device_t *dev, uint8_t latch, uint8_t event, int16_t 
 {
     stop_everything(dev);
     dev->faults |= latch;
-    send_event(dev, event, NMP1_EVENT_STATE_RAISED, value); /* section 7.6 */
+    send_event(dev, event, NMP1_EVENT_STATE_RAISED, value); /* section 7.8 */
 }
 
 void nmp1_device_init(nmp1_device_t *dev, const nmp1_info_t *info, const nmp1_hal_t *hal,
