@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import random
@@ -166,6 +167,15 @@ class Bridge:
             raise KeyError(f"no device {device_id!r} on this bridge; devices: {known}")
         self.nodes.remove(node)
         await node.remove()
+
+    def _configured(self, url: str, device_id: str | None, name: str | None) -> DeviceConfig:
+        """The entry to add for an ``add`` request: the configuration file's own entry for
+        that device (its profile, limits and key stay with it across remove and add),
+        else a new one."""
+        for entry in self.config.devices:
+            if entry.url == url and (device_id is None or entry.id in (None, device_id)):
+                return dataclasses.replace(entry, id=device_id or entry.id, name=name or entry.name)
+        return DeviceConfig(url=url, id=device_id, name=name)
 
     def program(self, name: str) -> Program:
         """The program offered as ``name``: a user program, else the built-in one."""
@@ -556,7 +566,7 @@ class Bridge:
                     raise ValueError('"id" must be a string')
                 if dname is not None and (not isinstance(dname, str) or not dname.strip()):
                     raise ValueError('"name" must be a non-empty string')
-                node = await self.add_device(DeviceConfig(url=url, id=device_id, name=dname))
+                node = await self.add_device(self._configured(url, device_id, dname))
                 data = node.describe()
             elif name == "remove":
                 _no_fields(body, name, {"id"})

@@ -55,3 +55,32 @@ async def test_rest_survives_remove_and_add(
             await asyncio.sleep(0.3)
             assert sim.commanded == (0, 0, 0, 0)
             await setup.bridge.remove_device("sofa")
+
+
+async def test_the_configured_limits_survive_remove_and_add_over_mqtt(
+    live_broker: BrokerProcess,
+) -> None:
+    # bridge.toml gives this device a 40 C heat limit; an MQTT remove then add of the
+    # same device must bring the entry back with it, not a bare URL.
+    entry = DeviceConfig("sim://heat4", id="sofa", limits=SafetyLimits(heat_max_c=40.0))
+    async with (
+        running_bridge(live_broker, devices=(entry,)) as setup,
+        observer(live_broker, setup.watch) as obs,
+    ):
+        t = setup.topics
+        await obs.wait(t.availability("sofa"), lambda p: p == b"online")
+        mark = obs.mark()
+        await obs.send(t.request("remove"), {"id": "sofa"})
+        await obs.wait_json(t.response("remove"), after=mark)
+        mark = obs.mark()
+        await obs.send(t.request("add"), {"url": "sim://heat4", "id": "sofa"})
+        added = await obs.wait_json(t.response("add"), after=mark)
+        assert added["status"] == "ok", added
+        await obs.wait(t.availability("sofa"), lambda p: p == b"online", after=mark)
+        await obs.wait_json(t.state("sofa"), after=mark)
+        mark = obs.mark()
+        await obs.send(t.set("sofa"), {"heat": 42})
+        error = await obs.wait_json(t.error("sofa"), after=mark)
+        assert (error["limit"], error["allowed"]) == ("heat_max", 40.0), error
+        node = setup.bridge.node("sofa")
+        assert node.config.limits == SafetyLimits(heat_max_c=40.0)
