@@ -549,7 +549,9 @@ async def _false_start(probe: Probe) -> str:
     waiter = asyncio.ensure_future(
         probe.raw(b"\xa5\x01\x0a\x05\x06" + encode(GetStatus(), first), first)
     )
-    await asyncio.sleep(0.2)
+    # Well within the 200 ms after which a silent link abandons the candidate (rule 6):
+    # the second request must complete it, so its CRC failure decides.
+    await asyncio.sleep(0.05)
     reply = await probe.raw(encode(GetStatus(), second), second)
     if not isinstance(reply, Status):
         waiter.cancel()

@@ -376,7 +376,7 @@ class _WholeCandidateDropped(StreamDecoder):
 class _EagerDecoder(StreamDecoder):
     """Takes a complete frame that starts inside an incomplete candidate."""
 
-    TRUST_SYNC = False
+    TRUST_HEADER = False
 
 
 def _decoding_with(decoder: type[StreamDecoder]) -> type[NmpPersonality]:

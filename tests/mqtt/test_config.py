@@ -335,4 +335,4 @@ def test_a_bad_device_key_names_the_field(tmp_path: Path) -> None:
     text = '[broker]\nurl = "mqtt://x"\n[[devices]]\nurl = "sim://heat4-auth"\nkey = "abc"\n'
     with pytest.raises(ConfigError, match="64 hexadecimal digits") as info:
         load_config(write(tmp_path, text))
-    assert info.value.field == "devices[0].key"
+    assert info.value.field == "devices[1].key"
