@@ -6,6 +6,7 @@ imported only here, when a plot is asked for.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +20,12 @@ class PlotUnavailable(MassagerError):
     """matplotlib is not installed."""
 
 
-def plot_program(compiled: CompiledProgram, path: str | Path) -> Path:
-    """Write a plot of ``compiled`` to ``path`` (``.png`` or ``.svg``); returns the path.
-
-    One row per zone shows its level over time (hatched where the device loops
-    a rhythm or plays its own waveform), the last row the heater target; stage
-    boundaries are drawn across all rows and named at the top.
-    """
-    path = Path(path)
-    if path.suffix.lower() not in _FORMATS:
-        raise ValueError(f"cannot plot to {path.name!r}: use a .png or .svg file name")
+def pyplot_for(path: str | os.PathLike[str]) -> tuple[Path, Any]:
+    """``path`` checked as a plot file (``.png`` or ``.svg``) and matplotlib's pyplot,
+    drawing off screen; ``PlotUnavailable`` without matplotlib."""
+    out = Path(path)
+    if out.suffix.lower() not in _FORMATS:
+        raise ValueError(f"cannot plot to {out.name!r}: use a .png or .svg file name")
     try:
         import matplotlib
 
@@ -38,6 +35,17 @@ def plot_program(compiled: CompiledProgram, path: str | Path) -> Path:
         raise PlotUnavailable(
             "plotting needs matplotlib: pip install 'massager-sdk[plot]'"
         ) from None
+    return out, plt
+
+
+def plot_program(compiled: CompiledProgram, path: str | Path) -> Path:
+    """Write a plot of ``compiled`` to ``path`` (``.png`` or ``.svg``); returns the path.
+
+    One row per zone shows its level over time (hatched where the device loops
+    a rhythm or plays its own waveform), the last row the heater target; stage
+    boundaries are drawn across all rows and named at the top.
+    """
+    path, plt = pyplot_for(path)
 
     timeline = compiled.timeline
     zones = len(timeline.outputs)

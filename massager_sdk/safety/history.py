@@ -13,8 +13,6 @@ from pathlib import Path
 
 from massager_sdk.safety.ledger import Ledger, LedgerEvent, Sample, SessionRecord
 
-_FORMATS = {".png", ".svg"}
-
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class SessionDetail:
@@ -59,20 +57,9 @@ def open_session(session: int, path: str | os.PathLike[str] | None = None) -> Se
 
 def plot_session(detail: SessionDetail, path: str | os.PathLike[str]) -> Path:
     """Plot levels, the heat target and the measured temperature over time to ``.png``/``.svg``."""
-    out = Path(path)
-    if out.suffix.lower() not in _FORMATS:
-        raise ValueError(f"cannot plot to {out.name!r}: use a .png or .svg file name")
-    from massager_sdk.programs.plot import PlotUnavailable
+    from massager_sdk.programs.plot import pyplot_for
 
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise PlotUnavailable(
-            "plotting needs matplotlib: pip install 'massager-sdk[plot]'"
-        ) from None
+    out, plt = pyplot_for(path)
     record, samples = detail.record, detail.samples
     if not samples:
         raise ValueError(f"session {record.id} has no telemetry to plot")
