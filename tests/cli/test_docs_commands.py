@@ -142,3 +142,32 @@ def test_the_python_api_first_snippet_runs(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "NMP Heat 4" in result.stdout and "DeviceStatus(" in result.stdout
+
+
+def _run_snippet(tmp_path: Path, code: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "snippet.py"
+    script.write_text(code)
+    return subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_the_python_api_sync_and_control_snippets_run(tmp_path: Path) -> None:
+    # The other complete snippets: the sync facade as written, and the control layer's
+    # inside an async main (the page shows the body of one).
+    blocks = re.findall(
+        r"^```python\n(.*?)^```", Path("docs/python-api.md").read_text(), re.M | re.S
+    )
+    [sync] = [b for b in blocks if b.startswith("import massager_sdk.sync")]
+    result = _run_snippet(tmp_path, sync)
+    assert result.returncode == 0, result.stderr
+    assert "DeviceStatus(" in result.stdout
+    [control] = [b for b in blocks if "from massager_sdk.control import" in b]
+    body = "\n".join("    " + line for line in control.splitlines())
+    result = _run_snippet(
+        tmp_path,
+        f"import asyncio\nimport massager_sdk\n\nasync def main():\n{body}\n\n"
+        "asyncio.run(main())\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "'program': 'classic'" in result.stdout, result.stdout
