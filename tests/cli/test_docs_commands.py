@@ -34,7 +34,10 @@ SKIP: dict[str, str] = {
     r"^massager bridge": "needs an MQTT broker; tests/mqtt runs the bridge against a real one",
     r"^massager simulate": "serves until a signal; tests/cli/conftest.py's Served runs it",
     r"~/": "writes into the home directory",
-    r"\?protocol=yh": "the served test device speaks NMP/1, not yh; tests/profiles/test_selection.py checks the ?protocol= form",
+    r"\?protocol=yh": (
+        "the served test device speaks NMP/1, not yh; "
+        "tests/profiles/test_selection.py checks the ?protocol= form"
+    ),
     # Tests reach loopback only: a documented host on a network is never contacted.
     r"(tcp|mqtts?)://(?!127\.0\.0\.1|localhost|\[::1\])": "names a host on a network",
 }
