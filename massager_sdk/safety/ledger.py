@@ -205,8 +205,7 @@ class Ledger:
             raise self._error("cannot be opened", exc) from exc
         try:
             self._db.execute("PRAGMA foreign_keys = ON")
-            if self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
-                raise sqlite3.OperationalError("WAL mode is not available")
+            self._wal(busy_timeout_s)
             self._db.execute("PRAGMA synchronous = NORMAL")
             with self._write() as db:
                 version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -401,6 +400,22 @@ class Ledger:
         self.close()
 
     # ------------------------------------------------------------ internals
+
+    def _wal(self, busy_timeout_s: float) -> None:
+        """Switch the file to WAL mode. Switching needs the file to itself, and SQLite
+        answers "database is locked" at once, without its busy timeout, while another
+        process opens or switches the same new file: so try again until the timeout."""
+        deadline = time.monotonic() + busy_timeout_s
+        while True:
+            try:
+                mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        if mode != "wal":
+            raise sqlite3.OperationalError("WAL mode is not available")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import sqlite3
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from massager_sdk.safety import SafetyLimits
-from massager_sdk.safety.ledger import Ledger
+from massager_sdk.safety.ledger import Ledger, LedgerError
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMITS = SafetyLimits()
@@ -102,3 +103,29 @@ def test_two_processes_at_once(_private_ledger: Path) -> None:
         for session, _ in sessions:
             count = db.execute("SELECT COUNT(*) FROM samples WHERE session = ?", (session,))
             assert count.fetchone()[0] == 400  # one per status, none lost to the other
+
+
+def _open_at_once(path: str, start: Any, results: Any) -> None:
+    start.wait()
+    try:
+        Ledger(path).close()
+        results.put("ok")
+    except LedgerError as exc:
+        results.put(str(exc))
+
+
+def test_processes_opening_a_new_ledger_at_once_all_get_it(tmp_path: Path) -> None:
+    # The first open switches the new file to WAL mode; SQLite answers the others
+    # "database is locked" at once meanwhile, without waiting its busy timeout.
+    context = multiprocessing.get_context("fork")
+    for round_ in range(8):
+        path = str(tmp_path / f"ledger{round_}.sqlite3")
+        start, results = context.Barrier(3), context.Queue()
+        procs = [
+            context.Process(target=_open_at_once, args=(path, start, results)) for _ in range(3)
+        ]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(30)
+        assert [results.get(timeout=5) for _ in procs] == ["ok"] * 3
