@@ -98,7 +98,7 @@ class DeviceStopWatch:
 
     def on_event(self, event: Any) -> None:
         """A device's ``on_event`` callback."""
-        if self.why is None and event.kind.stops_outputs and event.active is not False:
+        if self.why is None and event.kind.stops_outputs and event.raised:
             detail = f" ({event.detail})" if event.detail else ""
             self.why = f"{event.kind.value.replace('_', ' ')}{detail}"
             self.stopped.set()

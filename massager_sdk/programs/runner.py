@@ -217,7 +217,7 @@ class ProgramRunner:
 
     def handle_event(self, event: DeviceEvent) -> None:
         """React to a device or link event (the runner subscribes to the client's events)."""
-        if event.kind is EventKind.LINK_LOST and event.active is not False:
+        if event.kind is EventKind.LINK_LOST and event.raised:
             if self._state == "running":
                 self._link_paused = True
                 self._request("link-lost", "link lost")
