@@ -31,6 +31,8 @@ from typing import Any, Protocol
 
 from massager_protocols.errors import ProtocolError
 from massager_protocols.nmp import (
+    MAX_INTENSITY_STEPS,
+    OVERHEAD,
     Ack,
     Event,
     EventCode,
@@ -57,6 +59,7 @@ from massager_protocols.nmp import (
     encode,
     encode_frame,
 )
+from massager_protocols.nmp.messages import STATUS_PACKED
 
 from massager_sdk.transports import Transport, open_transport
 
@@ -130,6 +133,8 @@ class Probe:
         self.bench: Bench | None = None
         #: Opens another link to the same device (``None``: the link cannot be shared).
         self.open_second: Callable[[], Awaitable[Probe]] | None = None
+        #: The payload of the latest STATUS, as sent (its layout bits are checked).
+        self.status_payload = b""
 
     def _on_data(self, data: bytes) -> None:
         for frame in self.decoder.feed(data, asyncio.get_running_loop().time()):
@@ -137,6 +142,8 @@ class Probe:
                 message = frame.message()
             except ProtocolError:
                 continue
+            if isinstance(message, Status):
+                self.status_payload = frame.payload
             if frame.seq == 0:
                 if isinstance(message, Event) and not self.events.full():
                     self.events.put_nowait(message)
@@ -325,8 +332,11 @@ async def _info(probe: Probe) -> str:
         raise CheckFailed(f"INFO protocol_version is {reply.protocol_version}, expected 1")
     if not 1 <= len(reply.zones) <= 8:
         raise CheckFailed(f"INFO lists {len(reply.zones)} zones; 1..8 are allowed")
-    if reply.intensity_steps < 1 or reply.watchdog_ms == 0:
-        raise CheckFailed("INFO needs intensity_steps >= 1 and a watchdog_ms above 0")
+    if not 1 <= reply.intensity_steps <= MAX_INTENSITY_STEPS or reply.watchdog_ms == 0:
+        raise CheckFailed(
+            f"INFO needs intensity_steps 1..{MAX_INTENSITY_STEPS} (has {reply.intensity_steps}) "
+            "and a watchdog_ms above 0"
+        )
     if reply.has(Feature.HEAT) and not reply.heat_limit_dc:
         raise CheckFailed("INFO advertises HEAT but heat_limit_dc is 0")
     probe.info = reply
@@ -337,11 +347,19 @@ async def _info(probe: Probe) -> str:
 async def _status(probe: Probe) -> str:
     info = _require_info(probe)
     status = await probe.status()
+    payload = probe.status_payload
+    if len(payload) < 4 or not payload[3] & STATUS_PACKED:
+        raise CheckFailed(
+            "STATUS faults bit 7 is clear: the 1.0 layout (a byte per zone); 1.1 sets it "
+            "and packs the levels two to a byte"
+        )
     if len(status.intensities) != len(info.zones):
         raise CheckFailed(
             f"STATUS has {len(status.intensities)} levels for {len(info.zones)} zones"
         )
-    return f"battery {status.battery_pct}%"
+    if OVERHEAD + len(payload) > 20:
+        raise CheckFailed(f"STATUS is {OVERHEAD + len(payload)} bytes; one BLE write holds 20")
+    return f"battery {status.battery_pct}%, {OVERHEAD + len(payload)}-byte frame"
 
 
 @check("every reply echoes the request's sequence number and type", "2, 4")
@@ -376,6 +394,19 @@ async def _output(probe: Probe) -> str:
     await probe.expect_ack(StopAll())
     await probe.wait_status(lambda s: not any(s.intensities), "every zone off")
     return f"levels 0..{info.intensity_steps}"
+
+
+@check("STATUS reports each zone's own level", "4.2 STATUS, 6.5")
+async def _zone_levels(probe: Probe) -> str:
+    info = _require_info(probe)
+    levels = tuple(1 + i % info.intensity_steps for i in range(len(info.zones)))
+    for zone, level in enumerate(levels):
+        await asyncio.sleep(info.min_gap_ms / 1000)
+        await probe.expect_ack(SetOutput(1 << zone, level, Waveform.CONSTANT, 0, 0))
+    await probe.wait_status(lambda s: s.intensities == levels, f"zone levels {list(levels)}")
+    await probe.expect_ack(StopAll())
+    await probe.wait_status(lambda s: not any(s.intensities), "every zone off")
+    return f"levels {list(levels)}"
 
 
 @check("STOP_ALL switches the heater off", "4.1 STOP_ALL")

@@ -411,15 +411,33 @@ int nmp1_decode_status(const uint8_t *payload, size_t length, nmp1_status_t *out
     out->auto_off_s = (uint16_t)get_uint(r, 2);
     {
         size_t i;
-        size_t count = r->err ? 0 : r->n - r->at;
-        if (count > NMP1_STATUS_INTENSITIES_MAX) {
-            count = NMP1_STATUS_INTENSITIES_MAX;
+        size_t count;
+        if (!r->err && (out->faults & NMP1_STATUS_PACKED)) {
+            /* 1.1: the count in the top bits, levels two to a byte, then fields
+             * a later revision appends (skipped, section 8) */
+            out->faults = (uint8_t)(out->faults & ~NMP1_STATUS_PACKED);
+            count = (size_t)(out->auto_off_s >> NMP1_STATUS_ZONES_SHIFT);
+            out->auto_off_s = (uint16_t)(out->auto_off_s & NMP1_STATUS_AUTO_OFF_MAX);
+            if (count > NMP1_STATUS_INTENSITIES_MAX) {
+                r->err = NMP1_ERR_CAPACITY;
+            } else if (r->n - r->at < (count + 1u) / 2u) {
+                r->err = NMP1_ERR_SHORT;
+            }
+            for (i = 0; !r->err && i < count; i++) {
+                out->intensities[i] = (uint8_t)((r->p[r->at + i / 2u] >> (4u * (i % 2u))) & 0xFu);
+            }
+        } else {
+            /* a 1.0 device's STATUS: one byte per zone, to the end */
+            count = r->err ? 0 : r->n - r->at;
+            if (count > NMP1_STATUS_INTENSITIES_MAX) {
+                count = NMP1_STATUS_INTENSITIES_MAX;
+            }
+            for (i = 0; i < count; i++) {
+                out->intensities[i] = r->p[r->at + i];
+            }
         }
-        for (i = 0; i < count; i++) {
-            out->intensities[i] = (uint8_t)get_uint(r, 1);
-        }
-        out->intensities_count = (uint8_t)count;
-        r->at = r->n; /* the rest of the payload belongs to this field */
+        out->intensities_count = (uint8_t)(r->err ? 0 : count);
+        r->at = r->n;
     }
     return reader.err;
 }
@@ -437,11 +455,22 @@ int nmp1_encode_status(const nmp1_status_t *msg, uint8_t *payload, size_t capaci
     put_uint(w, msg->auto_off_s, 2);
     {
         uint8_t i;
-        if (msg->intensities_count > NMP1_STATUS_INTENSITIES_MAX) {
+        if (!w->err && ((msg->faults & NMP1_STATUS_PACKED) || msg->auto_off_s > NMP1_STATUS_AUTO_OFF_MAX
+                        || msg->intensities_count > NMP1_STATUS_INTENSITIES_MAX)) {
             w->err = NMP1_ERR_RANGE;
         }
-        for (i = 0; !w->err && i < msg->intensities_count; i++) {
-            put_uint(w, msg->intensities[i], 1);
+        if (!w->err) {
+            /* the 1.1 marker and the zone count share earlier fields' bytes */
+            w->p[3] = (uint8_t)(w->p[3] | NMP1_STATUS_PACKED);
+            w->p[8] = (uint8_t)(w->p[8] |
+                                (msg->intensities_count << (NMP1_STATUS_ZONES_SHIFT - 8)));
+        }
+        for (i = 0; !w->err && i < msg->intensities_count; i += 2u) {
+            uint8_t high = i + 1u < msg->intensities_count ? msg->intensities[i + 1u] : 0u;
+            if (msg->intensities[i] > 0xFu || high > 0xFu) {
+                w->err = NMP1_ERR_RANGE;
+            }
+            put_uint(w, (uint32_t)(msg->intensities[i] | (high << 4)), 1);
         }
     }
     return writer.err ? writer.err : (int)writer.at;

@@ -29,6 +29,11 @@
 #define NMP1_MAX_ZONES 8
 #define NMP1_NO_TEMPERATURE (-2048)
 #define NMP1_NO_BATTERY 0x7F
+/* STATUS (section 4.2): bit 7 of faults marks the 1.1 layout, whose zone count
+ * is bits 12-15 of auto_off_s and whose seconds are bits 0-11. */
+#define NMP1_STATUS_PACKED 0x80
+#define NMP1_STATUS_ZONES_SHIFT 12
+#define NMP1_STATUS_AUTO_OFF_MAX 0xFFF
 
 /* Message types (section 5). */
 #define NMP1_MSG_GET_INFO 0x01

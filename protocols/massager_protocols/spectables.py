@@ -32,6 +32,8 @@ _BLOCK = re.compile(r"(<!-- generated:(?P<name>[\w-]+) -->\n).*?(<!-- end:(?P=na
 def type_name(con: Any) -> tuple[str, int | None]:
     """A C-like type name and fixed size: NMP/1's, plus varints, arrays and byte runs."""
     con = unwrap(con)
+    if hasattr(con, "SPEC_TYPE"):  # a construct that names its own wire form
+        return str(con.SPEC_TYPE), None
     if isinstance(con, cs.FormatField):
         code = con.fmtstr[1:]
         names = {"B": "u8", "b": "i8", "H": "u16", "h": "i16", "I": "u32", "L": "u32",

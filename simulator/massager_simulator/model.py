@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from massager_protocols.nmp import (
+    MAX_INTENSITY_STEPS,
     MAX_ZONES,
     PROTOCOL_VERSION,
     Feature,
@@ -268,7 +269,10 @@ def parse_model(name: str, data: dict[str, Any]) -> DeviceModel:
         model=top.text("model", 32),
         serial=top.text("serial", 32),
         firmware=(int(parts[0]), int(parts[1]), int(parts[2])),
-        intensity_steps=top.integer("intensity_steps", 1, 255),
+        # NMP/1's STATUS holds a level in 4 bits; other protocols carry a byte
+        intensity_steps=top.integer(
+            "intensity_steps", 1, MAX_INTENSITY_STEPS if protocol == "nmp1" else 255
+        ),
         watchdog_ms=top.integer("watchdog_ms", 100, 0xFFFF),
         auto_off_default_s=top.integer("auto_off_default_s", 1, auto_off_max),
         auto_off_max_s=auto_off_max,

@@ -11,6 +11,7 @@ heater after a stop, and the waveforms over time.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,12 +19,14 @@ from pathlib import Path
 import pytest
 from massager_protocols.nmp import (
     NO_TEMPERATURE,
+    OVERHEAD,
     Ack,
     Event,
     EventCode,
     EventState,
     Fault,
     Feature,
+    Frame,
     GetStatus,
     Info,
     Keepalive,
@@ -101,20 +104,23 @@ def device_lib(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
 class CDevice:
     """The skeleton on the fake board; ``elapsed`` is virtual milliseconds since start."""
 
-    def __init__(self, lib: ctypes.CDLL) -> None:
+    def __init__(self, lib: ctypes.CDLL, info: Info = INFO) -> None:
         self.lib = lib
-        payload = INFO.encode_payload()
+        payload = info.encode_payload()
         assert lib.sim_init(payload, len(payload), START_MS) == 0
         self.elapsed = 0
         self._seq = 0
         self._decoder = StreamDecoder()
         #: Everything the device sent: (elapsed ms, seq, message).
         self.sent: list[tuple[int, int, Message]] = []
+        #: The same, as frames.
+        self.frames: list[Frame] = []
 
     def _collect(self) -> None:
         buf = ctypes.create_string_buffer(16384)
         n = self.lib.sim_take_output(buf, len(buf))
         for frame in self._decoder.feed(buf.raw[:n]):
+            self.frames.append(frame)
             self.sent.append((self.elapsed, frame.seq, frame.message()))
 
     def tick(self, ms: int) -> None:
@@ -394,3 +400,21 @@ def test_a_corrupted_length_byte_holds_the_link_only_until_it_falls_silent(
     device.tick(250)  # section 2.1, rule 6: silence abandons the candidate
     assert 42 in [seq for _, seq, _ in device.sent]
     assert isinstance(device.status(), Status)
+
+
+def test_eight_zones_report_their_own_levels_in_one_ble_write(device_lib: ctypes.CDLL) -> None:
+    zones = tuple(ZoneInfo(p % 6, f"zone {p}") for p in range(8))
+    device = CDevice(device_lib, dataclasses.replace(INFO, zones=zones, auto_off_max_s=7200))
+    levels = (1, 2, 3, 4, 5, 6, 7, 10)
+    for zone, level in enumerate(levels):
+        assert device.request(SetOutput(1 << zone, level)) == Ack(SetOutput.TYPE)
+        device.tick(30)  # past min_gap_ms
+    assert device.request(SetAutoOff(5000)) == Ack(SetAutoOff.TYPE)
+    device.keep_alive(1500)  # past the soft start
+    device.feed(encode(GetStatus(), 200))
+    (frame,) = [f for f in device.frames if f.seq == 200]
+    assert OVERHEAD + len(frame.payload) == 20  # 7 + 9 + 8 / 2
+    status = frame.message()
+    assert isinstance(status, Status)
+    assert status.intensities == levels
+    assert status.auto_off_s == 4095  # 12 bits: 4095 s or more

@@ -115,6 +115,40 @@ def test_every_golden_message_parses_to_its_fields_and_builds_to_its_bytes(
     assert out.raw[:size] == data
 
 
+@pytest.mark.parametrize("vector", VECTORS["receive_only"], ids=lambda v: v["name"])
+def test_c_reads_appended_fields_and_1_0_status_as_python_does(
+    nmp1_lib: ctypes.CDLL, vector: dict[str, Any]
+) -> None:
+    (frame,) = CReceiver(nmp1_lib).push(bytes.fromhex(vector["hex"]))
+    result, fields, again = roundtrip(nmp1_lib, frame.msg_type, frame.payload)
+    assert (result, fields) == (0, vector["fields"])
+    # built again in 1.1's layout, without the bytes it skipped (a 1.0 auto-off
+    # above 4095 s has no 1.1 form: both refuse it)
+    try:
+        assert again == MESSAGES[frame.msg_type].from_fields(fields).encode_payload()
+    except MalformedPayload:
+        assert again == ERR_RANGE
+
+
+@given(
+    st.integers(0, 15).flatmap(
+        lambda n: st.tuples(st.just(n), st.binary(min_size=9, max_size=9 + (n + 1) // 2 + 3))
+    )
+)
+def test_c_refuses_a_status_as_python_does(nmp1_lib: ctypes.CDLL, case: tuple[int, bytes]) -> None:
+    # a 1.1 STATUS claiming `n` zones (more than 8 is malformed), of any length
+    count, raw = case
+    payload = raw[:3] + bytes([raw[3] | 0x80]) + raw[4:8] + bytes([raw[8] & 0x0F | count << 4])
+    payload += raw[9:]
+    result, fields, _ = roundtrip(nmp1_lib, Status.TYPE, payload)
+    try:
+        message = Status.decode_payload(payload)
+    except MalformedPayload:
+        assert result != 0
+    else:
+        assert (result, fields) == (0, message.fields())
+
+
 @pytest.mark.parametrize("hex_text", ALL_HEX)
 def test_every_frame_in_the_vector_file_decodes_as_python_decodes_it(
     nmp1_lib: ctypes.CDLL, hex_text: str
@@ -223,10 +257,10 @@ MESSAGE = st.one_of(
         Status,
         _U8,
         _U16,
-        _U8,
+        st.integers(0, 0x7F),  # bit 7 marks the layout
         st.integers(0, 0xFFFFFF),
-        _U16,
-        st.lists(_U8, max_size=8).map(tuple),
+        st.integers(0, 0xFFF),  # bits 12-15 carry the zone count
+        st.lists(st.integers(0, 15), max_size=8).map(tuple),
     ),
     st.builds(Event, _U8, _U8, st.integers(-0x8000, 0x7FFF)),
 )

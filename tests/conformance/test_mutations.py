@@ -324,6 +324,32 @@ class StatusReplyUnnumbered(_WithPersonality):
     personality_class = _StatusSeqZero
 
 
+class _StatusLayout10(_Mutant):
+    def answer(self, frame: Frame, reply: bytes) -> bytes:
+        out = decode_frame(reply)
+        if out.msg_type != MsgType.STATUS:
+            return reply
+        status = Status.decode_payload(out.payload)
+        return encode_frame(out.seq, out.msg_type, status.encode_payload_1_0())
+
+
+class StatusInTheOldLayout(_WithPersonality):
+    """STATUS in 1.0's layout: a byte per zone, faults bit 7 clear."""
+
+    personality_class = _StatusLayout10
+
+
+class StatusZonesSwapped(SimulatedDevice):
+    """STATUS packs each pair of zones the wrong way round (zone 0 in bits 4-7)."""
+
+    def _status(self, now: float) -> Status:
+        status = super()._status(now)
+        levels = list(status.intensities)
+        for i in range(0, len(levels) - 1, 2):
+            levels[i], levels[i + 1] = levels[i + 1], levels[i]
+        return dataclasses.replace(status, intensities=tuple(levels))
+
+
 class _ShortHeat(_Mutant):
     def answer(self, frame: Frame, reply: bytes) -> bytes:
         if frame.msg_type == MsgType.SET_HEAT and len(frame.payload) == 1:
@@ -402,6 +428,8 @@ class EmbeddedFrameAnswered(_WithPersonality):
 
 #: Each variant and a word of the check that must catch it.
 MUTANTS: dict[type[SimulatedDevice], str] = {
+    StatusInTheOldLayout: "one level per zone",
+    StatusZonesSwapped: "each zone's own level",
     WatchdogLeavesHeaterOn: "watchdog stops",
     StopAllLeavesHeaterOn: "STOP_ALL switches the heater off",
     PatternsNeverPlay: "patterns play",

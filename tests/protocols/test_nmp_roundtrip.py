@@ -11,6 +11,7 @@ from massager_protocols.nmp import (
     Event,
     EventCode,
     EventState,
+    Fault,
     Frame,
     GetInfo,
     GetSession,
@@ -98,9 +99,15 @@ def test_round_trip(message: Message) -> None:
 
 @pytest.mark.parametrize("message", EXAMPLES, ids=lambda m: type(m).__name__)
 def test_fast_path_agrees_with_construct(message: Message) -> None:
-    built = bytes(message._COMPILED.build(message._to_container()))
-    assert message.encode_payload() == built
-    assert type(message).decode_payload(built) == message
+    payload = message.encode_payload()
+    view = message._COMPILED.parse(payload)
+    if isinstance(message, Status):  # construct sees the shared bits, the fields the values
+        view.faults &= 0x7F
+        view.auto_off_s &= 0xFFF
+    else:
+        assert bytes(message._COMPILED.build(message._to_container())) == payload
+    assert type(message)._from_container(view) == message
+    assert type(message).decode_payload(payload) == message
 
 
 @pytest.mark.parametrize(
@@ -204,3 +211,25 @@ def test_a_header_claiming_more_than_its_type_allows_is_noise() -> None:
     assert decoder.feed(b"\xa5\x01\x28" + keepalive) == [decode_frame(keepalive)]
     assert decoder.stats.crc_errors == 0
     assert decoder.stats.bytes_skipped == 3
+
+
+def test_status_zone_count_and_levels_are_checked() -> None:
+    good = Status.make(battery_pct=None, intensities=(1, 2, 3)).encode_payload()
+    assert Status.decode_payload(good).intensities == (1, 2, 3)
+    with pytest.raises(MalformedPayload, match="needs at least 11"):
+        Status.decode_payload(good[:10])  # three zones need two level bytes
+    nine = good[:8] + bytes([good[8] & 0x0F | 0x90]) + good[9:]
+    with pytest.raises(MalformedPayload, match="zone count is 9"):
+        Status.decode_payload(nine)
+    with pytest.raises(MalformedPayload, match=r"0\.\.15"):
+        Status.make(battery_pct=None, intensities=(16,)).encode_payload()
+    with pytest.raises(MalformedPayload, match="at most 8"):
+        Status.make(battery_pct=None, intensities=(1,) * 9).encode_payload()
+    with pytest.raises(MalformedPayload, match=r"0\.\.4095"):
+        Status(0x7F, 0, 0, 0, 4096, ()).encode_payload()
+    assert Status.make(battery_pct=None, auto_off_s=70000).auto_off_s == 4095
+
+
+def test_a_1_0_status_reads_as_1_0_sent_it() -> None:
+    status = Status(62, 3850, int(Fault.LOW_BATTERY), 0, 5000, (9, 0, 20, 1, 1, 1, 1, 1))
+    assert Status.decode_payload(status.encode_payload_1_0()) == status

@@ -121,6 +121,11 @@ static void send_status(nmp1_device_t *dev, uint8_t seq)
     msg.faults = dev->faults;
     msg.heat = (uint32_t)(dev->heat_target_dc & 0xFFFu) | ((uint32_t)(measured & 0xFFFu) << 12);
     msg.auto_off_s = auto_off_left_s(dev);
+    if (msg.auto_off_s > NMP1_STATUS_AUTO_OFF_MAX) {
+        msg.auto_off_s = NMP1_STATUS_AUTO_OFF_MAX; /* 12 bits: "4095 s or more" */
+    }
+    /* The generated codec packs the levels 4 bits each, the zone count beside
+     * the auto-off seconds, and marks the 1.1 layout in faults (section 4.2). */
     msg.intensities_count = zone_count(dev);
     for (i = 0; i < zone_count(dev); i++) {
         /* What the motor is driven at now: soft start and waveform (section 6). */

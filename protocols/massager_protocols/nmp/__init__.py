@@ -22,6 +22,7 @@ from massager_protocols.nmp.framing import (
 from massager_protocols.nmp.messages import (
     DEVICE_MESSAGES,
     HOST_MESSAGES,
+    MAX_INTENSITY_STEPS,
     MAX_ZONES,
     MESSAGES,
     NO_BATTERY,
@@ -63,6 +64,7 @@ __all__ = [
     "FRAME",
     "HOST_MESSAGES",
     "MAX_FRAME",
+    "MAX_INTENSITY_STEPS",
     "MAX_PAYLOAD",
     "MAX_ZONES",
     "MESSAGES",

@@ -36,6 +36,7 @@ from massager_protocols.nmp.framing import (
     UNKNOWN_TYPE_BOUND,
 )
 from massager_protocols.nmp.messages import (
+    AUTO_OFF_STATUS_MAX,
     CODE_TABLES,
     MAX_ZONES,
     MESSAGES,
@@ -51,6 +52,7 @@ from massager_protocols.nmp.messages import (
     NackCode,
     SessionFlag,
     Waveform,
+    ZoneLevels,
     ZonePosition,
     unwrap,
 )
@@ -132,11 +134,21 @@ class Rest:
 
 
 @dataclasses.dataclass(frozen=True)
+class Levels:
+    """STATUS' zone levels: 4 bits each, their count in the top bits of an earlier
+    u16, present in this form when a flag bit of an earlier u8 is set (else a 1.0
+    payload's level bytes, to the end)."""
+
+    name: str
+    capacity: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Record:
     """A struct: a message's payload or an element of a sequence."""
 
     cname: str  # e.g. "set_output", "pattern_step"
-    fields: tuple[Int | Str | Seq | Rest, ...]
+    fields: tuple[Int | Str | Seq | Rest | Levels, ...]
 
     @property
     def fixed_size(self) -> int | None:
@@ -147,7 +159,8 @@ class Record:
     @property
     def min_size(self) -> int:
         return sum(
-            f.size if isinstance(f, Int) else 0 if isinstance(f, Rest) else 1 for f in self.fields
+            f.size if isinstance(f, Int) else 0 if isinstance(f, (Rest, Levels)) else 1
+            for f in self.fields
         )
 
 
@@ -164,8 +177,10 @@ def _element_class(owner: type[Any], field: str) -> type[Any]:
 
 def _leaf(
     name: str, con: Any, owner: type[Any], msg: str, fixed_before: int
-) -> Int | Str | Seq | Rest:
+) -> Int | Str | Seq | Rest | Levels:
     con = unwrap(con)
+    if isinstance(con, ZoneLevels):
+        return Levels(name, _CAPACITY[(msg, name)])
     if isinstance(con, cs.FormatField) and con.fmtstr[0] == "<":
         return Int(name, con.length, con.fmtstr[1].islower())
     if isinstance(con, cs.BytesInteger) and con.swapped and isinstance(con.length, int):
@@ -196,12 +211,14 @@ def _leaf(
 
 
 def _record(cname: str, wire: Any, owner: type[Any], msg: str) -> Record:
-    fields: list[Int | Str | Seq | Rest] = []
+    fields: list[Int | Str | Seq | Rest | Levels] = []
     fixed = 0
     for sub in wire.subcons:
         leaf = _leaf(sub.name, sub, owner, msg, fixed)
         fields.append(leaf)
-        fixed += leaf.size if isinstance(leaf, Int) else 0 if isinstance(leaf, Rest) else 1
+        fixed += (
+            leaf.size if isinstance(leaf, Int) else 0 if isinstance(leaf, (Rest, Levels)) else 1
+        )
     return Record(cname, tuple(fields))
 
 
@@ -281,6 +298,11 @@ def render_header() -> str:
         f"#define NMP1_MAX_ZONES {MAX_ZONES}",
         f"#define NMP1_NO_TEMPERATURE ({NO_TEMPERATURE})",
         f"#define NMP1_NO_BATTERY 0x{NO_BATTERY:02X}",
+        "/* STATUS (section 4.2): bit 7 of faults marks the 1.1 layout, whose zone count",
+        " * is bits 12-15 of auto_off_s and whose seconds are bits 0-11. */",
+        f"#define NMP1_STATUS_PACKED 0x{ZoneLevels.FLAG:02X}",
+        f"#define NMP1_STATUS_ZONES_SHIFT {ZoneLevels.COUNT_SHIFT}",
+        f"#define NMP1_STATUS_AUTO_OFF_MAX 0x{AUTO_OFF_STATUS_MAX:03X}",
     ]
     for title, codes in CODE_TABLES.items():
         out += ["", f"/* {title} (section 5). */"]
@@ -293,7 +315,7 @@ def render_header() -> str:
     out += ["#ifndef NMP1_STR_MAX", f"#define NMP1_STR_MAX {STR_MAX}", "#endif"]
     for _, record in records:
         for f in record.fields:
-            if isinstance(f, (Seq, Rest)):
+            if isinstance(f, (Seq, Rest, Levels)):
                 macro = _cap_macro(record.cname, f.name)
                 out += [f"#ifndef {macro}", f"#define {macro} {f.capacity}", "#endif"]
     out += ["", "/* Payload sizes: the smallest valid payload of each message. */"]
@@ -498,6 +520,8 @@ def _read_body(record: Record, owner: str, ptr: str) -> list[str]:
             lines.append(_get_int(f, target))
         elif isinstance(f, Str):
             lines.append(f"get_str(r, {target}, NMP1_STR_MAX);")
+        elif isinstance(f, Levels):
+            lines += _read_levels(record, owner, ptr, f)
         elif isinstance(f, Rest):
             cap = _cap_macro(owner, f.name)
             lines += [
@@ -543,6 +567,8 @@ def _write_body(record: Record, owner: str, ptr: str) -> list[str]:
             lines.append(_put_int(f, source))
         elif isinstance(f, Str):
             lines.append(f"put_str(w, {source}, NMP1_STR_MAX);")
+        elif isinstance(f, Levels):
+            lines += _write_levels(record, owner, ptr, f)
         elif isinstance(f, Rest):
             cap = _cap_macro(owner, f.name)
             lines += [
@@ -571,6 +597,85 @@ def _write_body(record: Record, owner: str, ptr: str) -> list[str]:
                 "}",
             ]
     return lines
+
+
+def _offset(record: Record, name: str) -> int:
+    at = 0
+    for f in record.fields:
+        if f.name == name:
+            return at
+        assert isinstance(f, Int), f"{record.cname}.{name} follows a variable field"
+        at += f.size
+    raise KeyError(name)
+
+
+def _read_levels(record: Record, owner: str, ptr: str, f: Levels) -> list[str]:
+    flag, count = f"{ptr}->{ZoneLevels.FLAG_FIELD}", f"{ptr}->{ZoneLevels.COUNT_FIELD}"
+    cap, target = _cap_macro(owner, f.name), f"{ptr}->{f.name}"
+    return [
+        "{",
+        "    size_t i;",
+        "    size_t count;",
+        f"    if (!r->err && ({flag} & NMP1_STATUS_PACKED)) {{",
+        "        /* 1.1: the count in the top bits, levels two to a byte, then fields",
+        "         * a later revision appends (skipped, section 8) */",
+        f"        {flag} = (uint8_t)({flag} & ~NMP1_STATUS_PACKED);",
+        f"        count = (size_t)({count} >> NMP1_STATUS_ZONES_SHIFT);",
+        f"        {count} = (uint16_t)({count} & NMP1_STATUS_AUTO_OFF_MAX);",
+        f"        if (count > {cap}) {{",
+        "            r->err = NMP1_ERR_CAPACITY;",
+        "        } else if (r->n - r->at < (count + 1u) / 2u) {",
+        "            r->err = NMP1_ERR_SHORT;",
+        "        }",
+        "        for (i = 0; !r->err && i < count; i++) {",
+        f"            {target}[i] = (uint8_t)((r->p[r->at + i / 2u] >> (4u * (i % 2u))) & 0xFu);",
+        "        }",
+        "    } else {",
+        "        /* a 1.0 device's STATUS: one byte per zone, to the end */",
+        "        count = r->err ? 0 : r->n - r->at;",
+        f"        if (count > {cap}) {{",
+        f"            count = {cap};",
+        "        }",
+        "        for (i = 0; i < count; i++) {",
+        f"            {target}[i] = r->p[r->at + i];",
+        "        }",
+        "    }",
+        f"    {ptr}->{f.name}_count = (uint8_t)(r->err ? 0 : count);",
+        "    r->at = r->n;",
+        "}",
+    ]
+
+
+def _write_levels(record: Record, owner: str, ptr: str, f: Levels) -> list[str]:
+    flag, count = f"{ptr}->{ZoneLevels.FLAG_FIELD}", f"{ptr}->{ZoneLevels.COUNT_FIELD}"
+    cap, source = _cap_macro(owner, f.name), f"{ptr}->{f.name}"
+    flag_at, count_at = (
+        _offset(record, ZoneLevels.FLAG_FIELD),
+        _offset(record, ZoneLevels.COUNT_FIELD),
+    )
+    top = count_at + 1  # the u16's high byte holds bits 8-15
+    return [
+        "{",
+        "    uint8_t i;",
+        f"    if (!w->err && (({flag} & NMP1_STATUS_PACKED) || {count} > NMP1_STATUS_AUTO_OFF_MAX",
+        f"                    || {ptr}->{f.name}_count > {cap})) {{",
+        "        w->err = NMP1_ERR_RANGE;",
+        "    }",
+        "    if (!w->err) {",
+        "        /* the 1.1 marker and the zone count share earlier fields' bytes */",
+        f"        w->p[{flag_at}] = (uint8_t)(w->p[{flag_at}] | NMP1_STATUS_PACKED);",
+        f"        w->p[{top}] = (uint8_t)(w->p[{top}] |",
+        f"                            ({ptr}->{f.name}_count << (NMP1_STATUS_ZONES_SHIFT - 8)));",
+        "    }",
+        f"    for (i = 0; !w->err && i < {ptr}->{f.name}_count; i += 2u) {{",
+        f"        uint8_t high = i + 1u < {ptr}->{f.name}_count ? {source}[i + 1u] : 0u;",
+        f"        if ({source}[i] > 0xFu || high > 0xFu) {{",
+        "            w->err = NMP1_ERR_RANGE;",
+        "        }",
+        f"        put_uint(w, (uint32_t)({source}[i] | (high << 4)), 1);",
+        "    }",
+        "}",
+    ]
 
 
 def _indent(lines: list[str]) -> list[str]:

@@ -23,6 +23,7 @@ from massager_protocols.nmp.messages import (
     MESSAGES,
     PROTOCOL_VERSION,
     Message,
+    ZoneLevels,
     message_class,
     unwrap,
 )
@@ -62,14 +63,16 @@ def _payload_bound(message: type[Message]) -> int:
     """The longest payload a receiver accepts for a message (section 2.1).
 
     A layout of fixed-size fields may grow, in a later revision, up to one BLE
-    write; one ending in a byte list up to the list's most (``TAIL_MAX``: a level
-    for each of eight zones in STATUS, a 32-byte secret in PAIR); any other
+    write; one ending in a byte list up to the list's most (``TAIL_MAX``: a 1.0
+    device's level byte for each of eight zones in STATUS, a 32-byte secret in
+    PAIR); any other
     variable layout up to the frame's limit.
     """
     fixed = 0
     for sub in message.WIRE.subcons:
         leaf = unwrap(sub)
-        if isinstance(leaf, cs.GreedyRange) and unwrap(leaf.subcon) is cs.Int8ul:
+        byte_run = isinstance(leaf, cs.GreedyRange) and unwrap(leaf.subcon) is cs.Int8ul
+        if byte_run or isinstance(leaf, ZoneLevels):
             if message.TAIL_MAX is None:
                 return MAX_PAYLOAD
             return max(fixed + message.TAIL_MAX, SINGLE_WRITE_PAYLOAD)

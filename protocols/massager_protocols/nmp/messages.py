@@ -141,6 +141,8 @@ class SessionFlag(enum.IntFlag):
 
 #: Zone mask bits: bit ``i`` addresses zone ``i`` as listed in INFO.
 MAX_ZONES = 8
+#: The most intensity steps a device has: STATUS reports a level in 4 bits.
+MAX_INTENSITY_STEPS = 15
 #: STATUS ``heat`` field value meaning "no temperature sensor reading".
 NO_TEMPERATURE = -0x800
 #: STATUS ``power`` percent value meaning "no battery (mains powered)".
@@ -548,7 +550,9 @@ class Info(Message):
         "fw_minor" / cs.Int8ul,
         "fw_patch" / cs.Int8ul,
         "features" / cs.Int16ul * "Feature flags (table below)",
-        "intensity_steps" / cs.Int8ul * "highest intensity level (levels are 0..steps)",
+        "intensity_steps"
+        / cs.Int8ul
+        * "highest intensity level, 1..15 (levels are 0..steps; 1.0 allowed up to 255)",
         "watchdog_ms" / cs.Int16ul * "outputs stop after this long without a frame",
         "auto_off_default_s" / cs.Int16ul,
         "auto_off_max_s" / cs.Int16ul,
@@ -607,25 +611,88 @@ class Info(Message):
         return bool(self.features & feature)
 
 
+class ZoneLevels(cs.Construct):  # type: ignore[misc]
+    """STATUS' zone part: ``n`` levels of 4 bits, two to a byte, zone ``2k`` in the
+    low half of byte ``k``; ``n`` sits in bits 12-15 of ``auto_off_s``.
+
+    A construct so the spec table and the C generator see the field where it is;
+    :class:`Status` carries its own codec (the two 1.1 fields share bits, and a
+    1.0 STATUS has its levels one byte each).
+    """
+
+    #: The field whose top 4 bits hold the zone count, and where they start.
+    COUNT_FIELD = "auto_off_s"
+    COUNT_SHIFT = 12
+    #: The field and bit that mark the 1.1 zone part (reserved, 0, in 1.0).
+    FLAG_FIELD = "faults"
+    FLAG = 0x80
+    #: The spec table's type column.
+    SPEC_TYPE = "u4 x n, two per byte: ceil(n / 2) bytes"
+
+    def _parse(self, stream: Any, context: Any, path: Any) -> list[int]:
+        count = context[self.COUNT_FIELD] >> self.COUNT_SHIFT
+        packed = cs.stream_read(stream, (count + 1) // 2, path)
+        return [(packed[i // 2] >> (4 * (i % 2))) & 0xF for i in range(count)]
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
+        cs.stream_write(stream, _pack_levels(obj), None, path)
+        return obj
+
+
+def _pack_levels(levels: Sequence[int]) -> bytes:
+    if any(not 0 <= level <= 0xF for level in levels):
+        raise ValueError(f"zone levels {list(levels)} must each be 0..15")
+    padded = [*levels, 0]
+    return bytes(padded[i] | (padded[i + 1] << 4) for i in range(0, len(levels), 2))
+
+
+#: STATUS ``auto_off_s`` ceiling: 12 bits; a device with more left sends this.
+AUTO_OFF_STATUS_MAX = 0xFFF
+#: Bit 7 of STATUS ``faults``: the zone part has the 1.1 form (1.0 sent it as 0).
+STATUS_PACKED = ZoneLevels.FLAG
+_STATUS_HEAD = struct.Struct("<BHBHBH")  # power, battery_mv, faults, heat (u16 + u8), auto_off
+
+
 @_register
 @dataclasses.dataclass(frozen=True, slots=True)
 class Status(Message):
-    """The device's state. Sent in reply to GET_STATUS and, with seq 0, unprompted."""
+    """The device's state. Sent in reply to GET_STATUS and, with seq 0, unprompted.
+
+    On the wire (1.1) the zone count shares ``auto_off_s``' u16 and the levels
+    are packed two to a byte, so eight zones fit one BLE write; bytes after the
+    levels are fields a later revision appends, skipped here. A STATUS whose
+    ``faults`` bit 7 is clear is a 1.0 device's: ``auto_off_s`` is the whole
+    u16 and the levels run, one byte each, to the end of the payload. The
+    fields hold the values (``faults`` without bit 7, ``auto_off_s`` in
+    seconds, a level per zone), not the shared bits.
+    """
 
     TYPE = MsgType.STATUS
-    TAIL_MAX = MAX_ZONES  # a level per zone
+    TAIL_MAX = MAX_ZONES  # a 1.0 device's level bytes: section 2.1's bound stays 9 + 8
     WIRE = cs.Struct(
         "power" / cs.Int8ul * "bit 7 charging; bits 0-6 battery % (127 = no battery)",
         "battery_mv" / cs.Int16ul * "battery voltage in mV (0 = no battery)",
-        "faults" / cs.Int8ul * "Fault flags (table below)",
+        "faults"
+        / cs.Int8ul
+        * "bits 0-6 Fault flags (table below); bit 7 set: the 1.1 layout (a 1.0 device sends 0)",
         "heat"
         / cs.Int24ul
         * (
             "bits 0-11 heater target 0.1 C (0 = off); "
             "bits 12-23 measured 0.1 C, signed (-2048 = none)"
         ),
-        "auto_off_s" / cs.Int16ul * "seconds until auto-off; 0 when nothing is on",
-        "intensities" / cs.GreedyRange(cs.Int8ul) * "current level of each zone, in INFO order",
+        "auto_off_s"
+        / cs.Int16ul
+        * (
+            "bits 0-11 seconds until auto-off (0 when nothing is on; 4095: that or more); "
+            "bits 12-15 the zone count n, 0..8"
+        ),
+        "intensities"
+        / ZoneLevels()
+        * (
+            "output level of each zone (0..15) in INFO order: zone 2k in bits 0-3 of "
+            "byte k, zone 2k + 1 in bits 4-7; an unused bits 4-7 is 0"
+        ),
     )
     power: int
     battery_mv: int
@@ -633,6 +700,67 @@ class Status(Message):
     heat: int
     auto_off_s: int
     intensities: tuple[int, ...]
+
+    @classmethod
+    def decode_payload(cls, payload: bytes | bytearray | memoryview) -> Status:
+        """Parse a 1.1 STATUS (or a 1.0 device's); appended fields are skipped."""
+        head = _STATUS_HEAD.size
+        if len(payload) < head:
+            raise MalformedPayload(f"STATUS payload is {len(payload)} bytes, needs at least {head}")
+        power, battery_mv, faults, heat_lo, heat_hi, auto_off = _STATUS_HEAD.unpack_from(payload)
+        heat = heat_lo | (heat_hi << 16)
+        if not faults & STATUS_PACKED:  # 1.0: one byte per zone, to the end
+            return cls(power, battery_mv, faults, heat, auto_off, tuple(payload[head:]))
+        count = auto_off >> ZoneLevels.COUNT_SHIFT
+        if count > MAX_ZONES:
+            raise MalformedPayload(f"STATUS zone count is {count}; a device has 0..{MAX_ZONES}")
+        end = head + (count + 1) // 2
+        if len(payload) < end:
+            raise MalformedPayload(
+                f"STATUS of {count} zones is {len(payload)} bytes, needs at least {end}"
+            )
+        packed = payload[head:end]
+        levels = tuple((packed[i >> 1] >> (4 * (i & 1))) & 0xF for i in range(count))
+        return cls(power, battery_mv, faults & ~STATUS_PACKED, heat, auto_off & 0xFFF, levels)
+
+    def encode_payload(self) -> bytes:
+        """Build the 1.1 payload; a value its field cannot hold raises ``MalformedPayload``."""
+        try:
+            if not 0 <= self.faults < STATUS_PACKED:
+                raise ValueError(f"faults=0x{self.faults:X}: fault flags are bits 0-6")
+            if not 0 <= self.auto_off_s <= AUTO_OFF_STATUS_MAX:
+                raise ValueError(f"auto_off_s={self.auto_off_s} is outside 0..4095")
+            if len(self.intensities) > MAX_ZONES:
+                raise ValueError(f"{len(self.intensities)} zones; at most {MAX_ZONES}")
+            if not 0 <= self.heat <= 0xFFFFFF:
+                raise ValueError(f"heat={self.heat} does not fit 24 bits")
+            count = len(self.intensities) << ZoneLevels.COUNT_SHIFT
+            return _STATUS_HEAD.pack(
+                self.power,
+                self.battery_mv,
+                self.faults | STATUS_PACKED,
+                self.heat & 0xFFFF,
+                self.heat >> 16,
+                self.auto_off_s | count,
+            ) + _pack_levels(self.intensities)
+        except (struct.error, TypeError, ValueError) as exc:
+            raise MalformedPayload(f"cannot build STATUS from {self!r}: {exc}") from None
+
+    def encode_payload_1_0(self) -> bytes:
+        """The payload as a 1.0 device sent it (``faults`` bit 7 clear, ``auto_off_s``
+        a whole u16, a byte per zone): what a 1.1 receiver must still read."""
+        try:
+            head = _STATUS_HEAD.pack(
+                self.power,
+                self.battery_mv,
+                self.faults & ~STATUS_PACKED,
+                self.heat & 0xFFFF,
+                self.heat >> 16,
+                self.auto_off_s,
+            )
+            return head + bytes(self.intensities)
+        except (struct.error, TypeError, ValueError) as exc:
+            raise MalformedPayload(f"cannot build a 1.0 STATUS from {self!r}: {exc}") from None
 
     @classmethod
     def make(
@@ -647,7 +775,9 @@ class Status(Message):
         auto_off_s: int = 0,
         intensities: Sequence[int] = (),
     ) -> Status:
-        """Build a STATUS from named values (``None`` for no battery / no sensor)."""
+        """Build a STATUS from named values (``None`` for no battery / no sensor).
+
+        ``auto_off_s`` above 4095 is sent as 4095 (the spec's "that or more")."""
         pct = NO_BATTERY if battery_pct is None else max(0, min(100, battery_pct))
         temp = NO_TEMPERATURE if temperature_dc is None else max(-2047, min(2047, temperature_dc))
         if not 0 <= heat_target_dc <= 0xFFF:
@@ -657,7 +787,7 @@ class Status(Message):
             battery_mv=battery_mv,
             faults=faults,
             heat=heat_target_dc | ((temp & 0xFFF) << 12),
-            auto_off_s=auto_off_s,
+            auto_off_s=min(auto_off_s, AUTO_OFF_STATUS_MAX),
             intensities=tuple(intensities),
         )
 

@@ -8,6 +8,7 @@ never the other way round, so a change to the code that alters any byte fails.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -168,6 +169,39 @@ MESSAGES: list[tuple[str, int, Message]] = [
             intensities=(0, 0),
         ),
     ),
+    (
+        "status: one zone at 6, auto-off in 4095 s or more",
+        0,
+        Status.make(battery_pct=None, auto_off_s=5400, intensities=(6,)),
+    ),
+    (
+        "status: four zones 1, 2, 3, 4",
+        0,
+        Status.make(battery_pct=55, battery_mv=3790, auto_off_s=900, intensities=(1, 2, 3, 4)),
+    ),
+    (
+        "status: five zones, the last alone in its byte",
+        5,
+        Status.make(battery_pct=90, battery_mv=4050, auto_off_s=1, intensities=(15, 0, 9, 0, 7)),
+    ),
+    (
+        "status: eight zones in one 20-byte frame",
+        0,
+        Status.make(
+            battery_pct=100,
+            charging=True,
+            battery_mv=4180,
+            heat_target_dc=400,
+            temperature_dc=371,
+            auto_off_s=1200,
+            intensities=(1, 2, 3, 4, 5, 6, 7, 8),
+        ),
+    ),
+    (
+        "status: no zones (a heater alone)",
+        0,
+        Status.make(battery_pct=None, heat_target_dc=380, temperature_dc=300, auto_off_s=30),
+    ),
     ("event: overheat raised at 45.2 C", 0, Event(EventCode.OVERHEAT, EventState.RAISED, 452)),
     ("event: button pressed", 0, Event(EventCode.BUTTON, EventState.MOMENTARY, 0)),
     ("event: low battery at 10 %", 0, Event(EventCode.LOW_BATTERY, EventState.RAISED, 10)),
@@ -183,6 +217,38 @@ MESSAGES: list[tuple[str, int, Message]] = [
         ),
     ),
 ]
+
+
+def receive_only() -> list[dict[str, Any]]:
+    """Frames a receiver parses to the fields given but that this revision never
+    builds: a STATUS with a field a later revision appends (skipped), and a 1.0
+    device's STATUS (``faults`` bit 7 clear: a byte per zone to the end)."""
+    five = Status.make(
+        battery_pct=80, battery_mv=3990, auto_off_s=300, intensities=(2, 4, 6, 8, 10)
+    )
+    appended = bytes([0x5A, 0x01, 0x02])  # three bytes of fields this revision does not know
+    ten = dataclasses.replace(
+        Status.make(battery_pct=62, battery_mv=3850, intensities=(5, 5, 0, 0, 1, 2, 3, 4)),
+        auto_off_s=4500,  # 1.0's auto-off had 16 bits
+    )
+    return [
+        {
+            "name": "status of five zones with an appended field this revision does not know",
+            "message": "STATUS",
+            "seq": 0,
+            "fields": five.fields(),
+            "skipped_hex": appended.hex(" "),
+            "hex": encode_frame(0, Status.TYPE, five.encode_payload() + appended).hex(" "),
+        },
+        {
+            "name": "status from a 1.0 device of eight zones",
+            "message": "STATUS",
+            "seq": 0,
+            "fields": ten.fields(),
+            "skipped_hex": "",
+            "hex": encode_frame(0, Status.TYPE, ten.encode_payload_1_0()).hex(" "),
+        },
+    ]
 
 
 def _exchange(name: str, model: str, request: bytes, message: str, **fields: Any) -> dict[str, Any]:
@@ -455,6 +521,7 @@ def build() -> dict[str, Any]:
             }
             for name, seq, message in MESSAGES
         ],
+        "receive_only": receive_only(),
         "exchanges": exchanges(),
         "traces": traces(),
     }
