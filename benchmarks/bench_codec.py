@@ -92,15 +92,17 @@ def _hand_decode(data: bytes) -> _HandMessage:
 def _hand_values(message: Message) -> tuple[tuple[int, ...], bytes]:
     if isinstance(message, Status):
         heat = message.heat
+        levels = message.intensities
         values = (
             message.power,
             message.battery_mv,
-            message.faults,
+            message.faults | 0x80,  # 1.1's layout: levels two to a byte, count beside auto-off
             heat & 0xFFFF,
             heat >> 16,
-            message.auto_off_s,
+            message.auto_off_s | len(levels) << 12,
         )
-        return values, bytes(message.intensities)
+        padded = (*levels, 0)
+        return values, bytes(padded[i] | padded[i + 1] << 4 for i in range(0, len(levels), 2))
     return tuple(dataclasses.astuple(message)), b""
 
 

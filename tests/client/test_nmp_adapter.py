@@ -169,3 +169,36 @@ def test_what_the_wire_cannot_carry_is_refused_before_sending(command: Command, 
 
 def test_encoding_matches_the_protocol_package() -> None:
     assert NmpAdapter().encode(SetZones((2,), 4), 77) == encode(SetOutput(0b100, 4), 77)
+
+
+RECEIVE_ONLY = {v["name"]: v for v in load("nmp1")["receive_only"]}
+
+
+@pytest.mark.parametrize(
+    ("name", "levels"),
+    [
+        ("status: one zone at 6, auto-off in 4095 s or more", (6,)),
+        ("status: four zones 1, 2, 3, 4", (1, 2, 3, 4)),
+        ("status: five zones, the last alone in its byte", (15, 0, 9, 0, 7)),
+        ("status: eight zones in one 20-byte frame", (1, 2, 3, 4, 5, 6, 7, 8)),
+    ],
+)
+def test_each_zone_s_level_is_read_from_the_packed_status(name: str, levels: tuple[int]) -> None:
+    (out,) = decode(name)
+    status = out.status if isinstance(out, Reply) else out
+    assert isinstance(status, DeviceStatus) and status.intensities == levels
+
+
+def test_an_appended_field_is_skipped_and_a_1_0_status_still_read() -> None:
+    adapter = NmpAdapter()
+    appended, old = (
+        bytes.fromhex(RECEIVE_ONLY[n]["hex"])
+        for n in (
+            "status of five zones with an appended field this revision does not know",
+            "status from a 1.0 device of eight zones",
+        )
+    )
+    first, second = adapter.feed(appended + old, 1.0)
+    assert isinstance(first, DeviceStatus) and isinstance(second, DeviceStatus)
+    assert (first.intensities, first.auto_off_s) == ((2, 4, 6, 8, 10), 300)
+    assert (second.intensities, second.auto_off_s) == ((5, 5, 0, 0, 1, 2, 3, 4), 4500)

@@ -60,6 +60,12 @@ def test_handheld_is_one_motor_on_mains_power() -> None:
     assert model.info().battery_mah == 0
 
 
+def test_wrap8_has_eight_zones_and_the_most_steps_a_status_level_holds() -> None:
+    model = load_model("wrap8")
+    assert len(model.zones) == 8 and model.intensity_steps == 15
+    assert len(model.info().zones) == 8
+
+
 def test_an_unknown_model_name_lists_the_available_ones() -> None:
     expected = "unknown model 'heat9'; available models: handheld, heat4, heat4-auth, neck2"
     with pytest.raises(ModelError, match=re.escape(expected)):
@@ -80,7 +86,9 @@ def test_a_model_file_can_be_loaded_by_path(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (("intensity_steps = 5", "intensity_steps = 0"), "intensity_steps = 0 is outside 1..255"),
+        (("intensity_steps = 5", "intensity_steps = 0"), "intensity_steps = 0 is outside 1..15"),
+        # NMP/1's STATUS holds a level in 4 bits
+        (("intensity_steps = 5", "intensity_steps = 16"), "intensity_steps = 16 is outside 1..15"),
         (("intensity_steps = 5", 'intensity_steps = "5"'), "= '5' must be an integer"),
         (('position = "NECK_LEFT"', 'position = "KNEE"'), "position = 'KNEE'; accepted: NAPE"),
         (("button = true", "button = 1"), "button = 1 must be true or false"),
