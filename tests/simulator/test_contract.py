@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 from massager_protocols.nmp import (
+    OVERHEAD,
     Ack,
+    Frame,
     GetInfo,
     GetStatus,
     Info,
@@ -24,6 +26,7 @@ from massager_protocols.nmp import (
     SetOutput,
     Status,
     StopAll,
+    StreamDecoder,
     UploadPattern,
     Waveform,
     encode,
@@ -366,3 +369,28 @@ def test_each_model_answers_its_own_info() -> None:
 def test_fault_config_with_no_faults_is_the_default() -> None:
     assert SimulatedDevice("neck2").faults == FaultConfig()
     assert encode_frame(1, 6, b"") == encode(Keepalive(), 1)
+
+
+def test_an_eight_zone_status_is_one_ble_write_with_each_zone_s_level() -> None:
+    async def scenario() -> None:
+        async with SimulatedDevice("wrap8") as device:
+            link = device.connect()
+            levels = (15, 0, 1, 14, 2, 13, 3, 12)
+            for seq, (zone, level) in enumerate(enumerate(levels), start=1):
+                await link.write(encode(SetOutput(1 << zone, level), seq))
+                await asyncio.sleep(0.05)  # min_gap_ms apart
+            await asyncio.sleep(1.5)  # past the soft start
+            await link.write(encode(GetStatus(), 99))
+            await asyncio.sleep(0.1)
+            decoder, frames = StreamDecoder(), list[Frame]()
+            while not frames or frames[-1].seq != 99:
+                frames += decoder.feed(await link.read())
+            reply = frames[-1]
+            assert reply.msg_type == MsgType.STATUS
+            assert OVERHEAD + len(reply.payload) == 20
+            assert reply.payload[9:] == bytes([0x0F, 0xE1, 0xD2, 0xC3])  # zone 2k low, 2k+1 high
+            status = reply.message()
+            assert isinstance(status, Status) and status.intensities == levels
+            link.close()
+
+    virtual(scenario)

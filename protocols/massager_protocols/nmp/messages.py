@@ -691,7 +691,7 @@ class Status(Message):
         / ZoneLevels()
         * (
             "output level of each zone (0..15) in INFO order: zone 2k in bits 0-3 of "
-            "byte k, zone 2k + 1 in bits 4-7; an unused bits 4-7 is 0"
+            "byte k, zone 2k + 1 in bits 4-7 (0 in the last byte when n is odd)"
         ),
     )
     power: int
