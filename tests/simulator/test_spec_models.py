@@ -5,7 +5,7 @@ from __future__ import annotations
 from massager_protocols.nmp.spec import SPEC_PATH
 from massager_simulator.model import load_model
 
-REFERENCE_MODELS = ("neck2", "heat4", "handheld")
+REFERENCE_MODELS = ("neck2", "heat4", "handheld", "wrap8")
 
 
 def spec_row(name: str) -> str:
