@@ -26,6 +26,7 @@ MODEL_CODES: dict[int, str] = {
     0x0001: "NMP Neck 2",
     0x0002: "NMP Heat 4",
     0x0003: "NMP Handheld",
+    0x0004: "NMP Wrap 8",
 }
 #: Legacy advertising carries at most this many bytes of AD structures per packet
 #: (the advertisement and the scan response each).
