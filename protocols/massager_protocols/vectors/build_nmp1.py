@@ -198,7 +198,7 @@ MESSAGES: list[tuple[str, int, Message]] = [
         ),
     ),
     (
-        "status: no zones (a heater alone)",
+        "status: zone count 0, the layout's least (no level bytes)",
         0,
         Status.make(battery_pct=None, heat_target_dc=380, temperature_dc=300, auto_off_s=30),
     ),
