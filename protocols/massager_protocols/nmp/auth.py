@@ -51,6 +51,8 @@ SIGNED_TYPES = frozenset(
         MsgType.KEEPALIVE,
         MsgType.SET_AUTO_OFF,
         MsgType.UPLOAD_PATTERN,
+        MsgType.ENTER_TEST_MODE,
+        MsgType.TEST_INJECT,
     }
 )
 #: Host frames a device answers without a key: reading, and stopping.
