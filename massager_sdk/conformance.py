@@ -1201,15 +1201,24 @@ async def run_conformance(
     """Run every check against the device at ``url``; the device is left stopped.
 
     Without a URL or with ``sim://`` and no ``simulator=`` option, the suite
-    starts a simulator of its own, which is also its test bench.
+    starts a simulator of its own, which is also its test bench
+    (``sim://MODEL?test_mode=true``: one built for test, whose faults the suite
+    causes over the link).
     """
     if (url is None or url.startswith("sim://")) and options.get("simulator") is None:
-        from massager_simulator import DEFAULT_MODEL, SimulatedDevice, list_models
+        from massager_simulator import DEFAULT_MODEL, SimulatedDevice, list_models, load_model
+        from massager_simulator.testmode import offering
 
-        model = urllib.parse.unquote(urllib.parse.urlsplit(url or "sim://").netloc)
+        from massager_sdk.transports.sim import test_mode_query
+
+        parts = urllib.parse.urlsplit(url or "sim://")
+        model = urllib.parse.unquote(parts.netloc)
         if (model or DEFAULT_MODEL) not in list_models():
             model = ""  # not a model: the transport says what is accepted
-        async with SimulatedDevice(model or DEFAULT_MODEL) as simulator:
+        device = load_model(model or DEFAULT_MODEL)
+        if test_mode_query(parts.query):  # ?test_mode=true: a device built for test
+            device = offering(device)
+        async with SimulatedDevice(device) as simulator:
             return await run_conformance(
                 url, on_result=on_result, bench=bench, simulator=simulator, **options
             )
