@@ -8,9 +8,11 @@ from massager_protocols.nmp import (
     MESSAGES,
     SINGLE_WRITE_PAYLOAD,
     Ack,
+    EnterTestMode,
     Event,
     EventCode,
     EventState,
+    ExitTestMode,
     Frame,
     GetInfo,
     GetSession,
@@ -29,6 +31,8 @@ from massager_protocols.nmp import (
     Status,
     StopAll,
     StreamDecoder,
+    TestFault,
+    TestInject,
     UploadPattern,
     Waveform,
     ZoneInfo,
@@ -80,6 +84,9 @@ EXAMPLES: list[Message] = [
     GetSession(),
     Pair(tuple(range(32))),
     Session(3, 0xDEADBEEF, (1, 2, 3, 4, 5, 6, 7, 8)),
+    EnterTestMode.for_serial("SIM-0001"),
+    ExitTestMode(),
+    TestInject(TestFault.SENSOR_STUCK, -32768),
 ]
 
 
