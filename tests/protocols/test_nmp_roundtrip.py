@@ -37,6 +37,7 @@ from massager_protocols.nmp import (
     Waveform,
     ZoneInfo,
     decode_frame,
+    describe,
     encode,
 )
 
@@ -211,3 +212,15 @@ def test_a_header_claiming_more_than_its_type_allows_is_noise() -> None:
     assert decoder.feed(b"\xa5\x01\x28" + keepalive) == [decode_frame(keepalive)]
     assert decoder.stats.crc_errors == 0
     assert decoder.stats.bytes_skipped == 3
+
+
+def test_a_test_injection_is_described_by_its_fault_name() -> None:
+    low = TestInject(TestFault.BATTERY_LEVEL, 7)
+    assert describe(low) == {"fault": "BATTERY_LEVEL", "value": 7}
+    assert describe(TestInject(0x7F)) == {"fault": "0x7F", "value": 0}
+
+
+def test_the_test_mode_entry_carries_the_magic_and_the_serial_crc() -> None:
+    # "TEST" on the wire, then CRC-16/CCITT-FALSE of the serial, both little-endian.
+    payload = EnterTestMode.for_serial("123456789").encode_payload()
+    assert payload == b"TEST" + (0x29B1).to_bytes(2, "little")
