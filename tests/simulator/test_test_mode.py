@@ -254,3 +254,28 @@ def test_injections_are_checked_against_the_table_and_the_hardware() -> None:
         Ack(0x14),
         True,
     ]
+
+
+def test_in_authenticated_mode_entry_must_be_signed_and_unknown_comes_first() -> None:
+    """A production build answers UNKNOWN_TYPE before asking for a signature (7.3's
+    order); one built for test refuses an unsigned entry NOT_AUTHENTICATED."""
+
+    async def main() -> list[object]:
+        replies: list[object] = []
+        auth = load_model("heat4-auth")
+        for model in (auth, offering(auth)):
+            async with SimulatedDevice(model) as sim:
+                host = NmpHost(sim.connect())
+                info = await host.request(GetInfo())
+                assert isinstance(info, Info)
+                replies.append(await host.request(EnterTestMode.for_serial(info.serial)))
+                replies.append(await host.request(ExitTestMode()))
+                await host.close()
+        return replies
+
+    assert virtual(main) == [
+        nack(MsgType.ENTER_TEST_MODE, NackCode.UNKNOWN_TYPE),
+        nack(MsgType.EXIT_TEST_MODE, NackCode.UNKNOWN_TYPE),
+        nack(MsgType.ENTER_TEST_MODE, NackCode.NOT_AUTHENTICATED),
+        nack(MsgType.EXIT_TEST_MODE, REFUSED),
+    ]

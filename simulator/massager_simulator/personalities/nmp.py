@@ -147,6 +147,9 @@ class NmpPersonality(Personality):
                 return encode(device.info, seq) + encode(auth.session(port, now), seq)
             return encode(device.info, seq)
         payload = frame.payload
+        if self.test_mode is None and msg_type in _TEST_TYPES:
+            # A build not for test knows none of them: an unknown type comes first (7.3).
+            return encode(Nack(msg_type, NackCode.UNKNOWN_TYPE), seq)
         if auth is not None:
             if msg_type == MsgType.GET_SESSION:
                 return encode(auth.session(port, now), seq)
