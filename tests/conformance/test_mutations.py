@@ -512,6 +512,19 @@ class _EntersOnAnyRequest(TestMode):
         return 0
 
 
+class _EntersWhileRunning(TestMode):
+    def enter(self, port: Port, message: EnterTestMode, now: float) -> int:
+        if message == EnterTestMode.for_serial(self.device.serial):
+            self.port = port  # whatever runs, and whenever INFO was read
+            return 0
+        return super().enter(port, message, now)
+
+
+class _WindowNeverCloses(TestMode):
+    def refused(self, port: Port) -> None:
+        pass
+
+
 class _InjectsOutsideTestMode(TestMode):
     def inject(self, port: Port, message: TestInject) -> int:
         return self.injector.apply(message.fault, message.value)
@@ -533,6 +546,20 @@ class TestModeOnAnyEntry(_WithPersonality):
     personality_class = _test_mode_with(_EntersOnAnyRequest)
 
 
+class TestModeWhileRunning(_WithPersonality):
+    """The right ENTER_TEST_MODE is taken with outputs on, or long after INFO."""
+
+    __test__ = False
+    personality_class = _test_mode_with(_EntersWhileRunning)
+
+
+class TestModeRetriesFreely(_WithPersonality):
+    """A wrong attempt does not close the entry window (a host may guess in a loop)."""
+
+    __test__ = False
+    personality_class = _test_mode_with(_WindowNeverCloses)
+
+
 class InjectionsOutsideTestMode(_WithPersonality):
     """TEST_INJECT works without entering test mode."""
 
@@ -549,6 +576,8 @@ TEST_MODE_MUTANTS: dict[type[SimulatedDevice], str] = {
     LowBatteryLeavesHeaterOn: "low battery cuts the heater",
     LowBatteryLatchSticks: "both clear",
     TestModeOnAnyEntry: "deliberate sequence",
+    TestModeWhileRunning: "deliberate sequence",
+    TestModeRetriesFreely: "deliberate sequence",
     InjectionsOutsideTestMode: "deliberate sequence",
 }
 
