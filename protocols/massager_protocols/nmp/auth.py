@@ -57,7 +57,13 @@ SIGNED_TYPES = frozenset(
 )
 #: Host frames a device answers without a key: reading, and stopping.
 OPEN_TYPES = frozenset(
-    {MsgType.GET_INFO, MsgType.GET_STATUS, MsgType.STOP_ALL, MsgType.GET_SESSION}
+    {
+        MsgType.GET_INFO,
+        MsgType.GET_STATUS,
+        MsgType.STOP_ALL,
+        MsgType.GET_SESSION,
+        MsgType.EXIT_TEST_MODE,  # leaving test mode only stops things (spec section 12.1)
+    }
 )
 
 #: Holding the button this long opens the pairing window ...
