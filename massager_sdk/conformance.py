@@ -14,8 +14,11 @@ the device does not offer, a fault only a test bench can cause). Checks of what
 the spec says a device MUST do are *required*; checks of what it SHOULD do are
 *recommended*: their failures are warnings unless the run is strict.
 
-Faults a host cannot cause over the wire (a sensor failing, the button) are
-injected through a :class:`Bench` when one is given: the simulator is one.
+Faults a host cannot cause by itself (a sensor failing, the button, a flat
+battery) are caused through a :class:`~massager_sdk.testbench.Bench`: the
+device's own test mode over the link when its INFO offers it (spec section
+12: firmware built for test), else a bench given to the run (the simulator in
+this process). With neither, those checks are reported as not testable.
 """
 
 from __future__ import annotations
@@ -27,16 +30,20 @@ import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from typing import Any, Protocol
+from typing import Any
 
 from massager_protocols.errors import ProtocolError
 from massager_protocols.nmp import (
     MAX_INTENSITY_STEPS,
     OVERHEAD,
+    STUCK_AT_READING,
+    TEST_ENTRY_WINDOW_S,
     Ack,
+    EnterTestMode,
     Event,
     EventCode,
     EventState,
+    ExitTestMode,
     Fault,
     Feature,
     GetInfo,
@@ -54,6 +61,8 @@ from massager_protocols.nmp import (
     Status,
     StopAll,
     StreamDecoder,
+    TestFault,
+    TestInject,
     UploadPattern,
     Waveform,
     encode,
@@ -61,6 +70,7 @@ from massager_protocols.nmp import (
 )
 from massager_protocols.nmp.messages import STATUS_PACKED
 
+from massager_sdk.testbench import Bench, BenchError, InjectorBench, WireBench
 from massager_sdk.transports import Transport, open_transport
 
 REPLY_TIMEOUT_S = 1.0
@@ -75,16 +85,6 @@ class CheckFailed(AssertionError):
 
 class NotTestable(Exception):
     """A check could not be carried out on this device or link; says why."""
-
-
-class Bench(Protocol):
-    """Faults a test bench causes on the device (the simulator is one)."""
-
-    def press_button(self) -> None:
-        """Press the device's button."""
-
-    def inject(self, **changes: Any) -> object:
-        """Change injected faults, e.g. ``inject(sensor="open")``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,8 +129,15 @@ class Probe:
         self.lost = asyncio.Event()
         #: Replies that matched no waiting request: ``(seq, message)``.
         self.stray: list[tuple[int, Message]] = []
-        #: A test bench that injects faults, when there is one.
+        #: What causes the faults of 7.4 to 7.6: the device's test mode, or a test
+        #: bench; ``None`` when there is neither.
         self.bench: Bench | None = None
+        #: The bench given to the run (used again once test mode is left).
+        self.fallback_bench: Bench | None = None
+        #: Whether this link has the device in test mode (spec section 12).
+        self.test_mode = False
+        #: Why test mode is not in use, for reports.
+        self.test_mode_note = "not checked yet"
         #: Opens another link to the same device (``None``: the link cannot be shared).
         self.open_second: Callable[[], Awaitable[Probe]] | None = None
         #: The payload of the latest STATUS, as sent (its layout bits are checked).
@@ -815,23 +822,130 @@ async def _idle(probe: Probe) -> str:
     return "none in 2.5 s"
 
 
+# -- faults: test mode (12), the button (7.6), heat (7.4) and battery (7.5) ---------
+
+#: How long a device may take to notice an injected fault and report it.
+FAULT_S = 3.0
+#: How long a heater stuck on may take to reach the cut-off, and the pad to cool.
+HEAT_S = 240.0
+#: Battery levels to read on the way down, looking for the low and shutdown levels
+#: (INFO does not state them; 7.5 says "about 10 %" and "about 3 %").
+_BATTERY_STEPS: tuple[int, ...] = (30, 25, 20, 18, 16, *range(15, -1, -1))
+
+
+def _bench(probe: Probe, what: str) -> Bench:
+    """The bench that causes faults, or ``NotTestable`` saying why there is none."""
+    if probe.bench is None:
+        raise NotTestable(
+            f"{what} needs the device's test mode ({probe.test_mode_note}) or a test bench"
+        )
+    return probe.bench
+
+
+def _enter_for(info: Info) -> EnterTestMode:
+    return EnterTestMode.for_serial(info.serial)
+
+
+async def _fresh_info(probe: Probe) -> None:
+    """GET_INFO: opens the link's test-mode entry window (12.1)."""
+    reply = await probe.request(GetInfo())
+    if not isinstance(reply, Info):
+        raise CheckFailed(f"GET_INFO: expected INFO, got {_show(reply)}")
+
+
+@check("test mode is entered only by its deliberate sequence", "12.1")
+async def _test_mode_entry(probe: Probe) -> str:
+    info = _require_info(probe)
+    refused = NackCode.TEST_MODE_REFUSED
+    enter = _enter_for(info)
+    if not info.has(Feature.TEST_MODE):
+        probe.test_mode_note = "INFO does not offer it: not built for test"
+        for message in (enter, ExitTestMode(), TestInject(int(TestFault.BUTTON))):
+            await probe.expect_nack(message, NackCode.UNKNOWN_TYPE)
+        return "not offered; its three messages are unknown types, as in production"
+    probe.test_mode_note = "offered, but it could not be entered"
+    # An injection outside test mode changes nothing (the output stays on).
+    await probe.expect_ack(_one_on(probe))
+    await probe.expect_nack(TestInject(int(TestFault.BUTTON)), refused)
+    await probe.wait_status(lambda s: s.intensities[0] == 1, "zone 0 still on")
+    await probe.expect_ack(StopAll())
+    await probe.expect_nack(ExitTestMode(), refused)
+    wrong = [
+        ("a wrong magic", dataclasses.replace(enter, magic=enter.magic ^ 1)),
+        ("another device's serial", dataclasses.replace(enter, serial_crc=enter.serial_crc ^ 1)),
+    ]
+    for what, message in wrong:
+        await _fresh_info(probe)
+        reply = await probe.request(message)
+        if not (isinstance(reply, Nack) and reply.code == refused):
+            raise CheckFailed(
+                f"ENTER_TEST_MODE with {what}: expected NACK {refused.name}, got {_show(reply)}"
+            )
+    # The wrong attempt closed the window: even the right request needs a new INFO.
+    await probe.expect_nack(enter, refused)
+    await _fresh_info(probe)
+    await probe.expect_ack(_one_on(probe))
+    await probe.expect_nack(enter, refused)  # something is on
+    await probe.expect_ack(StopAll())
+    await _fresh_info(probe)
+    await asyncio.sleep(TEST_ENTRY_WINDOW_S + 0.5)
+    await probe.expect_nack(enter, refused)  # INFO too old
+    await _fresh_info(probe)
+    await probe.expect_ack(enter)
+    probe.test_mode, probe.bench = True, WireBench(probe.request)
+    return "refused on a wrong magic or serial, without a fresh INFO, with an output on; entered"
+
+
 @check("the button stops everything and sends EVENT BUTTON", "7.6")
 async def _button(probe: Probe) -> str:
     info = _require_info(probe)
     if not info.has(Feature.BUTTON):
         raise NotTestable("the device advertises no button")
-    if probe.bench is None:
-        raise NotTestable("pressing the button needs a test bench")
+    bench = _bench(probe, "pressing the button")
     probe.drain_events()
     await _everything_on(probe, info)
-    probe.bench.press_button()
+    await bench.inject(TestFault.BUTTON)
     event = await probe.wait_event(EventCode.BUTTON, 1.0)
     if event.state != EventState.MOMENTARY:
         raise CheckFailed(f"EVENT BUTTON state {event.state}; momentary (2) expected")
     status = await probe.status()
     if not _all_off(status):
         raise CheckFailed(f"after the button the device still runs: {status}")
-    return "stopped, EVENT BUTTON momentary"
+    return f"stopped, EVENT BUTTON momentary; pressed {bench.how}"
+
+
+async def _one_sensor_fault(probe: Probe, bench: Bench, info: Info, fault: TestFault) -> None:
+    lowest = _lowest_heat(info)
+    probe.drain_events()
+    await probe.expect_ack(_one_on(probe))
+    await probe.expect_ack(SetHeat(lowest))
+    await probe.wait_status(lambda s: s.intensities[0] == 1, "zone 0 at level 1")
+    done = asyncio.Event()
+    feeder = asyncio.ensure_future(_feed_watchdog(probe, info.watchdog_ms / 3000, done))
+    try:
+        value = 0 if fault != TestFault.SENSOR_STUCK else STUCK_AT_READING
+        await bench.inject(fault, value)
+        # A stuck sensor shows only once the pad should have warmed: give it a minute.
+        limit = 60.0 if fault == TestFault.SENSOR_STUCK else FAULT_S
+        await probe.wait_event(EventCode.SENSOR_FAULT, limit, EventState.RAISED)
+        status = await probe.status()
+        if status.heat_target_dc or not status.faults & Fault.SENSOR:
+            raise CheckFailed(
+                f"{fault.name}: after SENSOR_FAULT the heater is not off and locked: {status}"
+            )
+        if not status.intensities[0]:
+            raise CheckFailed(f"{fault.name}: a sensor fault stopped the motors too: {status}")
+        await probe.expect_nack(SetHeat(lowest), NackCode.HEAT_LOCKED)
+        # Precedence (7.3): a value out of range is named before the lock.
+        await probe.expect_nack(SetHeat(info.heat_limit_dc + 1), NackCode.OUT_OF_RANGE)
+    finally:
+        done.set()
+        await feeder
+        await probe.expect_ack(StopAll())
+        await bench.inject(TestFault.SENSOR_OK)
+    await probe.wait_event(EventCode.SENSOR_FAULT, FAULT_S, EventState.CLEARED)
+    await probe.expect_ack(SetHeat(lowest))
+    await probe.expect_ack(SetHeat(0))
 
 
 @check("a sensor fault cuts the heater and locks heat until it clears", "7.3, 7.4")
@@ -839,26 +953,150 @@ async def _sensor_fault(probe: Probe) -> str:
     info = _require_info(probe)
     if not _has_heat(info):
         raise NotTestable("the device advertises no heater")
-    if probe.bench is None:
-        raise NotTestable("a failing temperature sensor needs a test bench")
-    probe.drain_events()
+    bench = _bench(probe, "a failing temperature sensor")
+    faults = [TestFault.SENSOR_OPEN, TestFault.SENSOR_SHORT, TestFault.SENSOR_STUCK]
+    for fault in faults:
+        await _one_sensor_fault(probe, bench, info, fault)
+    names = ", ".join(f.name.removeprefix("SENSOR_").lower() for f in faults)
+    return f"{names}: heater off, motors on, SENSOR set, HEAT_LOCKED, cleared; {bench.how}"
+
+
+@check("a heater stuck on is cut off at the limit and locked until the pad cools", "7.4")
+async def _overheat(probe: Probe) -> str:
+    info = _require_info(probe)
+    if not _has_heat(info):
+        raise NotTestable("the device advertises no heater")
+    bench = _bench(probe, "a heater driver stuck on")
     lowest = _lowest_heat(info)
+    probe.drain_events()
     await probe.expect_ack(SetHeat(lowest))
-    probe.bench.inject(sensor="open")
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    feeder = asyncio.ensure_future(_feed_watchdog(probe, info.watchdog_ms / 3000, done))
+    hottest = -0x800
     try:
-        await probe.wait_event(EventCode.SENSOR_FAULT, 3.0, EventState.RAISED)
+        await bench.inject(TestFault.HEATER_STUCK_ON, 1)
+        raised = await probe.wait_event(EventCode.OVERHEAT, HEAT_S, EventState.RAISED)
+        if raised.value > info.heat_limit_dc:
+            raise CheckFailed(
+                f"OVERHEAT raised at {raised.value / 10:.1f} C, above the "
+                f"{info.heat_limit_dc / 10:.1f} C limit"
+            )
         status = await probe.status()
-        if status.heat_target_dc or not status.faults & Fault.SENSOR:
-            raise CheckFailed(f"after SENSOR_FAULT the heater is not off and latched: {status}")
+        if status.heat_target_dc or not status.faults & Fault.OVERHEAT:
+            raise CheckFailed(f"after OVERHEAT the heater is not off and locked: {status}")
         await probe.expect_nack(SetHeat(lowest), NackCode.HEAT_LOCKED)
-        # Precedence (7.3): a value out of range is named before the lock.
-        await probe.expect_nack(SetHeat(info.heat_limit_dc + 1), NackCode.OUT_OF_RANGE)
+        # The cut-off disconnects the heater whatever its driver does: the pad cools.
+        deadline = loop.time() + HEAT_S
+        while True:
+            status = await probe.status()
+            hottest = max(hottest, status.temperature_dc or hottest)
+            if not status.faults & Fault.OVERHEAT:
+                break
+            if loop.time() > deadline:
+                raise CheckFailed(f"OVERHEAT still set {HEAT_S:.0f} s after the cut-off: {status}")
+            await asyncio.sleep(0.5)
     finally:
-        probe.bench.inject(sensor="ok")
-    await probe.wait_event(EventCode.SENSOR_FAULT, 3.0, EventState.CLEARED)
+        done.set()
+        await feeder
+        await probe.expect_ack(StopAll())
+        await bench.inject(TestFault.HEATER_STUCK_ON, 0)
+    cleared = await probe.wait_event(EventCode.OVERHEAT, FAULT_S, EventState.CLEARED)
+    if hottest > info.heat_limit_dc:
+        raise CheckFailed(f"the pad read {hottest / 10:.1f} C after the cut-off, above the limit")
+    if cleared.value > info.heat_limit_dc - 20:
+        raise CheckFailed(
+            f"OVERHEAT cleared at {cleared.value / 10:.1f} C: the hysteresis is under 2.0 C"
+        )
     await probe.expect_ack(SetHeat(lowest))
     await probe.expect_ack(SetHeat(0))
-    return "heater off, SENSOR set, HEAT_LOCKED, cleared with the sensor"
+    return (
+        f"cut off at {raised.value / 10:.1f} C, at most {hottest / 10:.1f} C after, cleared at "
+        f"{cleared.value / 10:.1f} C; {bench.how}"
+    )
+
+
+async def _battery_down(probe: Probe, bench: Bench, code: EventCode, start: int) -> int:
+    """Step the battery down from ``start`` until EVENT ``code`` RAISED; the level it did."""
+    for level in (pct for pct in _BATTERY_STEPS if pct <= start):
+        await bench.inject(TestFault.BATTERY_LEVEL, level)
+        try:
+            event = await probe.wait_event(code, 1.5, EventState.RAISED)
+        except CheckFailed:
+            continue
+        if event.value != level:
+            raise CheckFailed(f"EVENT {code.name} value {event.value}; the battery read {level} %")
+        return level
+    raise CheckFailed(f"no EVENT {code.name} RAISED with the battery read down to 0 %")
+
+
+@check("low battery cuts the heater, critical stops everything; both clear 2 % above", "7.3, 7.5")
+async def _battery(probe: Probe) -> str:
+    info = _require_info(probe)
+    if not info.has(Feature.BATTERY):
+        raise NotTestable("the device advertises no battery")
+    bench = _bench(probe, "a battery running down")
+    heat = _has_heat(info)
+    lowest = _lowest_heat(info)
+    probe.drain_events()
+    await _everything_on(probe, info)
+    done = asyncio.Event()
+    feeder = asyncio.ensure_future(_feed_watchdog(probe, info.watchdog_ms / 3000, done))
+    try:
+        low = await _battery_down(probe, bench, EventCode.LOW_BATTERY, 100)
+        status = await probe.status()
+        if not status.faults & Fault.LOW_BATTERY or status.heat_target_dc:
+            raise CheckFailed(f"at {low} %: LOW_BATTERY yet heater on or flag clear: {status}")
+        if heat:
+            await probe.expect_nack(SetHeat(lowest), NackCode.LOW_BATTERY)
+        shutdown = await _battery_down(probe, bench, EventCode.SHUTDOWN, low)
+        status = await probe.status()
+        if not status.faults & Fault.BATTERY_CRITICAL or not _all_off(status):
+            raise CheckFailed(f"at {shutdown} %, SHUTDOWN but the device is not stopped: {status}")
+        await probe.expect_nack(_one_on(probe), NackCode.LOW_BATTERY)
+    finally:
+        done.set()
+        await feeder
+        await probe.expect_ack(StopAll())
+    try:
+        await bench.inject(TestFault.BATTERY_LEVEL, shutdown + 3)
+        await probe.wait_event(EventCode.SHUTDOWN, FAULT_S, EventState.CLEARED)
+        await probe.expect_ack(_one_on(probe))
+        await probe.expect_ack(StopAll())
+        await bench.inject(TestFault.BATTERY_LEVEL, low + 3)
+        await probe.wait_event(EventCode.LOW_BATTERY, FAULT_S, EventState.CLEARED)
+        if heat:
+            await probe.expect_ack(SetHeat(lowest))
+            await probe.expect_ack(SetHeat(0))
+    finally:
+        await bench.inject(TestFault.BATTERY_LEVEL, -1)
+    return f"low at {low} %, shutdown at {shutdown} %, both cleared 3 % above; {bench.how}"
+
+
+@check("test mode ends with EXIT_TEST_MODE and with its link", "12.1")
+async def _test_mode_exit(probe: Probe) -> str:
+    info = _require_info(probe)
+    if not probe.test_mode:
+        raise NotTestable(f"test mode: {probe.test_mode_note}")
+    await probe.expect_ack(ExitTestMode())
+    probe.test_mode, probe.bench = False, probe.fallback_bench
+    await probe.expect_nack(TestInject(int(TestFault.BUTTON)), NackCode.TEST_MODE_REFUSED)
+    if probe.open_second is None:
+        return "left with EXIT_TEST_MODE (one link: its loss not tested)"
+    second = await probe.open_second()
+    try:
+        await _fresh_info(second)
+        await second.expect_ack(_enter_for(info))
+        await _fresh_info(probe)
+        await probe.expect_nack(_enter_for(info), NackCode.TEST_MODE_REFUSED)  # one link only
+    finally:
+        with suppress(Exception):
+            await second.transport.close()
+    await asyncio.sleep(0.5)
+    await _fresh_info(probe)
+    await probe.expect_ack(_enter_for(info))  # the lost link's test mode is gone
+    await probe.expect_ack(ExitTestMode())
+    return "left with EXIT_TEST_MODE and with the loss of its link; one link at a time"
 
 
 @check("a monitor's frames do not feed the watchdog of another link's outputs", "7.7")
@@ -965,7 +1203,11 @@ async def probe_session(
     ``bench`` injects faults (default: the ``simulator=`` option, when given).
     """
     probe = await _open_probe(url, options)
-    probe.bench = bench if bench is not None else options.get("simulator")
+    if bench is None and options.get("simulator") is not None:
+        from massager_simulator.testmode import Injector
+
+        bench = InjectorBench(Injector(options["simulator"]))
+    probe.bench = probe.fallback_bench = bench
     scheme = (url or "sim://").split("://", 1)[0]
     if scheme in _SHAREABLE and (scheme != "sim" or options.get("simulator") is not None):
         probe.open_second = lambda: _open_probe(url, options)
@@ -974,6 +1216,8 @@ async def probe_session(
     finally:
         with suppress(Exception):
             if probe.transport.connected:
+                if probe.test_mode:
+                    await probe.request(ExitTestMode())
                 await probe.request(StopAll())
         await probe.transport.close()
 
@@ -988,15 +1232,24 @@ async def run_conformance(
     """Run every check against the device at ``url``; the device is left stopped.
 
     Without a URL or with ``sim://`` and no ``simulator=`` option, the suite
-    starts a simulator of its own, which is also its test bench.
+    starts a simulator of its own, which is also its test bench
+    (``sim://MODEL?test_mode=true``: one built for test, whose faults the suite
+    causes over the link).
     """
     if (url is None or url.startswith("sim://")) and options.get("simulator") is None:
-        from massager_simulator import DEFAULT_MODEL, SimulatedDevice, list_models
+        from massager_simulator import DEFAULT_MODEL, SimulatedDevice, list_models, load_model
+        from massager_simulator.testmode import offering
 
-        model = urllib.parse.unquote(urllib.parse.urlsplit(url or "sim://").netloc)
+        from massager_sdk.transports.sim import test_mode_query
+
+        parts = urllib.parse.urlsplit(url or "sim://")
+        model = urllib.parse.unquote(parts.netloc)
         if (model or DEFAULT_MODEL) not in list_models():
             model = ""  # not a model: the transport says what is accepted
-        async with SimulatedDevice(model or DEFAULT_MODEL) as simulator:
+        device = load_model(model or DEFAULT_MODEL)
+        if test_mode_query(parts.query):  # ?test_mode=true: a device built for test
+            device = offering(device)
+        async with SimulatedDevice(device) as simulator:
             return await run_conformance(
                 url, on_result=on_result, bench=bench, simulator=simulator, **options
             )
@@ -1010,7 +1263,7 @@ async def run_conformance(
                 passed = True
             except NotTestable as exc:
                 detail, passed, tested = f"not testable: {exc}", False, False
-            except CheckFailed as exc:
+            except (CheckFailed, BenchError) as exc:
                 detail, passed = str(exc), False
             except (ConnectionError, OSError) as exc:
                 detail, passed = f"link error: {exc}", False

@@ -1,4 +1,4 @@
-"""``sim://[MODEL]``: a simulated massager in this process (the default device).
+"""``sim://[MODEL][?test_mode=true]``: a simulated massager in this process (the default device).
 
 Without a ``simulator=`` option the transport starts its own
 :class:`massager_simulator.SimulatedDevice` of the named model (default
@@ -10,6 +10,8 @@ The transport knows the simulated model, so it tells the client which wire
 protocol the device speaks (:meth:`SimTransport.identify`) and the model's
 protocol settings, among them any credentials the simulated device was given:
 a simulated device that needs keys connects without the user typing them.
+``?test_mode=true`` builds the device for test: it offers NMP/1's test mode
+(spec section 12), which a production device never does.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any, ClassVar
 
-from massager_simulator import DEFAULT_MODEL, LinkEnd, SimulatedDevice, list_models
+from massager_protocols.nmp import Feature
+from massager_simulator import DEFAULT_MODEL, LinkEnd, SimulatedDevice, list_models, load_model
+from massager_simulator.testmode import offering
 
 from massager_sdk.errors import ConnectionFailed
 from massager_sdk.transports import Advertisement, LinkIdentity
@@ -28,7 +32,7 @@ class SimTransport(Transport):
     """An in-process link to a simulated device."""
 
     scheme: ClassVar[str] = "sim"
-    url_forms: ClassVar[tuple[str, ...]] = ("sim://[MODEL]",)
+    url_forms: ClassVar[tuple[str, ...]] = ("sim://[MODEL]", "sim://[MODEL]?test_mode=true")
 
     def __init__(
         self,
@@ -37,8 +41,16 @@ class SimTransport(Transport):
         simulator: SimulatedDevice | None = None,
         mtu: int | None = None,
         min_gap_s: float | None = None,
+        test_mode: bool = False,
     ) -> None:
         super().__init__(min_gap_s=min_gap_s)
+        offers = simulator is not None and simulator.info.features & Feature.TEST_MODE
+        if test_mode and simulator is not None and not offers:
+            raise ValueError(
+                "test_mode=true asks for a device built for test, but the simulator given does "
+                "not offer test mode (its model option test_mode is off)"
+            )
+        self._test_mode = test_mode
         if simulator is not None and model is not None and simulator.model.name != model:
             raise ValueError(
                 f"sim://{model} names model {model!r} but the simulator given runs "
@@ -58,12 +70,15 @@ class SimTransport(Transport):
         """``sim://`` or ``sim://MODEL``; options ``simulator``, ``mtu`` and ``min_gap_s``."""
         check_options(cls, text, options, {"simulator", "mtu", "min_gap_s"})
         forms = (*cls.url_forms, f"MODEL one of {', '.join(list_models())}")
-        if url.path not in ("", "/") or url.query or url.fragment:
-            raise bad_url(text, "a sim URL has only a model name", forms)
+        if url.path not in ("", "/") or url.fragment:
+            raise bad_url(text, "a sim URL has only a model name and test_mode", forms)
         model = urllib.parse.unquote(url.netloc) or None
         if model is not None and model not in list_models():
             raise bad_url(text, f"there is no simulated model {model!r}", forms)
-        return cls(model, **options)
+        test_mode = test_mode_query(url.query)
+        if test_mode is None:
+            raise bad_url(text, f"bad query {url.query!r}", forms)
+        return cls(model, test_mode=test_mode, **options)
 
     @property
     def simulator(self) -> SimulatedDevice | None:
@@ -79,7 +94,7 @@ class SimTransport(Transport):
         """The simulated model's protocol and name, the settings it was given, and its
         BLE advertisement (matched against the device profiles as a scan's would be)."""
         if self._simulator is None:
-            self._simulator = SimulatedDevice(self.model)  # started when opened
+            self._simulator = self._new_device()  # started when opened
         device = self._simulator
         model = device.model
         # The protocol takes what it needs (its credentials) and ignores the rest.
@@ -103,9 +118,14 @@ class SimTransport(Transport):
         """The in-process link's MTU (4096 when it is a plain stream)."""
         return self._link_mtu or 4096
 
+    def _new_device(self) -> SimulatedDevice:
+        if not self._test_mode:
+            return SimulatedDevice(self.model)
+        return SimulatedDevice(offering(load_model(self.model)))
+
     async def _open(self) -> None:
         if self._simulator is None:
-            self._simulator = SimulatedDevice(self.model)
+            self._simulator = self._new_device()
         simulator = self._simulator
         if not simulator.running:
             if self._opened_once and not self._owned:
@@ -133,3 +153,14 @@ class SimTransport(Transport):
         await self.disconnect()
         if self._owned and self._simulator is not None:
             await self._simulator.stop()
+
+
+def test_mode_query(query: str) -> bool | None:
+    """A sim URL's query: ``test_mode=true`` (or ``false``, or none); ``None`` when it is
+    anything else."""
+    if not query:
+        return False
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    if len(pairs) != 1 or pairs[0][0] != "test_mode":
+        return None
+    return {"true": True, "1": True, "false": False, "0": False}.get(pairs[0][1].lower())

@@ -274,6 +274,50 @@ int nmp1_encode_pair(const nmp1_pair_t *msg, uint8_t *payload, size_t capacity)
     return writer.err ? writer.err : (int)writer.at;
 }
 
+int nmp1_decode_enter_test_mode(const uint8_t *payload, size_t length, nmp1_enter_test_mode_t *out)
+{
+    reader_t reader = {0, 0, 0, 0};
+    reader_t *r = &reader;
+    reader.p = payload;
+    reader.n = length;
+    out->magic = (uint32_t)get_uint(r, 4);
+    out->serial_crc = (uint16_t)get_uint(r, 2);
+    return reader.err;
+}
+
+int nmp1_encode_enter_test_mode(const nmp1_enter_test_mode_t *msg, uint8_t *payload, size_t capacity)
+{
+    writer_t writer = {0, 0, 0, 0};
+    writer_t *w = &writer;
+    writer.p = payload;
+    writer.cap = capacity;
+    put_uint(w, msg->magic, 4);
+    put_uint(w, msg->serial_crc, 2);
+    return writer.err ? writer.err : (int)writer.at;
+}
+
+int nmp1_decode_test_inject(const uint8_t *payload, size_t length, nmp1_test_inject_t *out)
+{
+    reader_t reader = {0, 0, 0, 0};
+    reader_t *r = &reader;
+    reader.p = payload;
+    reader.n = length;
+    out->fault = (uint8_t)get_uint(r, 1);
+    out->value = (int16_t)(uint16_t)get_uint(r, 2);
+    return reader.err;
+}
+
+int nmp1_encode_test_inject(const nmp1_test_inject_t *msg, uint8_t *payload, size_t capacity)
+{
+    writer_t writer = {0, 0, 0, 0};
+    writer_t *w = &writer;
+    writer.p = payload;
+    writer.cap = capacity;
+    put_uint(w, msg->fault, 1);
+    put_uint(w, (uint16_t)msg->value, 2);
+    return writer.err ? writer.err : (int)writer.at;
+}
+
 int nmp1_decode_ack(const uint8_t *payload, size_t length, nmp1_ack_t *out)
 {
     reader_t reader = {0, 0, 0, 0};
@@ -566,6 +610,12 @@ uint8_t nmp1_payload_bound(uint8_t type)
         return NMP1_GET_SESSION_BOUND;
     case NMP1_MSG_PAIR:
         return NMP1_PAIR_BOUND;
+    case NMP1_MSG_ENTER_TEST_MODE:
+        return NMP1_ENTER_TEST_MODE_BOUND;
+    case NMP1_MSG_EXIT_TEST_MODE:
+        return NMP1_EXIT_TEST_MODE_BOUND;
+    case NMP1_MSG_TEST_INJECT:
+        return NMP1_TEST_INJECT_BOUND;
     case NMP1_MSG_ACK:
         return NMP1_ACK_BOUND;
     case NMP1_MSG_NACK:
@@ -607,6 +657,12 @@ int nmp1_decode_message(uint8_t type, const uint8_t *payload, size_t length,
         return NMP1_OK;
     case NMP1_MSG_PAIR:
         return nmp1_decode_pair(payload, length, &out->pair);
+    case NMP1_MSG_ENTER_TEST_MODE:
+        return nmp1_decode_enter_test_mode(payload, length, &out->enter_test_mode);
+    case NMP1_MSG_EXIT_TEST_MODE:
+        return NMP1_OK;
+    case NMP1_MSG_TEST_INJECT:
+        return nmp1_decode_test_inject(payload, length, &out->test_inject);
     case NMP1_MSG_ACK:
         return nmp1_decode_ack(payload, length, &out->ack);
     case NMP1_MSG_NACK:
@@ -648,6 +704,12 @@ int nmp1_encode_message(uint8_t type, const nmp1_message_t *msg, uint8_t *payloa
         return 0;
     case NMP1_MSG_PAIR:
         return nmp1_encode_pair(&msg->pair, payload, capacity);
+    case NMP1_MSG_ENTER_TEST_MODE:
+        return nmp1_encode_enter_test_mode(&msg->enter_test_mode, payload, capacity);
+    case NMP1_MSG_EXIT_TEST_MODE:
+        return 0;
+    case NMP1_MSG_TEST_INJECT:
+        return nmp1_encode_test_inject(&msg->test_inject, payload, capacity);
     case NMP1_MSG_ACK:
         return nmp1_encode_ack(&msg->ack, payload, capacity);
     case NMP1_MSG_NACK:
@@ -826,6 +888,25 @@ int nmp1_message_json(uint8_t type, const nmp1_message_t *msg, char *out,
             }
             json_raw(j, "]");
         }
+        json_raw(j, "}");
+        break;
+    case NMP1_MSG_ENTER_TEST_MODE:
+        json_raw(j, "{");
+        json_raw(j, "\"magic\":");
+        json_int(j, (long)(&msg->enter_test_mode)->magic);
+        json_raw(j, ",\"serial_crc\":");
+        json_int(j, (long)(&msg->enter_test_mode)->serial_crc);
+        json_raw(j, "}");
+        break;
+    case NMP1_MSG_EXIT_TEST_MODE:
+        json_raw(j, "{}");
+        break;
+    case NMP1_MSG_TEST_INJECT:
+        json_raw(j, "{");
+        json_raw(j, "\"fault\":");
+        json_int(j, (long)(&msg->test_inject)->fault);
+        json_raw(j, ",\"value\":");
+        json_int(j, (long)(&msg->test_inject)->value);
         json_raw(j, "}");
         break;
     case NMP1_MSG_ACK:

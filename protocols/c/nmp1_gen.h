@@ -35,6 +35,11 @@
 #define NMP1_STATUS_ZONES_SHIFT 12
 #define NMP1_STATUS_AUTO_OFF_MAX 0xFFF
 
+/* Test mode (section 12). */
+#define NMP1_TEST_MODE_MAGIC 0x54534554u
+#define NMP1_TEST_ENTRY_WINDOW_MS 10000u
+#define NMP1_STUCK_AT_READING (-32768)
+
 /* Message types (section 5). */
 #define NMP1_MSG_GET_INFO 0x01
 #define NMP1_MSG_GET_STATUS 0x02
@@ -46,6 +51,9 @@
 #define NMP1_MSG_UPLOAD_PATTERN 0x08
 #define NMP1_MSG_GET_SESSION 0x10
 #define NMP1_MSG_PAIR 0x11
+#define NMP1_MSG_ENTER_TEST_MODE 0x12
+#define NMP1_MSG_EXIT_TEST_MODE 0x13
+#define NMP1_MSG_TEST_INJECT 0x14
 #define NMP1_MSG_ACK 0x80
 #define NMP1_MSG_NACK 0x81
 #define NMP1_MSG_INFO 0x82
@@ -62,6 +70,7 @@
 #define NMP1_NACK_LOW_BATTERY 0x06
 #define NMP1_NACK_NOT_AUTHENTICATED 0x07
 #define NMP1_NACK_BAD_LENGTH 0x08
+#define NMP1_NACK_TEST_MODE_REFUSED 0x09
 
 /* Waveforms (section 5). */
 #define NMP1_WAVEFORM_CONSTANT 0x00
@@ -87,6 +96,7 @@
 #define NMP1_FEATURE_BUTTON 0x10
 #define NMP1_FEATURE_TEMPERATURE_SENSOR 0x20
 #define NMP1_FEATURE_AUTH 0x40
+#define NMP1_FEATURE_TEST_MODE 0x80
 
 /* Fault flags (section 5). */
 #define NMP1_FAULT_OVERHEAT 0x01
@@ -117,6 +127,16 @@
 /* Session flags (section 5). */
 #define NMP1_SESSION_PAIRING_OPEN 0x01
 #define NMP1_SESSION_LABEL_KEY 0x02
+
+/* Test faults (section 5). */
+#define NMP1_TEST_SENSOR_OK 0x01
+#define NMP1_TEST_SENSOR_STUCK 0x02
+#define NMP1_TEST_SENSOR_OPEN 0x03
+#define NMP1_TEST_SENSOR_SHORT 0x04
+#define NMP1_TEST_HEATER_STUCK_ON 0x05
+#define NMP1_TEST_BATTERY_LEVEL 0x06
+#define NMP1_TEST_CHARGER 0x07
+#define NMP1_TEST_BUTTON 0x08
 
 /* Capacities of the C structs; lower them with -D to save RAM. */
 #ifndef NMP1_STR_MAX
@@ -152,6 +172,9 @@
 #define NMP1_UPLOAD_PATTERN_MIN_SIZE 2
 #define NMP1_GET_SESSION_MIN_SIZE 0
 #define NMP1_PAIR_MIN_SIZE 0
+#define NMP1_ENTER_TEST_MODE_MIN_SIZE 6
+#define NMP1_EXIT_TEST_MODE_MIN_SIZE 0
+#define NMP1_TEST_INJECT_MIN_SIZE 3
 #define NMP1_ACK_MIN_SIZE 1
 #define NMP1_NACK_MIN_SIZE 2
 #define NMP1_INFO_MIN_SIZE 24
@@ -170,6 +193,9 @@
 #define NMP1_UPLOAD_PATTERN_BOUND 255
 #define NMP1_GET_SESSION_BOUND 13
 #define NMP1_PAIR_BOUND 32
+#define NMP1_ENTER_TEST_MODE_BOUND 13
+#define NMP1_EXIT_TEST_MODE_BOUND 13
+#define NMP1_TEST_INJECT_BOUND 13
 #define NMP1_ACK_BOUND 13
 #define NMP1_NACK_BOUND 13
 #define NMP1_INFO_BOUND 255
@@ -187,6 +213,10 @@
 #define NMP1_SET_HEAT_TARGET_DC_OFFSET 0
 #define NMP1_SET_AUTO_OFF_SECONDS_OFFSET 0
 #define NMP1_UPLOAD_PATTERN_PATTERN_ID_OFFSET 0
+#define NMP1_ENTER_TEST_MODE_MAGIC_OFFSET 0
+#define NMP1_ENTER_TEST_MODE_SERIAL_CRC_OFFSET 4
+#define NMP1_TEST_INJECT_FAULT_OFFSET 0
+#define NMP1_TEST_INJECT_VALUE_OFFSET 1
 #define NMP1_ACK_ACKED_TYPE_OFFSET 0
 #define NMP1_NACK_ACKED_TYPE_OFFSET 0
 #define NMP1_NACK_CODE_OFFSET 1
@@ -259,6 +289,18 @@ typedef struct {
     uint8_t key[NMP1_PAIR_KEY_MAX];
 } nmp1_pair_t;
 
+/* ENTER_TEST_MODE: Enter test mode (section 12), on a device built for test only. Reply: ACK or NACK. */
+typedef struct {
+    uint32_t magic;
+    uint16_t serial_crc;
+} nmp1_enter_test_mode_t;
+
+/* TEST_INJECT: Simulate a hardware fault or a user action, in test mode only. Reply: ACK or NACK. */
+typedef struct {
+    uint8_t fault;
+    int16_t value;
+} nmp1_test_inject_t;
+
 /* ACK: The command with this frame's seq was applied. */
 typedef struct {
     uint8_t acked_type;
@@ -327,6 +369,8 @@ typedef union {
     nmp1_set_auto_off_t set_auto_off;
     nmp1_upload_pattern_t upload_pattern;
     nmp1_pair_t pair;
+    nmp1_enter_test_mode_t enter_test_mode;
+    nmp1_test_inject_t test_inject;
     nmp1_ack_t ack;
     nmp1_nack_t nack;
     nmp1_info_t info;
@@ -360,6 +404,10 @@ int nmp1_decode_upload_pattern(const uint8_t *payload, size_t length, nmp1_uploa
 int nmp1_encode_upload_pattern(const nmp1_upload_pattern_t *msg, uint8_t *payload, size_t capacity);
 int nmp1_decode_pair(const uint8_t *payload, size_t length, nmp1_pair_t *out);
 int nmp1_encode_pair(const nmp1_pair_t *msg, uint8_t *payload, size_t capacity);
+int nmp1_decode_enter_test_mode(const uint8_t *payload, size_t length, nmp1_enter_test_mode_t *out);
+int nmp1_encode_enter_test_mode(const nmp1_enter_test_mode_t *msg, uint8_t *payload, size_t capacity);
+int nmp1_decode_test_inject(const uint8_t *payload, size_t length, nmp1_test_inject_t *out);
+int nmp1_encode_test_inject(const nmp1_test_inject_t *msg, uint8_t *payload, size_t capacity);
 int nmp1_decode_ack(const uint8_t *payload, size_t length, nmp1_ack_t *out);
 int nmp1_encode_ack(const nmp1_ack_t *msg, uint8_t *payload, size_t capacity);
 int nmp1_decode_nack(const uint8_t *payload, size_t length, nmp1_nack_t *out);

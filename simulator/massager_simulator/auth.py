@@ -64,12 +64,17 @@ class DeviceAuth:
         return f"DeviceAuth(paired={self.paired_key is not None}, links={len(self._sessions)})"
 
     @classmethod
-    def from_options(cls, options: dict[str, Any], serial: str, where: str) -> DeviceAuth | None:
-        """The mode from a model's protocol options, or ``None`` when ``auth`` is off."""
-        unknown = set(options) - _OPTIONS
+    def from_options(
+        cls, options: dict[str, Any], serial: str, where: str, others: frozenset[str] = frozenset()
+    ) -> DeviceAuth | None:
+        """The mode from a model's protocol options, or ``None`` when ``auth`` is off.
+
+        ``others`` names the options the protocol reads elsewhere; any other is an error."""
+        accepted = _OPTIONS | others
+        unknown = set(options) - accepted
         if unknown:
             raise ValueError(
-                f"{where}: unknown protocol_options {sorted(unknown)}; accepted: {sorted(_OPTIONS)}"
+                f"{where}: unknown protocol_options {sorted(unknown)}; accepted: {sorted(accepted)}"
             )
         enabled = options.get("auth", False)
         if not isinstance(enabled, bool):

@@ -24,6 +24,7 @@ from massager_simulator.faults import FaultConfig
 from massager_simulator.model import DEFAULT_MODEL, DeviceModel, ModelError, list_models, load_model
 from massager_simulator.pty_link import open_pty
 from massager_simulator.tcp import serve_tcp
+from massager_simulator.testmode import offering
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -37,6 +38,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "  %(prog)s --tcp 127.0.0.1:0                      a free port, printed first\n"
         "  %(prog)s --serial --model neck2                 a pseudo-terminal\n"
         "  %(prog)s --tcp 127.0.0.1:7000 --speed 10 --fault corrupt=0.01 --seed 1\n"
+        "  %(prog)s --tcp 127.0.0.1:0 --test-mode          built for test (NMP/1 section 12)\n"
         "  %(prog)s --ble usb:0                            a BLE peripheral on a USB controller",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -79,6 +81,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         action="store_true",
         help="let --tcp listen on an address other than loopback (127.0.0.1, ::1, "
         "localhost): anyone who reaches it can drive the device",
+    )
+    parser.add_argument(
+        "--test-mode",
+        action="store_true",
+        help="build the device for test: it offers NMP/1's test mode (spec section 12), in "
+        "which a host injects faults over the link; a production device never does",
     )
     parser.add_argument("--seed", type=int, help="seed for the injected faults' randomness")
     parser.add_argument("--serial-number", help="serial number to report (default: the model's)")
@@ -124,6 +132,12 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         model = load_model(args.model)
+        if args.test_mode:
+            if model.protocol != "nmp1":
+                raise ValueError(
+                    f"--test-mode: model {model.name} speaks {model.protocol}; test mode is NMP/1's"
+                )
+            model = offering(model)
         faults = FaultConfig.parse(args.fault)
         if args.seed is not None:
             faults = faults.replace(seed=args.seed)

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from massager_simulator import SimulatedDevice
+from massager_simulator import SimulatedDevice, load_model
 from massager_simulator.clock import run_virtual
+from massager_simulator.testmode import offering
 
 from massager_sdk.conformance import (
     CHECKS,
@@ -29,8 +30,10 @@ class ChattyWhenIdle(SimulatedDevice):
 
 
 def conformance_of(device: type[SimulatedDevice]) -> list[CheckResult]:
+    """The suite on a Heat 4 built for test (every check can be carried out)."""
+
     async def main() -> list[CheckResult]:
-        async with device("heat4") as sim:
+        async with device(offering(load_model("heat4"))) as sim:
             return await run_conformance("sim://heat4", simulator=sim)
 
     return run_virtual(main)
@@ -55,24 +58,33 @@ def test_a_missed_should_is_a_warning_unless_strict() -> None:
     assert run_failed(results, strict=True)
 
 
-def test_what_needs_a_bench_or_a_second_link_is_reported_not_testable() -> None:
-    """A device reached as over serial: no bench to press its button, one link only."""
-    needs = {"7.6": "test bench", "7.3, 7.4": "test bench", "7.7": "cannot be opened twice"}
+def test_what_needs_test_mode_or_a_second_link_is_reported_not_testable() -> None:
+    """A production device reached as over serial: no test mode, no bench, one link only."""
+    needs = {
+        "7.6": "test mode (INFO does not offer it: not built for test) or a test bench",
+        "7.3, 7.4": "test mode",
+        "7.4": "test mode",
+        "7.3, 7.5": "test mode",
+        "7.7": "cannot be opened twice",
+    }
 
-    async def main() -> dict[str, str]:
+    async def main() -> tuple[dict[str, str], str]:
         reasons = {}
         sim = SimulatedDevice("heat4")
         async with sim, probe_session("sim://heat4", simulator=sim) as probe:
             probe.bench, probe.open_second = None, None
             await CHECKS[0].run(probe)  # INFO
+            entry = next(c for c in CHECKS if c.section == "12.1")
+            entered = await entry.run(probe)
             for registered in CHECKS:
                 if registered.section in needs:
                     try:
                         await registered.run(probe)
                     except NotTestable as exc:
                         reasons[registered.section] = str(exc)
-        return reasons
+        return reasons, entered
 
-    reasons = run_virtual(main)
+    reasons, entered = run_virtual(main)
+    assert "not offered" in entered
     assert set(reasons) == set(needs)
     assert all(needs[section] in reasons[section] for section in needs), reasons

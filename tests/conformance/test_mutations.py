@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from massager_protocols.nmp import (
+    EnterTestMode,
     EventCode,
     Fault,
     Frame,
@@ -26,14 +27,16 @@ from massager_protocols.nmp import (
     Status,
     StopAll,
     StreamDecoder,
+    TestInject,
     Waveform,
     decode_frame,
     encode_frame,
 )
-from massager_simulator import SimulatedDevice
+from massager_simulator import SimulatedDevice, load_model
 from massager_simulator.clock import run_virtual
 from massager_simulator.link import Port
 from massager_simulator.personalities.nmp import NmpPersonality
+from massager_simulator.testmode import TestMode, offering
 
 from massager_sdk.conformance import CHECKS, CheckResult, run_conformance, run_failed
 
@@ -466,19 +469,190 @@ MUTANTS: dict[type[SimulatedDevice], str] = {
 }
 
 
-def conformance_of(device: Callable[[str], SimulatedDevice]) -> list[CheckResult]:
+# -- faults only test mode shows over the wire (spec sections 7.4 to 7.6, 12) --------
+
+
+class NoOverheatCutoff(SimulatedDevice):
+    """The over-temperature cut-off never trips (the controller alone keeps the heat down)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self._heat is not None:
+            self._heat.cutoff_c = float("inf")
+
+
+class SensorFaultLeavesHeaterOn(SimulatedDevice):
+    """A sensor fault is flagged and reported, and the heater stays on."""
+
+    def _heat_tick(self, now: float, dt: float) -> None:
+        heat = self._heat
+        before, target = self._flags, heat.target_c if heat is not None else 0.0
+        super()._heat_tick(now, dt)
+        if heat is not None and self._flags & ~before & Fault.SENSOR:
+            heat.target_c = target
+
+
+class ButtonIgnored(SimulatedDevice):
+    """A press of the button does nothing."""
+
+    def press_button(self) -> None:
+        pass
+
+
+class ShutdownLeavesOutputsOn(SimulatedDevice):
+    """At the shutdown level the device flags and reports it, and keeps running."""
+
+    def _battery_tick(self, now: float) -> None:
+        self._ticking_battery = True
+        try:
+            super()._battery_tick(now)
+        finally:
+            self._ticking_battery = False
+
+    def _stop_everything(self) -> None:
+        if not getattr(self, "_ticking_battery", False):
+            super()._stop_everything()
+
+
+class LowBatteryLeavesHeaterOn(SimulatedDevice):
+    """At the low level the heater keeps heating."""
+
+    def _battery_tick(self, now: float) -> None:
+        heat = self._heat
+        target = heat.target_c if heat is not None else 0.0
+        before = self._flags
+        super()._battery_tick(now)
+        if heat is not None and self._flags & ~before & Fault.LOW_BATTERY:
+            heat.target_c = target
+
+
+class LowBatteryLatchSticks(SimulatedDevice):
+    """LOW_BATTERY never clears, however far the battery recovers."""
+
+    def _unlatch(self, now: float, flag: Fault, code: EventCode, value: int = 0) -> None:
+        if flag != Fault.LOW_BATTERY:
+            super()._unlatch(now, flag, code, value)
+
+
+class _EntersOnAnyRequest(TestMode):
+    def enter(self, port: Port, message: EnterTestMode, now: float) -> int:
+        self.port = port
+        return 0
+
+
+class _EntersWhileRunning(TestMode):
+    def enter(self, port: Port, message: EnterTestMode, now: float) -> int:
+        if message == EnterTestMode.for_serial(self.device.serial):
+            self.port = port  # whatever runs, and whenever INFO was read
+            return 0
+        return super().enter(port, message, now)
+
+
+class _WindowNeverCloses(TestMode):
+    def refused(self, port: Port) -> None:
+        pass
+
+
+class _InjectsOutsideTestMode(TestMode):
+    def inject(self, port: Port, message: TestInject) -> int:
+        return self.injector.apply(message.fault, message.value)
+
+
+def _test_mode_with(mode: type[TestMode]) -> type[NmpPersonality]:
+    class Personality(NmpPersonality):
+        def __init__(self, device: SimulatedDevice) -> None:
+            super().__init__(device)
+            self.test_mode = mode(device)
+
+    return Personality
+
+
+class TestModeOnAnyEntry(_WithPersonality):
+    """Test mode is entered by any ENTER_TEST_MODE: no magic, serial, fresh INFO or idle device."""
+
+    __test__ = False
+    personality_class = _test_mode_with(_EntersOnAnyRequest)
+
+
+class TestModeWhileRunning(_WithPersonality):
+    """The right ENTER_TEST_MODE is taken with outputs on, or long after INFO."""
+
+    __test__ = False
+    personality_class = _test_mode_with(_EntersWhileRunning)
+
+
+class TestModeRetriesFreely(_WithPersonality):
+    """A wrong attempt does not close the entry window (a host may guess in a loop)."""
+
+    __test__ = False
+    personality_class = _test_mode_with(_WindowNeverCloses)
+
+
+class InjectionsOutsideTestMode(_WithPersonality):
+    """TEST_INJECT works without entering test mode."""
+
+    personality_class = _test_mode_with(_InjectsOutsideTestMode)
+
+
+#: Variants that only a device in test mode shows over the wire, and the check that
+#: must catch each.
+TEST_MODE_MUTANTS: dict[type[SimulatedDevice], str] = {
+    NoOverheatCutoff: "heater stuck on is cut off",
+    SensorFaultLeavesHeaterOn: "sensor fault",
+    ButtonIgnored: "button",
+    ShutdownLeavesOutputsOn: "critical stops everything",
+    LowBatteryLeavesHeaterOn: "low battery cuts the heater",
+    LowBatteryLatchSticks: "both clear",
+    TestModeOnAnyEntry: "deliberate sequence",
+    TestModeWhileRunning: "deliberate sequence",
+    TestModeRetriesFreely: "deliberate sequence",
+    InjectionsOutsideTestMode: "deliberate sequence",
+}
+
+
+def conformance_of(
+    device: Callable[[Any], SimulatedDevice], *, test_mode: bool = False
+) -> list[CheckResult]:
+    model = offering(load_model("heat4")) if test_mode else load_model("heat4")
+
     async def main() -> list[CheckResult]:
-        async with device("heat4") as sim:
+        async with device(model) as sim:
             return await run_conformance("sim://heat4", simulator=sim)
 
     return run_virtual(main)
 
 
 def test_the_unmodified_simulator_passes_every_check() -> None:
-    results = conformance_of(SimulatedDevice)
+    """Built for test, every check is carried out (the faults over the link) and passes."""
+    results = conformance_of(SimulatedDevice, test_mode=True)
     assert [r.name for r in results] == [c.name for c in CHECKS]
     assert all(r.passed and r.tested for r in results), [r for r in results if not r.passed]
     assert not run_failed(results, strict=True)
+    over_the_link = [r.section for r in results if "in the device's test mode" in r.detail]
+    assert over_the_link == ["7.6", "7.3, 7.4", "7.4", "7.3, 7.5"]
+
+
+def test_the_production_build_passes_with_its_bench_and_says_test_mode_is_not_offered() -> None:
+    results = conformance_of(SimulatedDevice)
+    assert [r.name for r in results] == [c.name for c in CHECKS]
+    untested = {r.section: r.detail for r in results if not r.tested}
+    assert list(untested) == ["12.1"]
+    assert "INFO does not offer it" in untested["12.1"]
+    assert all(r.passed for r in results if r.tested), [r for r in results if not r.passed]
+    assert not run_failed(results, strict=True)
+
+
+@pytest.mark.parametrize("mutant", list(TEST_MODE_MUTANTS), ids=lambda m: m.__name__)
+def test_a_broken_must_fails_conformance_over_the_wire_in_test_mode(
+    mutant: type[SimulatedDevice],
+) -> None:
+    results = conformance_of(mutant, test_mode=True)
+    failed = [r.name for r in results if r.fails()]
+    assert run_failed(results), f"{mutant.__name__} ({mutant.__doc__}) passed conformance"
+    assert any(TEST_MODE_MUTANTS[mutant] in name for name in failed), failed
+    entry = next(r for r in results if r.section == "12.1")
+    if TEST_MODE_MUTANTS[mutant] != "deliberate sequence":
+        assert entry.passed, entry  # so the faults went over the link, in test mode
 
 
 def test_there_are_at_least_twenty_variants() -> None:

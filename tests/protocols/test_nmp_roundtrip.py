@@ -8,9 +8,11 @@ from massager_protocols.nmp import (
     MESSAGES,
     SINGLE_WRITE_PAYLOAD,
     Ack,
+    EnterTestMode,
     Event,
     EventCode,
     EventState,
+    ExitTestMode,
     Fault,
     Frame,
     GetInfo,
@@ -30,10 +32,13 @@ from massager_protocols.nmp import (
     Status,
     StopAll,
     StreamDecoder,
+    TestFault,
+    TestInject,
     UploadPattern,
     Waveform,
     ZoneInfo,
     decode_frame,
+    describe,
     encode,
 )
 
@@ -81,6 +86,9 @@ EXAMPLES: list[Message] = [
     GetSession(),
     Pair(tuple(range(32))),
     Session(3, 0xDEADBEEF, (1, 2, 3, 4, 5, 6, 7, 8)),
+    EnterTestMode.for_serial("SIM-0001"),
+    ExitTestMode(),
+    TestInject(TestFault.SENSOR_STUCK, -32768),
 ]
 
 
@@ -233,3 +241,15 @@ def test_status_zone_count_and_levels_are_checked() -> None:
 def test_a_1_0_status_reads_as_1_0_sent_it() -> None:
     status = Status(62, 3850, int(Fault.LOW_BATTERY), 0, 5000, (9, 0, 20, 1, 1, 1, 1, 1))
     assert Status.decode_payload(status.encode_payload_1_0()) == status
+
+
+def test_a_test_injection_is_described_by_its_fault_name() -> None:
+    low = TestInject(TestFault.BATTERY_LEVEL, 7)
+    assert describe(low) == {"fault": "BATTERY_LEVEL", "value": 7}
+    assert describe(TestInject(0x7F)) == {"fault": "0x7F", "value": 0}
+
+
+def test_the_test_mode_entry_carries_the_magic_and_the_serial_crc() -> None:
+    # "TEST" on the wire, then CRC-16/CCITT-FALSE of the serial, both little-endian.
+    payload = EnterTestMode.for_serial("123456789").encode_payload()
+    assert payload == b"TEST" + (0x29B1).to_bytes(2, "little")

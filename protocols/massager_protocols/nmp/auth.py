@@ -51,11 +51,19 @@ SIGNED_TYPES = frozenset(
         MsgType.KEEPALIVE,
         MsgType.SET_AUTO_OFF,
         MsgType.UPLOAD_PATTERN,
+        MsgType.ENTER_TEST_MODE,
+        MsgType.TEST_INJECT,
     }
 )
 #: Host frames a device answers without a key: reading, and stopping.
 OPEN_TYPES = frozenset(
-    {MsgType.GET_INFO, MsgType.GET_STATUS, MsgType.STOP_ALL, MsgType.GET_SESSION}
+    {
+        MsgType.GET_INFO,
+        MsgType.GET_STATUS,
+        MsgType.STOP_ALL,
+        MsgType.GET_SESSION,
+        MsgType.EXIT_TEST_MODE,  # leaving test mode only stops things (spec section 12.1)
+    }
 )
 
 #: Holding the button this long opens the pairing window ...

@@ -43,6 +43,9 @@ from massager_protocols.nmp.messages import (
     NO_BATTERY,
     NO_TEMPERATURE,
     PROTOCOL_VERSION,
+    STUCK_AT_READING,
+    TEST_ENTRY_WINDOW_S,
+    TEST_MODE_MAGIC,
     EventCode,
     EventState,
     Fault,
@@ -51,6 +54,7 @@ from massager_protocols.nmp.messages import (
     MsgType,
     NackCode,
     SessionFlag,
+    TestFault,
     Waveform,
     ZoneLevels,
     ZonePosition,
@@ -73,6 +77,7 @@ _CODE_PREFIX: dict[type[enum.Enum], str] = {
     EventCode: "EVENT",
     EventState: "EVENT_STATE",
     SessionFlag: "SESSION",
+    TestFault: "TEST",
 }
 #: Capacities that the spec bounds (at most 8 zones); other arrays default to
 #: as many elements as a 255-byte payload can carry.
@@ -303,6 +308,12 @@ def render_header() -> str:
         f"#define NMP1_STATUS_PACKED 0x{ZoneLevels.FLAG:02X}",
         f"#define NMP1_STATUS_ZONES_SHIFT {ZoneLevels.COUNT_SHIFT}",
         f"#define NMP1_STATUS_AUTO_OFF_MAX 0x{AUTO_OFF_STATUS_MAX:03X}",
+    ]
+    out += ["", "/* Test mode (section 12). */"]
+    out += [
+        f"#define NMP1_TEST_MODE_MAGIC 0x{TEST_MODE_MAGIC:08X}u",
+        f"#define NMP1_TEST_ENTRY_WINDOW_MS {round(TEST_ENTRY_WINDOW_S * 1000)}u",
+        f"#define NMP1_STUCK_AT_READING ({STUCK_AT_READING})",
     ]
     for title, codes in CODE_TABLES.items():
         out += ["", f"/* {title} (section 5). */"]

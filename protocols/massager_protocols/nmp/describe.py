@@ -20,6 +20,8 @@ from massager_protocols.nmp.messages import (
     SetHeat,
     SetOutput,
     Status,
+    TestFault,
+    TestInject,
     Waveform,
     ZonePosition,
 )
@@ -58,6 +60,8 @@ def describe(message: Message) -> dict[str, Any]:
     elif isinstance(message, Event):
         fields["code"] = _name(EventCode, message.code)
         fields["state"] = _name(EventState, message.state)
+    elif isinstance(message, TestInject):
+        fields["fault"] = _name(TestFault, message.fault)
     elif isinstance(message, Info):
         fields["features"] = _flags(Feature, message.features)
         fields["zones"] = [

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 
 import construct as cs
 
+from massager_protocols.crc import crc16_ccitt_false
 from massager_protocols.errors import MalformedPayload, UnknownMessageType
 
 PROTOCOL_VERSION = 1
@@ -42,6 +43,9 @@ class MsgType(enum.IntEnum):
     UPLOAD_PATTERN = 0x08
     GET_SESSION = 0x10
     PAIR = 0x11
+    ENTER_TEST_MODE = 0x12  #: test mode (spec section 12); only devices built for test know it
+    EXIT_TEST_MODE = 0x13  #: test mode (spec section 12)
+    TEST_INJECT = 0x14  #: test mode (spec section 12)
     ACK = 0x80
     NACK = 0x81
     INFO = 0x82
@@ -61,6 +65,7 @@ class NackCode(enum.IntEnum):
     LOW_BATTERY = 6
     NOT_AUTHENTICATED = 7
     BAD_LENGTH = 8
+    TEST_MODE_REFUSED = 9  #: a test-mode message outside test mode, or a refused entry (section 12)
 
 
 class Waveform(enum.IntEnum):
@@ -95,6 +100,7 @@ class Feature(enum.IntFlag):
     BUTTON = 0x0010
     TEMPERATURE_SENSOR = 0x0020
     AUTH = 0x0040  #: authenticated mode: state changes must be signed (spec section 10)
+    TEST_MODE = 0x0080  #: built for test: faults can be injected (section 12); never in production
 
 
 class Fault(enum.IntFlag):
@@ -138,6 +144,28 @@ class SessionFlag(enum.IntFlag):
     PAIRING_OPEN = 0x01  #: the pairing window is open: PAIR is accepted now
     LABEL_KEY = 0x02  #: the key is the secret printed on the device's label (never paired)
 
+
+class TestFault(enum.IntEnum):
+    """What TEST_INJECT simulates (spec section 12.3)."""
+
+    __test__ = False  # a code table, not a pytest class
+
+    SENSOR_OK = 0x01  #: the temperature sensor reads the pad again
+    SENSOR_STUCK = 0x02  #: the sensor reads ``value`` (0.1 C) from now on; -32768: its reading now
+    SENSOR_OPEN = 0x03  #: the sensor reads as an open circuit (below its range)
+    SENSOR_SHORT = 0x04  #: the sensor reads as a short circuit (above its range)
+    HEATER_STUCK_ON = 0x05  #: ``value`` 1: the heater driver conducts fully when enabled; 0: not
+    BATTERY_LEVEL = 0x06  #: the battery reads ``value`` % (0..100); -1: the real gauge again
+    CHARGER = 0x07  #: ``value`` 1: a charger is connected; 0: disconnected
+    BUTTON = 0x08  #: the button is pressed once (``value`` 0)
+
+
+#: ENTER_TEST_MODE's ``magic``: ASCII ``TEST`` read as a little-endian u32.
+TEST_MODE_MAGIC = 0x54534554
+#: How long after answering GET_INFO on a link a device accepts ENTER_TEST_MODE there.
+TEST_ENTRY_WINDOW_S = 10.0
+#: TEST_INJECT SENSOR_STUCK ``value``: stick at the reading of the moment.
+STUCK_AT_READING = -0x8000
 
 #: Zone mask bits: bit ``i`` addresses zone ``i`` as listed in INFO.
 MAX_ZONES = 8
@@ -485,6 +513,49 @@ class Pair(Message):
 
     def _to_container(self) -> dict[str, Any]:
         return {"key": list(self.key)}
+
+
+@_register
+@dataclasses.dataclass(frozen=True, slots=True)
+class EnterTestMode(Message):
+    """Enter test mode (section 12), on a device built for test only. Reply: ACK or NACK."""
+
+    TYPE = MsgType.ENTER_TEST_MODE
+    WIRE = cs.Struct(
+        "magic" / cs.Int32ul * "0x54534554 (ASCII TEST)",
+        "serial_crc" / cs.Int16ul * "CRC-16/CCITT-FALSE of the UTF-8 serial in this device's INFO",
+    )
+    magic: int
+    serial_crc: int
+
+    @classmethod
+    def for_serial(cls, serial: str) -> EnterTestMode:
+        """The deliberate request for the device whose INFO carries ``serial``."""
+        return cls(TEST_MODE_MAGIC, crc16_ccitt_false(serial.encode("utf-8")))
+
+
+@_register
+@dataclasses.dataclass(frozen=True, slots=True)
+class ExitTestMode(Message):
+    """Leave test mode: every injected fault is lifted and everything stops. Reply: ACK."""
+
+    TYPE = MsgType.EXIT_TEST_MODE
+    WIRE = cs.Struct()
+
+
+@_register
+@dataclasses.dataclass(frozen=True, slots=True)
+class TestInject(Message):
+    """Simulate a hardware fault or a user action, in test mode only. Reply: ACK or NACK."""
+
+    __test__ = False  # a message, not a pytest class
+    TYPE = MsgType.TEST_INJECT
+    WIRE = cs.Struct(
+        "fault" / cs.Int8ul * "TestFault (table below)",
+        "value" / cs.Int16sl * "the fault's argument (table below); else 0",
+    )
+    fault: int
+    value: int = 0
 
 
 # --------------------------------------------------------------------------
@@ -894,4 +965,5 @@ CODE_TABLES: dict[str, type[enum.Enum]] = {
     "Event codes": EventCode,
     "Event states": EventState,
     "Session flags": SessionFlag,
+    "Test faults": TestFault,
 }

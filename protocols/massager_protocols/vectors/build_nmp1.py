@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from massager_protocols.nmp import (
+    STUCK_AT_READING,
     Ack,
+    EnterTestMode,
     Event,
     EventCode,
     EventState,
+    ExitTestMode,
     Fault,
     Feature,
     GetInfo,
@@ -37,6 +40,8 @@ from massager_protocols.nmp import (
     SetOutput,
     Status,
     StopAll,
+    TestFault,
+    TestInject,
     UploadPattern,
     Waveform,
     ZoneInfo,
@@ -216,6 +221,26 @@ MESSAGES: list[tuple[str, int, Message]] = [
             (0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6, 0x07, 0x18),
         ),
     ),
+    (
+        "enter test mode: the magic and the CRC of serial H4-000001",
+        19,
+        EnterTestMode.for_serial("H4-000001"),
+    ),
+    ("exit test mode", 20, ExitTestMode()),
+    (
+        "test mode: the sensor sticks at 46.0 C",
+        21,
+        TestInject(TestFault.SENSOR_STUCK, 460),
+    ),
+    (
+        "test mode: the sensor sticks at its reading",
+        22,
+        TestInject(TestFault.SENSOR_STUCK, STUCK_AT_READING),
+    ),
+    ("test mode: the battery reads 7 %", 23, TestInject(TestFault.BATTERY_LEVEL, 7)),
+    ("test mode: the battery gauge again", 24, TestInject(TestFault.BATTERY_LEVEL, -1)),
+    ("test mode: press the button", 25, TestInject(TestFault.BUTTON)),
+    ("nack: outside test mode", 25, Nack(0x14, NackCode.TEST_MODE_REFUSED)),
 ]
 
 
@@ -388,6 +413,24 @@ def exchanges() -> list[dict[str, Any]]:
             encode(GetStatus(), 18),
             "STATUS",
             intensities=[0],
+        ),
+        # Test mode (section 12): a device not built for test knows none of its types.
+        *(
+            _exchange(
+                f"{message.TYPE.name} is an unknown type on a production device",
+                "heat4",
+                encode(message, 19 + index),
+                "NACK",
+                acked_type=int(message.TYPE),
+                code=int(NackCode.UNKNOWN_TYPE),
+            )
+            for index, message in enumerate(
+                (
+                    EnterTestMode.for_serial("H4-000001"),
+                    ExitTestMode(),
+                    TestInject(TestFault.BUTTON),
+                )
+            )
         ),
     ]
 

@@ -13,7 +13,10 @@
   when everything has gone off and the motors have wound down;
 - with ``auth = true`` in the model's protocol options, the authenticated
   mode of spec section 10 (:mod:`massager_simulator.auth`): state changes
-  must be signed, and only authenticated frames feed the watchdog.
+  must be signed, and only authenticated frames feed the watchdog;
+- with ``test_mode = true`` (off by default, as in a production build), the
+  test mode of spec section 12 (:mod:`massager_simulator.testmode`): INFO
+  advertises it, and after the deliberate entry a host injects faults.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING
 from massager_protocols.errors import MalformedPayload
 from massager_protocols.nmp import (
     Ack,
+    EnterTestMode,
     Event,
     Feature,
     Frame,
@@ -32,11 +36,13 @@ from massager_protocols.nmp import (
     NackCode,
     Pair,
     StreamDecoder,
+    TestInject,
     encode,
 )
 from massager_protocols.nmp import gatt as nmp_gatt
 from massager_protocols.nmp.auth import SIGNED_TYPES
 
+from massager_simulator import testmode
 from massager_simulator.auth import DeviceAuth
 from massager_simulator.personalities.base import GattProfile, Personality
 
@@ -45,6 +51,7 @@ if TYPE_CHECKING:
     from massager_simulator.link import Port
 
 _HOST_TYPES = frozenset(t for t in MsgType if t < 0x80)
+_TEST_TYPES = frozenset({MsgType.ENTER_TEST_MODE, MsgType.EXIT_TEST_MODE, MsgType.TEST_INJECT})
 
 
 def nmp_gatt_profile(model: str, name: str) -> GattProfile:
@@ -72,14 +79,23 @@ class NmpPersonality(Personality):
     def __init__(self, device: SimulatedDevice) -> None:
         super().__init__(device)
         self._last_broadcast: tuple[float, bytes] = (-1.0, b"")
+        where = "protocol_options"
         try:
             #: The authenticated mode, or ``None`` (spec section 10).
-            self.auth = DeviceAuth.from_options(self.options, device.serial, "protocol_options")
+            self.auth = DeviceAuth.from_options(
+                self.options, device.serial, where, frozenset({testmode.OPTION})
+            )
+            offered = testmode.offered(self.options, where)
         except ValueError as exc:
-            raise self.error(str(exc).removeprefix("protocol_options: ")) from None
+            raise self.error(str(exc).removeprefix(f"{where}: ")) from None
+        features = Feature(device.info.features)
         if self.auth is not None:
-            info = device.info
-            device.info = dataclasses.replace(info, features=info.features | Feature.AUTH)
+            features |= Feature.AUTH
+        #: Test mode (spec section 12), or ``None`` when the build does not offer it.
+        self.test_mode = testmode.TestMode(device) if offered else None
+        if offered:
+            features |= Feature.TEST_MODE
+        device.info = dataclasses.replace(device.info, features=int(features))
 
     @property
     def gatt(self) -> GattProfile:
@@ -113,6 +129,8 @@ class NmpPersonality(Personality):
         super().port_closed(port)
         if self.auth is not None:
             self.auth.port_closed(port)
+        if self.test_mode is not None:
+            self.test_mode.port_closed(port)
 
     def _dispatch(self, port: Port, frame: Frame, now: float) -> bytes:
         device = self.device
@@ -123,10 +141,15 @@ class NmpPersonality(Personality):
             return encode(device._status(now), seq)
         auth = self.auth
         if msg_type == MsgType.GET_INFO:
+            if self.test_mode is not None:
+                self.test_mode.info_answered(port, now)
             if auth is not None:  # INFO, then the link's session (spec section 10.1)
                 return encode(device.info, seq) + encode(auth.session(port, now), seq)
             return encode(device.info, seq)
         payload = frame.payload
+        if self.test_mode is None and msg_type in _TEST_TYPES:
+            # A build not for test knows none of them: an unknown type comes first (7.3).
+            return encode(Nack(msg_type, NackCode.UNKNOWN_TYPE), seq)
         if auth is not None:
             if msg_type == MsgType.GET_SESSION:
                 return encode(auth.session(port, now), seq)
@@ -138,6 +161,8 @@ class NmpPersonality(Personality):
                 if body is None:
                     return encode(Nack(msg_type, NackCode.NOT_AUTHENTICATED), seq)
                 payload = body
+        if self.test_mode is not None and msg_type in _TEST_TYPES:
+            return self._test_mode(port, seq, msg_type, payload, now)
         command = device.command_type(msg_type)
         if command is None:
             return encode(Nack(msg_type, NackCode.UNKNOWN_TYPE), seq)
@@ -149,6 +174,23 @@ class NmpPersonality(Personality):
         if code:
             return encode(Nack(msg_type, code), seq)
         return encode(Ack(msg_type), seq)
+
+    def _test_mode(self, port: Port, seq: int, msg_type: int, payload: bytes, now: float) -> bytes:
+        """ENTER_TEST_MODE, EXIT_TEST_MODE and TEST_INJECT (spec section 12)."""
+        mode = self.test_mode
+        assert mode is not None
+        try:
+            if msg_type == MsgType.ENTER_TEST_MODE:
+                code = mode.enter(port, EnterTestMode.decode_payload(payload), now)
+            elif msg_type == MsgType.TEST_INJECT:
+                code = mode.inject(port, TestInject.decode_payload(payload))
+            else:
+                code = mode.exit(port, now)
+        except MalformedPayload:
+            if msg_type == MsgType.ENTER_TEST_MODE:
+                mode.refused(port)  # a short entry is a wrong attempt too
+            return encode(Nack(msg_type, NackCode.BAD_LENGTH), seq)
+        return encode(Nack(msg_type, code) if code else Ack(msg_type), seq)
 
     def event(self, now: float, event: Event) -> None:
         """Every EVENT to every host, unprompted (seq 0)."""
