@@ -42,6 +42,7 @@ class DeviceReadings(abc.ABC):
         """The STATUS at ``now``."""
 
     def _observe(self) -> float:
+        """The loop's time now, the physics brought up to it (off a loop: the last time)."""
         try:
             now = asyncio.get_running_loop().time()
         except RuntimeError:

@@ -43,6 +43,8 @@ from massager_simulator.supervisor import Supervisor
 from massager_sdk.conformance import CHECKS, CheckResult, run_conformance, run_failed
 
 # -- the firmware's faults -------------------------------------------------------
+# Most variants break one part of the firmware (a subclass of the part, named in the
+# device's ``*_class`` attribute); a few break the device's own dispatch or loop.
 
 
 def _heater_target(device: SimulatedDevice) -> float:
