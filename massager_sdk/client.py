@@ -1,8 +1,8 @@
 """The device client: one object, one task, per connected massager.
 
 :class:`Device` is the public face; the work is done by the parts of
-:mod:`massager_sdk.session` (options, output plan, pattern slots, link
-supervisor, engine, requester, telemetry, signal guard).
+:mod:`massager_sdk.session` (options, output requests, output plan, pattern
+slots, link supervisor, engine, requester, telemetry, signal guard).
 
     async with massager_sdk.connect() as device:      # the embedded simulator
         await device.set_intensity(3)                 # every zone
@@ -66,44 +66,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 from massager_sdk.capabilities import DeviceCapabilities
-from massager_sdk.errors import (
-    ConnectionFailed,
-    NotInControl,
-    NotSupported,
-    SafetyRefusal,
-)
+from massager_sdk.errors import ConnectionFailed, NotInControl, SafetyRefusal
 from massager_sdk.model import DeviceEvent, DeviceStatus, Pattern, Waveform
 from massager_sdk.profiles.model import DeviceProfile
 from massager_sdk.profiles.selection import LinkRequest
-from massager_sdk.protocols import (
-    AdapterStats,
-    GetStatus,
-    SetAutoOff,
-    SetHeat,
-    SetZones,
-    UploadPattern,
-)
+from massager_sdk.protocols import AdapterStats, GetStatus, SetAutoOff
 from massager_sdk.safety import SafetyPolicy
 from massager_sdk.session.core import SessionCore
 from massager_sdk.session.engine import Engine
 from massager_sdk.session.link import LinkSupervisor
 from massager_sdk.session.options import ConnectOptions
-from massager_sdk.session.plan import OutputState, ZoneOutput
+from massager_sdk.session.outputs import (
+    OutputRequests,
+    ZoneKey,
+    ZoneSpec,
+    level_of,
+    waveform_period,
+    zones_of,
+)
+from massager_sdk.session.plan import OutputState
 from massager_sdk.session.requester import SessionStats
 from massager_sdk.session.signals import SignalGuard
-from massager_sdk.session.slots import SlotsFull
 from massager_sdk.session.telemetry import TelemetryStream
 from massager_sdk.transports import Transport, open_transport
 
-_log = logging.getLogger("massager_sdk")
+__all__ = ["Device", "ZoneKey", "ZoneSpec", "connect", "level_of", "waveform_period", "zones_of"]
 
-ZoneKey = int | str
-ZoneSpec = ZoneKey | Iterable[ZoneKey] | None
+_log = logging.getLogger("massager_sdk")
 
 
 class Device:
@@ -111,8 +105,9 @@ class Device:
 
     Attributes are read without I/O; coroutines talk to the device. See the
     module documentation for when each call returns. The work is done by the
-    parts of :mod:`massager_sdk.session`: this class checks arguments and the
-    safety policy, then delegates.
+    parts of :mod:`massager_sdk.session`: this class checks that the session
+    can take the call, then delegates (the output calls to
+    :class:`~massager_sdk.session.outputs.OutputRequests`).
     """
 
     def __init__(
@@ -146,6 +141,7 @@ class Device:
         self._core = core = SessionCore(transport, link, options)
         self._supervisor = LinkSupervisor(core)
         self._engine = Engine(core, self._supervisor)
+        self._outputs = OutputRequests(core)
         self._signals: SignalGuard | None = None
         self._task: asyncio.Task[None] | None = None
         #: Counters of the session.
@@ -351,12 +347,7 @@ class Device:
         for bad arguments, or a pending device refusal of an earlier call.
         """
         self._check_usable(drives=True)
-        zones = zones_of(self.info, zone)
-        level = level_of(self.info, level)
-        period = waveform_period(waveform, period)
-        self._core.adapter.validate(SetZones(zones, level, waveform, period))
-        _check_levels(self, self._core, zones, level)
-        _schedule(self, self._core, zones, ZoneOutput(level, waveform, period))
+        self._outputs.intensity(zone, level, waveform, period)
 
     async def play_pattern(
         self,
@@ -374,38 +365,7 @@ class Device:
         :meth:`set_intensity`.
         """
         self._check_usable(drives=True)
-        caps, adapter, plan = self.info, self._core.adapter, self._core.plan
-        if not caps.supports_patterns:
-            raise NotSupported(f"{caps.model} cannot play uploaded patterns")
-        if not isinstance(pattern, Pattern):
-            raise TypeError(
-                f"pattern must be a massager_sdk.model.Pattern, got {type(pattern).__name__}"
-            )
-        zones = zones_of(caps, zone)
-        level = level_of(caps, intensity)
-        if not (isinstance(phase, int | float) and 0.0 <= phase < 1.0):
-            raise ValueError(f"phase must be a fraction of the loop, 0 <= phase < 1, got {phase!r}")
-        steps = adapter.pattern_length(pattern)
-        if steps > caps.pattern_max_steps:
-            raise ValueError(
-                f"a pattern of {steps} steps is longer than the {caps.pattern_max_steps} "
-                f"steps {caps.model} stores"
-            )
-        try:
-            slot, evict = plan.slots.choose(pattern, plan.busy_patterns())
-        except SlotsFull:
-            raise ValueError(
-                f"all {plan.slots.capacity} pattern slots of {caps.model} hold patterns "
-                "that are playing; stop a zone or play one of those patterns"
-            ) from None
-        phase_s = phase * pattern.loop_s
-        adapter.validate(UploadPattern(slot, pattern))
-        adapter.validate(SetZones(zones, level, pattern_slot=slot, phase_s=phase_s))
-        _check_levels(self, self._core, zones, level)
-        plan.slots.assign(pattern, slot, evict)
-        _schedule(
-            self, self._core, zones, ZoneOutput(level, Waveform.CONSTANT, 0.0, pattern, phase_s)
-        )
+        self._outputs.pattern(pattern, zone, intensity, phase)
 
     async def set_heat(self, target_c: float | None) -> None:
         """Heat to ``target_c`` degrees Celsius; ``None`` (or 0) turns the heater off.
@@ -413,27 +373,7 @@ class Device:
         Returns once the safety policy accepted the target and it is scheduled.
         """
         self._check_usable(drives=True)
-        heat = self.info.heat
-        if isinstance(target_c, bool) or not isinstance(target_c, int | float | None):
-            raise TypeError(f"target_c must be a number of degrees C or None, got {target_c!r}")
-        target = None if not target_c else float(target_c)
-        if heat is None:
-            if target is None:
-                return
-            raise NotSupported(f"{self.info.model} has no heater")
-        if target is not None and not 0 < target <= heat.limit_c:
-            raise ValueError(
-                f"heat target {target} C is outside 0..{heat.limit_c} C "
-                f"(the limit of {self.info.model})"
-            )
-        try:
-            applied = self.safety.check_heat(target, self._core.now())
-        except SafetyRefusal:
-            self.stats.safety_refusals += 1
-            raise
-        self._core.adapter.validate(SetHeat(applied))
-        self.stats.coalesced += self._core.plan.wish_heat(applied)
-        self._core.kick()
+        self._outputs.heat(target_c)
 
     async def stop(self) -> None:
         """Stop every output and the heater now, and wait for the device to confirm."""
@@ -521,62 +461,6 @@ class Device:
         if report_error and core.error is not None:
             error, core.error = core.error, None
             raise error
-
-
-def _check_levels(device: Device, core: SessionCore, zones: tuple[int, ...], level: int) -> None:
-    """Every zone's level past the safety policy (before anything changes)."""
-    now = core.now()
-    try:
-        for zone in zones:
-            device.safety.check_output(zone, level, now)
-    except SafetyRefusal:
-        device.stats.safety_refusals += 1
-        raise
-
-
-def _schedule(device: Device, core: SessionCore, zones: tuple[int, ...], out: ZoneOutput) -> None:
-    """Want ``out`` on ``zones`` and wake the engine (latest wins)."""
-    device.stats.coalesced += core.plan.wish(zones, out)
-    core.kick()
-
-
-def zones_of(caps: DeviceCapabilities, zone: ZoneSpec) -> tuple[int, ...]:
-    """The zone indexes ``zone`` names (index, name, several, or ``None`` for all)."""
-    if zone is None:
-        return tuple(z.index for z in caps.zones)
-    keys: Iterable[ZoneKey] = [zone] if isinstance(zone, int | str) else zone
-    found: set[int] = set()
-    for key in keys:
-        if isinstance(key, bool) or not isinstance(key, int | str):
-            raise TypeError(f"a zone is an index or a name, got {key!r}")
-        try:
-            found.add(caps.zone(key).index)
-        except KeyError as exc:
-            raise ValueError(exc.args[0]) from None
-    if not found:
-        raise ValueError("no zone given; pass None for every zone")
-    return tuple(sorted(found))
-
-
-def level_of(caps: DeviceCapabilities, level: int) -> int:
-    """``level`` checked against the device's intensity steps."""
-    steps = caps.intensity_steps
-    if isinstance(level, bool) or not isinstance(level, int):
-        raise TypeError(f"level must be an integer 0..{steps}, got {level!r}")
-    if not 0 <= level <= steps:
-        raise ValueError(f"level {level} is outside 0..{steps} of {caps.model}")
-    return level
-
-
-def waveform_period(waveform: Waveform, period: float) -> float:
-    """The period a waveform runs with (0 for CONSTANT); PULSE and WAVE need one > 0."""
-    if not isinstance(waveform, Waveform):
-        raise TypeError(f"waveform must be a Waveform ({', '.join(w.name for w in Waveform)})")
-    if waveform is Waveform.CONSTANT:
-        return 0.0
-    if not (isinstance(period, int | float) and period > 0):
-        raise ValueError(f"a {waveform.name} waveform needs period > 0 seconds, got {period!r}")
-    return float(period)
 
 
 def connect(

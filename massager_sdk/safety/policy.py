@@ -28,18 +28,8 @@ from massager_sdk.errors import NotSupported, SafetyRefusal
 from massager_sdk.model import DeviceEvent, DeviceStatus
 from massager_sdk.safety.ledger import Ledger, LedgerError
 from massager_sdk.safety.limits import Limit, SafetyLimits
-from massager_sdk.safety.rules import (
-    Cap,
-    HeatGuard,
-    IntensityCaps,
-    PolicyState,
-    ProfileScreening,
-    Rule,
-    SessionClock,
-    SessionHistory,
-    StopLatch,
-)
-from massager_sdk.safety.rules.base import TIME_EPS, refusal, with_request
+from massager_sdk.safety.rules import PolicyState, RuleChain
+from massager_sdk.safety.rules.base import TIME_EPS, refusal
 from massager_sdk.safety.rules.heat import COOLING_BELOW_C
 from massager_sdk.safety.rules.intensity import SOFT_START_LEVEL
 from massager_sdk.safety.screening import UserProfile
@@ -170,29 +160,12 @@ class SafetyPolicy:
             [0] * len(caps.zones),
             profile_refused=profile_refused,
         )
-        self._intensity = IntensityCaps(self._state)
-        self._stops = StopLatch(self._state)
-        self._session = SessionClock(self._state)
-        self._heat = HeatGuard(self._state, self._session)
-        self._history = SessionHistory(
-            self._state, _open_ledger(ledger), self._session, self._heat, self._stops
-        )
-        #: Asked in this order for refusals: the first that applies is the one raised.
-        self._rules: tuple[Rule, ...] = (
-            ProfileScreening(self._state),
-            self._intensity,
-            self._stops,
-            self._session,
-            self._heat,
-            self._history,
-        )
-        #: Advanced and evaluated in this order: the session's clock before the stop
-        #: latch (whose reason for ``stop_all`` comes second), then heat, then the record.
-        self._clocks: tuple[Rule, ...] = (self._session, self._stops, self._heat, self._history)
+        #: The rules, asked in a fixed order.
+        self._chain = RuleChain(self._state, _open_ledger(ledger))
         #: Seconds between the steps of a rising level (never faster than the link).
-        self.ramp_interval_s = self._intensity.ramp_interval_s
+        self.ramp_interval_s = self._chain.intensity.ramp_interval_s
         #: The most a level may rise in one step (after the soft start).
-        self.ramp_step = self._intensity.ramp_step
+        self.ramp_step = self._chain.intensity.ramp_step
         self._refusals = 0
         self._last_refusal: str | None = None
 
@@ -210,12 +183,7 @@ class SafetyPolicy:
 
     def zone_max(self, zone: int) -> int:
         """The highest level ``zone`` may ever take under this policy and profile."""
-        index = self._zone(zone)
-        if self.profile.refuses_sessions or (
-            self.caps.electrical and self.profile.electrical_reasons()
-        ):
-            return 0
-        return min(cap.level for cap in self._level_caps(index))
+        return self._chain.zone_max(self._zone(zone))
 
     def intensity_max(self) -> int:
         """The highest level every zone may take (what one control for all zones offers)."""
@@ -234,7 +202,7 @@ class SafetyPolicy:
     def check_output(self, zone: int, level: int, now: float) -> None:
         """Refuse a level for ``zone`` that the policy does not allow now. Off is always allowed."""
         self._advance(now)
-        found = self._output_refusal(self._zone(zone), _level(level))
+        found = self._chain.output_refusal(self._zone(zone), _level(level))
         if found is not None:
             self._refuse(found)
 
@@ -254,12 +222,12 @@ class SafetyPolicy:
         target = _level(target)
         if target <= base:
             return target
-        found = self._output_refusal(index, target)
+        found = self._chain.output_refusal(index, target)
         if found is not None:
             self._refuse(found)
-        if not self._intensity.may_rise(index, now):
+        if not self._chain.intensity.may_rise(index, now):
             return base
-        return min(target, self._intensity.ceiling(base))
+        return min(target, self._chain.intensity.ceiling(base))
 
     def check_heat(self, target_c: float | None, now: float) -> float | None:
         """The heat target to apply, or a refusal. ``None`` (heater off) is always allowed."""
@@ -269,7 +237,7 @@ class SafetyPolicy:
         target = _temperature(target_c)
         if self.caps.heat is None:
             raise NotSupported(f"{self.caps.model} has no heater")
-        found = self._heat_refusal(target)
+        found = self._chain.heat_refusal(target)
         if found is not None:
             self._refuse(found)
         return target
@@ -282,13 +250,13 @@ class SafetyPolicy:
         self._advance(now)
         if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
             raise ValueError(f"auto-off must be a whole number of seconds >= 0, not {seconds!r}")
-        chosen = self._session.auto_off_for(seconds)
+        chosen = self._chain.session.auto_off_for(seconds)
         if isinstance(chosen, SafetyRefusal):
             self._refuse(chosen)
         else:
-            self._session.auto_off_s = chosen
+            self._chain.session.auto_off_s = chosen
         self._evaluate(self._state.now)
-        return self._session.auto_off_s
+        return self._chain.session.auto_off_s
 
     def device_auto_off_s(self, now: float) -> int:
         """Seconds to program into the device's own auto-off, its second line of defence.
@@ -296,7 +264,7 @@ class SafetyPolicy:
         The on-time left in the session, rounded up and kept within the device's range.
         """
         self._advance(now)
-        seconds = max(1, math.ceil(self._session.remaining_s - TIME_EPS))
+        seconds = max(1, math.ceil(self._chain.session.remaining_s - TIME_EPS))
         if self.caps.auto_off_max_s > 0:
             seconds = min(seconds, self.caps.auto_off_max_s)
         return seconds
@@ -332,20 +300,20 @@ class SafetyPolicy:
         for index, (old, new) in enumerate(zip(state.levels, new_levels, strict=True)):
             if new <= old:
                 continue
-            found = self._output_refusal(index, new)
+            found = self._chain.output_refusal(index, new)
             if found is not None:
                 refused(f"zone {index} level {new}", found)
             else:
-                problem = self._intensity.rise_problem(index, old, new, now)
+                problem = self._chain.intensity.rise_problem(index, old, new, now)
                 if problem is not None:
                     problems.append(problem)
-            self._intensity.rose(index, now)
+            self._chain.intensity.rose(index, now)
         new_heat_allowed = False
         if heat is not None and heat != state.heat:
             if self.caps.heat is None:
                 problems.append(f"heat {heat} C sent to a device without a heater")
             else:
-                found = self._heat_refusal(heat)
+                found = self._chain.heat_refusal(heat)
                 if found is not None:
                     refused(f"heat {heat} C", found)
                 new_heat_allowed = found is None
@@ -353,7 +321,7 @@ class SafetyPolicy:
         was_on = state.outputs_on
         state.levels = new_levels
         state.heat = heat
-        for rule in self._rules:
+        for rule in self._chain.rules:
             rule.outputs_changed(was_on, now)
         if not state.outputs_on:
             state.stop_owed = None
@@ -364,13 +332,13 @@ class SafetyPolicy:
         if in_flight:
             logger.warning("in flight when a stop or lock began: %s", "; ".join(in_flight))
         if problems:
-            self._stops.violation("; ".join(problems))
+            self._chain.stops.violation("; ".join(problems))
         self._evaluate(now)
 
     def observe_status(self, status: DeviceStatus, now: float) -> None:
         """Take in a status report: the temperature reading and the device's fault flags."""
         self._advance(now)
-        for rule in self._rules:
+        for rule in self._chain.rules:
             rule.observe_status(status, now)
         self._evaluate(now)
 
@@ -386,7 +354,7 @@ class SafetyPolicy:
         outputs stay blocked until :meth:`resume`.
         """
         self._advance(now)
-        for rule in self._rules:
+        for rule in self._chain.rules:
             rule.observe_event(event, now)
         self._evaluate(now)
 
@@ -398,8 +366,8 @@ class SafetyPolicy:
         """
         with contextlib.suppress(ValueError):  # a bad clock value must not prevent the stop
             self._advance(now)
-        self._stops.stop(reason or "emergency stop")
-        self._history.note("emergency_stop", reason or "emergency stop", self._state.now)
+        self._chain.stops.stop(reason or "emergency stop")
+        self._chain.history.note("emergency_stop", reason or "emergency stop", self._state.now)
 
     def resume(self, now: float) -> None:
         """Lift an emergency stop (and heat faults that have cleared) after the user asks.
@@ -418,7 +386,7 @@ class SafetyPolicy:
                     f"outputs are not reported off yet ({owed}); carry out stop_all",
                 )
             )
-        for rule in self._rules:
+        for rule in self._chain.rules:
             rule.resume(now)
         self._evaluate(now)
 
@@ -442,20 +410,20 @@ class SafetyPolicy:
         self._advance(now)
         if self._state.stop_owed is not None or self._state.heat_off_owed is not None:
             return now
-        due = [t for rule in self._clocks for t in rule.deadlines(now)]
+        due = self._chain.deadlines(now)
         return min(due) if due else None
 
     def snapshot(self, now: float) -> SafetySnapshot:
         """The policy's state at ``now``."""
         self._advance(now)
-        heat_allowed = self.caps.heat is not None and self._heat_block() is None
+        heat_allowed = self.caps.heat is not None and self._chain.heat_block() is None
         fields: dict[str, object] = {}
-        for rule in self._rules:
+        for rule in self._chain.rules:
             fields.update(rule.snapshot(now))
         return SafetySnapshot(
             outputs_on=self._state.outputs_on,
             heat_allowed=heat_allowed,
-            heat_max_c=self._heat.allowed_max() if heat_allowed else None,
+            heat_max_c=self._chain.heat.allowed_max() if heat_allowed else None,
             pending=tuple(a.kind for a in self.required_actions(now)),
             refusals=self._refusals,
             last_refusal=self._last_refusal,
@@ -475,53 +443,6 @@ class SafetyPolicy:
             raise ValueError(f"no zone {zone!r} on {self.caps.model}; zones are {valid}")
         return zone
 
-    def _level_caps(self, zone: int) -> list[Cap]:
-        return [cap for rule in self._rules for cap in rule.level_caps(zone)]
-
-    def _output_block(self) -> SafetyRefusal | None:
-        """The first rule's refusal of any output or heat, whatever its value."""
-        for rule in self._rules:
-            block = rule.output_block()
-            if block is not None:
-                return block
-        return None
-
-    def _heat_block(self) -> SafetyRefusal | None:
-        block = self._output_block()
-        for rule in self._rules:
-            if block is not None:
-                break
-            block = rule.heat_block()
-        return block
-
-    def _output_refusal(self, zone: int, level: int) -> SafetyRefusal | None:
-        if level == 0:
-            return None
-        steps = self.caps.intensity_steps
-        if level > steps:
-            detail = f"{self.caps.model} has levels 0..{steps}"
-            return refusal(Limit.DEVICE_STEPS, level, self.zone_max(zone), detail)
-        block = self._output_block()
-        if block is not None:
-            return with_request(block, level)
-        lowest = min(self._level_caps(zone), key=lambda c: c.level)
-        if level > lowest.level:
-            return refusal(lowest.limit, level, lowest.level, lowest.detail)
-        return None
-
-    def _heat_refusal(self, target: float) -> SafetyRefusal | None:
-        found = self._heat.out_of_range(target)
-        if found is not None:
-            return found
-        block = self._heat_block()
-        if block is not None:
-            return with_request(block, target)
-        for rule in self._rules:
-            found = rule.heat_refusal(target)
-            if found is not None:
-                return found
-        return None
-
     def _advance(self, now: float) -> None:
         """Bring the rules' clocks to ``now`` (time never runs backwards here)."""
         if not isinstance(now, int | float) or not math.isfinite(now):
@@ -531,21 +452,19 @@ class SafetyPolicy:
             state.time = now
         dt = now - state.time
         if dt > 0:
-            for rule in self._clocks:
-                rule.advance(dt)
+            self._chain.advance(dt)
             state.time = now
-        self._history.sync(state.time)  # before a session starts: what other processes did
+        self._chain.history.sync(state.time)  # before a session starts: what other processes did
         self._evaluate(state.time)
 
     def _evaluate(self, now: float) -> None:
-        for rule in self._clocks:
-            rule.evaluate(now)
+        self._chain.evaluate(now)
 
     def _refuse(self, found: SafetyRefusal) -> None:
         self._refusals += 1
         self._last_refusal = str(found)
         logger.warning("refused: %s", found)
-        self._history.note("refusal", str(found), self._state.now)
+        self._chain.history.note("refusal", str(found), self._state.now)
         raise found
 
 

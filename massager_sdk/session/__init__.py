@@ -7,14 +7,16 @@
 - :mod:`.core`: the state the parts below share.
 - :mod:`.link`: the link supervisor: handshake, requests, loss, resync, reconnect.
 - :mod:`.engine`: the one task per device that glues plan, requester and link.
+- :mod:`.outputs`: the output calls up to the plan: arguments, protocol and
+  safety policy checked, the wanted state recorded.
 - :mod:`.signals`: SIGINT and SIGTERM as a context manager.
 - :mod:`.requester`: request/response with sequence numbers, timeouts and retries;
   the session's counters.
 - :mod:`.telemetry`: statuses and events to callbacks and bounded iterators.
 
 Imports go one way: options, plan, slots, requester and telemetry import none of
-the others' modules above them; core imports those; link imports core; engine
-imports link; :mod:`massager_sdk.client` imports them all.
+the others' modules above them; core imports those; link and outputs import
+core; engine imports link; :mod:`massager_sdk.client` imports them all.
 """
 
 from massager_sdk.session.options import ConnectOptions

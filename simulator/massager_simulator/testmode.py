@@ -125,8 +125,8 @@ class Injector:
 
     def _battery(self, pct: int) -> None:
         device = self.device
-        battery = device._battery
-        assert battery is not None  # checked: the model advertises a battery
+        assert device.power is not None  # checked: the model advertises a battery
+        battery = device.power.battery
         device.battery_pct  # noqa: B018 - brings the cell's charge up to now first
         if pct < 0:
             if self._charge_before is not None:

@@ -26,7 +26,7 @@ class ChattyWhenIdle(SimulatedDevice):
     def _tick(self, now: float) -> None:
         super()._tick(now)
         if not self.is_on:
-            self._broadcast_status(now)
+            self.reports.broadcast(now)
 
 
 def conformance_of(device: type[SimulatedDevice]) -> list[CheckResult]:

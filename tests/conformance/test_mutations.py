@@ -16,6 +16,7 @@ import pytest
 from massager_protocols.nmp import (
     EnterTestMode,
     EventCode,
+    EventState,
     Fault,
     Frame,
     Message,
@@ -34,161 +35,244 @@ from massager_protocols.nmp import (
 )
 from massager_simulator import SimulatedDevice, load_model
 from massager_simulator.clock import run_virtual
+from massager_simulator.heating import Heating
 from massager_simulator.link import Port
+from massager_simulator.outputs import Outputs
 from massager_simulator.personalities.nmp import NmpPersonality
+from massager_simulator.power import Power
+from massager_simulator.reports import Reports
+from massager_simulator.supervisor import Supervisor
 from massager_simulator.testmode import TestMode, offering
 
 from massager_sdk.conformance import CHECKS, CheckResult, run_conformance, run_failed
 
 # -- the firmware's faults -------------------------------------------------------
+# Most variants break one part of the firmware (a subclass of the part, named in the
+# device's ``*_class`` attribute); a few break the device's own dispatch or loop.
+
+
+def _heater_target(device: SimulatedDevice) -> float:
+    return 0.0 if device.heating is None else device.heating.control.target_c
+
+
+def _restore_heater(device: SimulatedDevice, target: float) -> None:
+    if device.heating is not None:
+        device.heating.control.target_c = target
+
+
+class _HaltLeavesHeaterOn(Supervisor):
+    def halt(self, now: float, flag: Fault, code: EventCode, value: int) -> None:
+        target = _heater_target(self.device)
+        super().halt(now, flag, code, value)
+        if flag == Fault.WATCHDOG:
+            _restore_heater(self.device, target)
 
 
 class WatchdogLeavesHeaterOn(SimulatedDevice):
     """The watchdog stops the motors and forgets the heater."""
 
-    def _halt(self, now: float, flag: Fault, code: EventCode, value: int) -> None:
-        target = self._heat.target_c if self._heat is not None else 0.0
-        super()._halt(now, flag, code, value)
-        if flag == Fault.WATCHDOG and self._heat is not None:
-            self._heat.target_c = target
+    supervisor_class = _HaltLeavesHeaterOn
+
+
+class _StopAllLeavesHeaterOn(Supervisor):
+    def stop_all(self, m: StopAll, now: float) -> int:
+        target = _heater_target(self.device)
+        super().stop_all(m, now)
+        _restore_heater(self.device, target)
+        return 0
 
 
 class StopAllLeavesHeaterOn(SimulatedDevice):
     """STOP_ALL stops the motors only."""
 
-    def _stop_all(self, m: StopAll, now: float) -> int:
-        target = self._heat.target_c if self._heat is not None else 0.0
-        super()._stop_all(m, now)
-        if self._heat is not None:
-            self._heat.target_c = target
-        return 0
+    supervisor_class = _StopAllLeavesHeaterOn
+
+
+class _PatternsNeverPlay(Outputs):
+    def set_output(self, m: SetOutput, now: float) -> int:
+        code = super().set_output(m, now)
+        if not code and m.waveform == Waveform.PATTERN:
+            super().set_output(dataclasses.replace(m, waveform=Waveform.CONSTANT), now)
+        return code
 
 
 class PatternsNeverPlay(SimulatedDevice):
     """A pattern plays as a steady level."""
 
-    def _set_output(self, m: SetOutput, now: float) -> int:
-        code = super()._set_output(m, now)
-        if not code and m.waveform == Waveform.PATTERN:
-            super()._set_output(dataclasses.replace(m, waveform=Waveform.CONSTANT), now)
-        return code
+    outputs_class = _PatternsNeverPlay
+
+
+class _PulseNeverPlays(Outputs):
+    def set_output(self, m: SetOutput, now: float) -> int:
+        if m.waveform == Waveform.PULSE:
+            m = dataclasses.replace(m, waveform=Waveform.CONSTANT, period_ms=0)
+        return super().set_output(m, now)
 
 
 class PulseNeverPlays(SimulatedDevice):
     """PULSE runs steady."""
 
-    def _set_output(self, m: SetOutput, now: float) -> int:
-        if m.waveform == Waveform.PULSE:
-            m = dataclasses.replace(m, waveform=Waveform.CONSTANT, period_ms=0)
-        return super()._set_output(m, now)
+    outputs_class = _PulseNeverPlays
+
+
+class _NackedCommandApplies(Outputs):
+    def set_output(self, m: SetOutput, now: float) -> int:
+        if m.intensity <= self.device.model.intensity_steps and m.zone_mask:
+            for index, motor in enumerate(self.motors):
+                if m.zone_mask >> index & 1 and motor.target:
+                    motor.target = m.intensity
+        return super().set_output(m, now)
 
 
 class NackedCommandApplies(SimulatedDevice):
     """SET_OUTPUT sets the level before it checks the waveform."""
 
-    def _set_output(self, m: SetOutput, now: float) -> int:
-        if m.intensity <= self.model.intensity_steps and m.zone_mask:
-            for index, motor in enumerate(self._motors):
-                if m.zone_mask >> index & 1 and motor.target:
-                    motor.target = m.intensity
-        return super()._set_output(m, now)
+    outputs_class = _NackedCommandApplies
+
+
+class _NackedAutoOffRestarts(Supervisor):
+    def set_auto_off(self, m: SetAutoOff, now: float) -> int:
+        if self.on_since is not None:
+            self.on_since = now
+        return super().set_auto_off(m, now)
 
 
 class NackedAutoOffRestarts(SimulatedDevice):
     """SET_AUTO_OFF restarts the count before it checks the value."""
 
-    def _set_auto_off(self, m: SetAutoOff, now: float) -> int:
-        if self._on_since is not None:
-            self._on_since = now
-        return super()._set_auto_off(m, now)
+    supervisor_class = _NackedAutoOffRestarts
+
+
+class _AutoOffRestartsOnSet(Supervisor):
+    def set_auto_off(self, m: SetAutoOff, now: float) -> int:
+        code = super().set_auto_off(m, now)
+        if not code and self.on_since is not None:
+            self.on_since = now
+        return code
 
 
 class AutoOffRestartsOnSet(SimulatedDevice):
     """SET_AUTO_OFF starts the count again (a host could hold the device on)."""
 
-    def _set_auto_off(self, m: SetAutoOff, now: float) -> int:
-        code = super()._set_auto_off(m, now)
-        if not code and self._on_since is not None:
-            self._on_since = now
-        return code
+    supervisor_class = _AutoOffRestartsOnSet
+
+
+class _PulseWithoutPeriodAccepted(Outputs):
+    def set_output(self, m: SetOutput, now: float) -> int:
+        if m.waveform == Waveform.PULSE and m.period_ms == 0:
+            m = dataclasses.replace(m, waveform=Waveform.CONSTANT)
+        return super().set_output(m, now)
 
 
 class PulseWithoutPeriodAccepted(SimulatedDevice):
     """PULSE with period 0 is acknowledged (and plays steady)."""
 
-    def _set_output(self, m: SetOutput, now: float) -> int:
-        if m.waveform == Waveform.PULSE and m.period_ms == 0:
-            m = dataclasses.replace(m, waveform=Waveform.CONSTANT)
-        return super()._set_output(m, now)
+    outputs_class = _PulseWithoutPeriodAccepted
+
+
+class _HeatLockBeforeRange(Heating):
+    def set_heat(self, m: SetHeat, now: float) -> int:
+        if m.target_dc and self.device.supervisor.flags & (Fault.SENSOR | Fault.OVERHEAT):
+            return NackCode.HEAT_LOCKED
+        return super().set_heat(m, now)
 
 
 class HeatLockBeforeRange(SimulatedDevice):
     """A faulted heater answers HEAT_LOCKED before it checks the value (wrong precedence)."""
 
-    def _set_heat(self, m: SetHeat, now: float) -> int:
-        if m.target_dc and self._flags & (Fault.SENSOR | Fault.OVERHEAT):
-            return NackCode.HEAT_LOCKED
-        return super()._set_heat(m, now)
+    heating_class = _HeatLockBeforeRange
+
+
+class _ZoneMaskZeroAccepted(Outputs):
+    def set_output(self, m: SetOutput, now: float) -> int:
+        return 0 if m.zone_mask == 0 else super().set_output(m, now)
 
 
 class ZoneMaskZeroAccepted(SimulatedDevice):
     """SET_OUTPUT with no zone is acknowledged."""
 
-    def _set_output(self, m: SetOutput, now: float) -> int:
-        return 0 if m.zone_mask == 0 else super()._set_output(m, now)
+    outputs_class = _ZoneMaskZeroAccepted
+
+
+class _IntensityClamped(Outputs):
+    def set_output(self, m: SetOutput, now: float) -> int:
+        steps = self.device.model.intensity_steps
+        return super().set_output(dataclasses.replace(m, intensity=min(m.intensity, steps)), now)
 
 
 class IntensityClamped(SimulatedDevice):
     """An intensity above the steps is clamped, not refused."""
 
-    def _set_output(self, m: SetOutput, now: float) -> int:
-        steps = self.model.intensity_steps
-        return super()._set_output(dataclasses.replace(m, intensity=min(m.intensity, steps)), now)
+    outputs_class = _IntensityClamped
+
+
+class _HeatAboveLimitAccepted(Heating):
+    def set_heat(self, m: SetHeat, now: float) -> int:
+        limit = self.device.info.heat_limit_dc
+        return super().set_heat(SetHeat(min(m.target_dc, limit)), now)
 
 
 class HeatAboveLimitAccepted(SimulatedDevice):
     """A heat target above the limit is acknowledged (and capped)."""
 
-    def _set_heat(self, m: SetHeat, now: float) -> int:
-        limit = self.info.heat_limit_dc
-        return super()._set_heat(SetHeat(min(m.target_dc, limit)), now)
+    heating_class = _HeatAboveLimitAccepted
+
+
+class _HeatLockIgnored(Heating):
+    def set_heat(self, m: SetHeat, now: float) -> int:
+        supervisor = self.device.supervisor
+        flags = supervisor.flags
+        supervisor.flags &= ~(Fault.SENSOR | Fault.OVERHEAT)
+        try:
+            return super().set_heat(m, now)
+        finally:
+            supervisor.flags = flags
 
 
 class HeatLockIgnored(SimulatedDevice):
     """SET_HEAT is obeyed while the sensor is faulted."""
 
-    def _set_heat(self, m: SetHeat, now: float) -> int:
-        flags = self._flags
-        self._flags &= ~(Fault.SENSOR | Fault.OVERHEAT)
-        try:
-            return super()._set_heat(m, now)
-        finally:
-            self._flags = flags
+    heating_class = _HeatLockIgnored
+
+
+class _NoSensorCutoff(Heating):
+    def sense(self) -> float:
+        return self.healthy_reading()
 
 
 class NoSensorCutoff(SimulatedDevice):
     """An implausible temperature reading is not a fault."""
 
-    def _sense(self) -> float:
-        return self._healthy_reading()
+    heating_class = _NoSensorCutoff
+
+
+class _LatchSticks(Supervisor):
+    sticky = Fault(0)
+
+    def accepted(self, now: float, *, switched_on: bool) -> None:
+        latched = self.flags & self.sticky
+        super().accepted(now, switched_on=switched_on)
+        self.flags |= latched
+
+
+class _WatchdogLatchSticks(_LatchSticks):
+    sticky = Fault.WATCHDOG
 
 
 class WatchdogLatchSticks(SimulatedDevice):
     """The WATCHDOG latch never clears."""
 
-    def _accepted_output(self, now: float, *, switched_on: bool) -> None:
-        latched = self._flags & Fault.WATCHDOG
-        super()._accepted_output(now, switched_on=switched_on)
-        self._flags |= latched
+    supervisor_class = _WatchdogLatchSticks
+
+
+class _AutoOffLatchSticks(_LatchSticks):
+    sticky = Fault.AUTO_OFF
 
 
 class AutoOffLatchSticks(SimulatedDevice):
     """The AUTO_OFF latch never clears."""
 
-    def _accepted_output(self, now: float, *, switched_on: bool) -> None:
-        latched = self._flags & Fault.AUTO_OFF
-        super()._accepted_output(now, switched_on=switched_on)
-        self._flags |= latched
+    supervisor_class = _AutoOffLatchSticks
 
 
 class AutoOffStuckAtZero(SimulatedDevice):
@@ -198,18 +282,22 @@ class AutoOffStuckAtZero(SimulatedDevice):
         return dataclasses.replace(super()._status(now), auto_off_s=0)
 
 
+class _AutoOffIgnoresSetting(Supervisor):
+    def set_auto_off(self, m: SetAutoOff, now: float) -> int:
+        return 0 if m.seconds <= self.device.model.auto_off_max_s else NackCode.OUT_OF_RANGE
+
+
 class AutoOffIgnoresSetting(SimulatedDevice):
     """SET_AUTO_OFF is acknowledged and ignored."""
 
-    def _set_auto_off(self, m: SetAutoOff, now: float) -> int:
-        return 0 if m.seconds <= self.model.auto_off_max_s else NackCode.OUT_OF_RANGE
+    supervisor_class = _AutoOffIgnoresSetting
 
 
 class WatchdogNeverFires(SimulatedDevice):
     """The watchdog is fed by the device's own loop."""
 
     def _tick(self, now: float) -> None:
-        self._last_rx = now
+        self.supervisor.last_rx = now
         super()._tick(now)
 
 
@@ -224,44 +312,69 @@ class SecondLinkTakesOverSilently(SimulatedDevice):
     """A second link's commands are obeyed while another link controls."""
 
     def apply(self, message: Message, now: float, link: object | None = None) -> int:
-        if self._controller is not None and link is not self._controller:
-            self._controller = link
+        supervisor = self.supervisor
+        if supervisor.controller is not None and link is not supervisor.controller:
+            supervisor.controller = link
         return super().apply(message, now, link)
+
+
+class _LinkStopUnreported(Reports):
+    def event(self, now: float, code: EventCode, state: EventState, value: int = 0) -> None:
+        if code != EventCode.LINK_STOP:
+            super().event(now, code, state, value)
 
 
 class LinkStopUnreported(SimulatedDevice):
     """A stop from another link is not reported to the controlling one."""
 
-    def _event(self, now: float, code: EventCode, state: Any, value: int = 0) -> None:
-        if code != EventCode.LINK_STOP:
-            super()._event(now, code, state, value)
+    reports_class = _LinkStopUnreported
+
+
+class _StopsMotorsOnlyWhenPressed(Supervisor):
+    pressed = False
+
+    def stop_everything(self) -> None:
+        target = _heater_target(self.device)
+        super().stop_everything()
+        if self.pressed:
+            _restore_heater(self.device, target)
 
 
 class ButtonLeavesHeaterOn(SimulatedDevice):
     """The button stops the motors only."""
 
-    def _stop_everything(self) -> None:
-        import traceback
+    supervisor_class = _StopsMotorsOnlyWhenPressed
 
-        pressed = any(f.name == "press_button" for f in traceback.extract_stack(limit=4))
-        target = self._heat.target_c if self._heat is not None else 0.0
-        super()._stop_everything()
-        if pressed and self._heat is not None:
-            self._heat.target_c = target
+    def press_button(self) -> None:
+        supervisor = self.supervisor
+        assert isinstance(supervisor, _StopsMotorsOnlyWhenPressed)
+        supervisor.pressed = True
+        try:
+            super().press_button()
+        finally:
+            supervisor.pressed = False
+
+
+class _NoTelemetry(Reports):
+    def broadcast(self, now: float) -> None:
+        self.next_status = now + 1.0
 
 
 class NoTelemetry(SimulatedDevice):
     """No unprompted STATUS at all."""
 
-    def _broadcast_status(self, now: float) -> None:
-        self._next_status = now + 1.0
+    reports_class = _NoTelemetry
+
+
+class _SilentWhenOff(Reports):
+    def report_off(self, now: float) -> None:
+        pass
 
 
 class SilentWhenOff(SimulatedDevice):
     """No STATUS when everything has gone off."""
 
-    def _report_off(self, now: float) -> None:
-        pass
+    reports_class = _SilentWhenOff
 
 
 # -- the wire's faults (the personality) ---------------------------------------------
@@ -472,24 +585,30 @@ MUTANTS: dict[type[SimulatedDevice], str] = {
 # -- faults only test mode shows over the wire (spec sections 7.4 to 7.6, 12) --------
 
 
+class _NoOverheatCutoff(Heating):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.control.cutoff_c = float("inf")
+
+
 class NoOverheatCutoff(SimulatedDevice):
     """The over-temperature cut-off never trips (the controller alone keeps the heat down)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if self._heat is not None:
-            self._heat.cutoff_c = float("inf")
+    heating_class = _NoOverheatCutoff
+
+
+class _SensorFaultLeavesHeaterOn(Heating):
+    def tick(self, now: float, dt: float) -> None:
+        before, target = self.device.supervisor.flags, self.control.target_c
+        super().tick(now, dt)
+        if self.device.supervisor.flags & ~before & Fault.SENSOR:
+            self.control.target_c = target
 
 
 class SensorFaultLeavesHeaterOn(SimulatedDevice):
     """A sensor fault is flagged and reported, and the heater stays on."""
 
-    def _heat_tick(self, now: float, dt: float) -> None:
-        heat = self._heat
-        before, target = self._flags, heat.target_c if heat is not None else 0.0
-        super()._heat_tick(now, dt)
-        if heat is not None and self._flags & ~before & Fault.SENSOR:
-            heat.target_c = target
+    heating_class = _SensorFaultLeavesHeaterOn
 
 
 class ButtonIgnored(SimulatedDevice):
@@ -499,39 +618,49 @@ class ButtonIgnored(SimulatedDevice):
         pass
 
 
+class _ShutdownLeavesOutputsOn(Power):
+    def tick(self, now: float) -> None:
+        supervisor = self.device.supervisor
+        stop = supervisor.stop_everything
+        supervisor.stop_everything = lambda: None  # type: ignore[method-assign]
+        try:
+            super().tick(now)
+        finally:
+            supervisor.stop_everything = stop  # type: ignore[method-assign]
+
+
 class ShutdownLeavesOutputsOn(SimulatedDevice):
     """At the shutdown level the device flags and reports it, and keeps running."""
 
-    def _battery_tick(self, now: float) -> None:
-        self._ticking_battery = True
-        try:
-            super()._battery_tick(now)
-        finally:
-            self._ticking_battery = False
+    power_class = _ShutdownLeavesOutputsOn
 
-    def _stop_everything(self) -> None:
-        if not getattr(self, "_ticking_battery", False):
-            super()._stop_everything()
+
+class _LowBatteryLeavesHeaterOn(Power):
+    def tick(self, now: float) -> None:
+        heating, supervisor = self.device.heating, self.device.supervisor
+        target = heating.control.target_c if heating is not None else 0.0
+        before = supervisor.flags
+        super().tick(now)
+        if heating is not None and supervisor.flags & ~before & Fault.LOW_BATTERY:
+            heating.control.target_c = target
 
 
 class LowBatteryLeavesHeaterOn(SimulatedDevice):
     """At the low level the heater keeps heating."""
 
-    def _battery_tick(self, now: float) -> None:
-        heat = self._heat
-        target = heat.target_c if heat is not None else 0.0
-        before = self._flags
-        super()._battery_tick(now)
-        if heat is not None and self._flags & ~before & Fault.LOW_BATTERY:
-            heat.target_c = target
+    power_class = _LowBatteryLeavesHeaterOn
+
+
+class _LowBatteryLatchSticks(Supervisor):
+    def unlatch(self, now: float, flag: Fault, code: EventCode, value: int = 0) -> None:
+        if flag != Fault.LOW_BATTERY:
+            super().unlatch(now, flag, code, value)
 
 
 class LowBatteryLatchSticks(SimulatedDevice):
     """LOW_BATTERY never clears, however far the battery recovers."""
 
-    def _unlatch(self, now: float, flag: Fault, code: EventCode, value: int = 0) -> None:
-        if flag != Fault.LOW_BATTERY:
-            super()._unlatch(now, flag, code, value)
+    supervisor_class = _LowBatteryLatchSticks
 
 
 class _EntersOnAnyRequest(TestMode):

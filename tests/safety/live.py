@@ -28,6 +28,7 @@ from collections.abc import Callable
 
 from massager_simulator import SimulatedDevice
 from massager_simulator.link import Port
+from massager_simulator.supervisor import Supervisor
 
 from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.client import Device
@@ -43,10 +44,19 @@ REACTION_SLACK_S = 0.5
 Probe = Callable[[float], None]
 
 
+class _ProbedSupervisor(Supervisor):
+    def stop_everything(self) -> None:
+        super().stop_everything()
+        device = self.device
+        assert isinstance(device, ProbedDevice)
+        device._sample()  # the button, a closed link, power off
+
+
 class ProbedDevice(SimulatedDevice):
     """A simulated device that reports its true outputs whenever they may change."""
 
     probe: Probe | None = None
+    supervisor_class = _ProbedSupervisor
 
     def _sample(self) -> None:
         probe = self.probe
@@ -60,10 +70,6 @@ class ProbedDevice(SimulatedDevice):
     def _tick(self, now: float) -> None:
         super()._tick(now)
         self._sample()  # watchdog, auto-off, heat faults and the battery act here
-
-    def _stop_everything(self) -> None:
-        super()._stop_everything()
-        self._sample()  # the button, a closed link, power off
 
 
 class Watch:

@@ -1,4 +1,4 @@
-"""The session package keeps its shape: imports go one way, no class grows past ~400 lines."""
+"""The session package keeps its shape: imports go one way (sizes: test_class_size.py)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ ALLOWED = {
     "core": {"options", "plan", "requester", "slots", "telemetry"},
     "link": {"core", "plan", "slots"},
     "engine": {"core", "link", "plan"},
+    "outputs": {"core", "plan", "slots"},
     "__init__": {"options", "plan", "requester", "telemetry"},
 }
-LONGEST_CLASS = 420
 
 
 def session_imports(path: pathlib.Path) -> set[str]:
@@ -61,12 +61,3 @@ def test_the_plan_and_the_slots_do_no_io() -> None:
         }
         assert not imported & {"asyncio", "socket", "time", "threading"}, name
         assert not any(isinstance(n, ast.AsyncFunctionDef | ast.Await) for n in ast.walk(tree))
-
-
-def test_no_class_of_the_client_or_the_session_is_over_400_lines() -> None:
-    for path in [ROOT / "client.py", *SESSION.glob("*.py")]:
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ClassDef):
-                assert node.end_lineno is not None
-                length = node.end_lineno - node.lineno + 1
-                assert length <= LONGEST_CLASS, f"{path.name}: {node.name} has {length} lines"

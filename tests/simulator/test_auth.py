@@ -60,8 +60,8 @@ def state(device: SimulatedDevice) -> tuple[Any, ...]:
     return (
         device.commanded,
         device.heat_target_c,
-        device._auto_off_s,
-        sorted(device._patterns),
+        device.supervisor.auto_off_s,
+        sorted(device.outputs.patterns),
         auth.key,
         auth.window_until,
     )

@@ -196,7 +196,7 @@ class YhPersonality(Personality):
             case Command.BUZZER:
                 return self.buzzer
             case Command.TIMER:
-                return min(255, round(device._auto_off_s / 60))
+                return min(255, round(device.supervisor.auto_off_s / 60))
             case Command.BATTERY:
                 return self.report(device._clock()).battery
             case Command.CHARGE:
