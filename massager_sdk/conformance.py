@@ -935,6 +935,11 @@ async def _one_sensor_fault(probe: Probe, bench: Bench, info: Info, fault: TestF
             )
         if not status.intensities[0]:
             raise CheckFailed(f"{fault.name}: a sensor fault stopped the motors too: {status}")
+        if status.temperature_dc is not None:
+            raise CheckFailed(
+                f"{fault.name}: STATUS reports {status.temperature_dc / 10:.1f} C from a faulted "
+                f"sensor; -2048 (none) expected while the fault lasts (6.4)"
+            )
         await probe.expect_nack(SetHeat(lowest), NackCode.HEAT_LOCKED)
         # Precedence (7.3): a value out of range is named before the lock.
         await probe.expect_nack(SetHeat(info.heat_limit_dc + 1), NackCode.OUT_OF_RANGE)
@@ -948,7 +953,7 @@ async def _one_sensor_fault(probe: Probe, bench: Bench, info: Info, fault: TestF
     await probe.expect_ack(SetHeat(0))
 
 
-@check("a sensor fault cuts the heater and locks heat until it clears", "7.3, 7.4")
+@check("a sensor fault cuts the heater and locks heat until it clears", "6.4, 7.3, 7.4")
 async def _sensor_fault(probe: Probe) -> str:
     info = _require_info(probe)
     if not _has_heat(info):
@@ -958,7 +963,9 @@ async def _sensor_fault(probe: Probe) -> str:
     for fault in faults:
         await _one_sensor_fault(probe, bench, info, fault)
     names = ", ".join(f.name.removeprefix("SENSOR_").lower() for f in faults)
-    return f"{names}: heater off, motors on, SENSOR set, HEAT_LOCKED, cleared; {bench.how}"
+    return (
+        f"{names}: heater off, motors on, SENSOR set, no reading, HEAT_LOCKED, cleared; {bench.how}"
+    )
 
 
 @check("a heater stuck on is cut off at the limit and locked until the pad cools", "7.4")

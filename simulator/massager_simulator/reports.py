@@ -12,7 +12,7 @@ import math
 from collections import deque
 from typing import TYPE_CHECKING
 
-from massager_protocols.nmp import Event, EventCode, EventState, Status
+from massager_protocols.nmp import Event, EventCode, EventState, Fault, Status
 
 from massager_simulator.supervisor import TIME_EPS
 
@@ -61,7 +61,11 @@ class Reports:
             battery_mv=0 if battery is None else battery.mv,
             faults=int(supervisor.flags),
             heat_target_dc=0 if heating is None else round(heating.control.target_c * 10),
-            temperature_dc=None if heating is None else heating.reading_dc(),
+            # 6.4: no reading (-2048) while the sensor fault is latched, even from a
+            # sensor stuck at a plausible value: the device no longer trusts it.
+            temperature_dc=(
+                None if heating is None or supervisor.flags & Fault.SENSOR else heating.reading_dc()
+            ),
             auto_off_s=remaining,
             intensities=[round(level) for level in device.outputs.levels(now)],
         )

@@ -62,7 +62,7 @@ def test_what_needs_test_mode_or_a_second_link_is_reported_not_testable() -> Non
     """A production device reached as over serial: no test mode, no bench, one link only."""
     needs = {
         "7.6": "test mode (INFO does not offer it: not built for test) or a test bench",
-        "7.3, 7.4": "test mode",
+        "6.4, 7.3, 7.4": "test mode",
         "7.4": "test mode",
         "7.3, 7.5": "test mode",
         "7.7": "cannot be opened twice",
