@@ -42,7 +42,8 @@ def add_bridge_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         help="a device to serve (repeatable): sim://[MODEL], serial:///dev/ttyUSB0, "
-        "tcp://HOST:PORT, ble://AA:BB:CC:DD:EE:FF or ble://NAME; its id comes from its serial",
+        "tcp://HOST:PORT, ble://AA:BB:CC:DD:EE:FF or ble://NAME (or CHANNEL+URL: a protocol's "
+        "secure channel over it, e.g. tuya+ble://...); its id comes from its serial",
     )
     parser.add_argument("-c", "--config", metavar="PATH", help="bridge config file (TOML)")
     parser.add_argument("--base-topic", metavar="TOPIC", help="topic prefix (default massager)")

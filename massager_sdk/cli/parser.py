@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 DEVICE_HELP = (
     "device URL: sim://[MODEL] (the embedded simulator, default), "
     "serial:///dev/ttyUSB0?baud=115200, tcp://HOST:PORT, ble://AA:BB:CC:DD:EE:FF or ble://NAME "
+    "(a protocol's secure channel over any of them: CHANNEL+URL, e.g. tuya+ble://...) "
     "or a device's name in devices.toml (default: $MASSAGER_DEVICE or sim://)"
 )
 #: The example frame the docs and --help decode: SET_HEAT 40 C, sequence number 8.

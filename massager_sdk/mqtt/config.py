@@ -538,14 +538,13 @@ def _acknowledged_profile(path: str) -> UserProfile:
 
 
 def check_device_url(url: str) -> str:
-    """``url`` if its scheme has a transport; the rest is checked on connecting.
+    """``url`` if ``connect()`` takes its scheme (a transport's, or a registered
+    protocol's secure channel over one); the rest is checked on connecting.
 
     Raises ``ValueError`` naming the accepted forms. No transport is imported.
     """
-    from massager_sdk.transports import accepted_forms
+    from massager_sdk.transports import accepted_forms, url_schemes
 
-    forms = accepted_forms()
-    schemes = {form.split("://", 1)[0] for form in forms}
-    if "://" not in url or url.split("://", 1)[0].lower() not in schemes:
-        raise ValueError(f"bad device URL {url!r}; accepted forms: {', '.join(forms)}")
+    if "://" not in url or url.split("://", 1)[0].lower() not in url_schemes():
+        raise ValueError(f"bad device URL {url!r}; accepted forms: {', '.join(accepted_forms())}")
     return url
