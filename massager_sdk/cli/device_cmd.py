@@ -364,37 +364,22 @@ def _parse_heat(text: str) -> float | None:
         raise ValueError(f"bad --heat {text!r}: a temperature in C (e.g. 40) or 'off'") from None
 
 
-def _parse_pattern(text: str) -> Any:
-    from massager_sdk.model import Pattern, PatternStep
-
-    steps = []
-    for part in text.split(","):
-        level, sep, seconds = part.partition("/")
-        try:
-            steps.append(PatternStep(float(level) / 100, float(seconds)))
-        except ValueError as exc:
-            raise ValueError(
-                f"bad --pattern step {part!r}: use PERCENT/SECONDS[,...], "
-                f"e.g. 100/0.2,0/0.3 ({exc})"
-            ) from None
-        if not sep:
-            raise ValueError(f"bad --pattern step {part!r}: use PERCENT/SECONDS, e.g. 100/0.2")
-    return Pattern(tuple(steps))
-
-
 def set_(args: argparse.Namespace) -> int:
     """Hold the device at the requested setting with a live view until Ctrl-C or --for."""
-    from massager_sdk.control import HEAT_OFF
+    from massager_sdk.control import HEAT_OFF, Shape, parse_pattern
     from massager_sdk.model import Waveform
 
     duration = parse_duration(args.for_) if args.for_ else None
     heat = _parse_heat(args.heat) if args.heat is not None else None
     levels = [_parse_level(item) for item in args.level]
-    pattern = _parse_pattern(args.pattern) if args.pattern else None
+    pattern = parse_pattern(args.pattern, "--pattern") if args.pattern else None
+    waveform = Waveform(args.waveform)
     if args.intensity is None and not levels and args.heat is None:
         raise ValueError("nothing to set: give --intensity, --level ZONE=N or --heat")
     if pattern is not None and args.intensity is None:
         raise ValueError("--pattern needs --intensity (the level the pattern is scaled to)")
+    if waveform is not Waveform.CONSTANT and args.intensity is None:
+        raise ValueError(f"--waveform {waveform.value} needs --intensity (the level it swings to)")
     zones = [int(z) if z.isdigit() else z for z in args.zone] if args.zone else None
     out = console()
 
@@ -412,29 +397,23 @@ def set_(args: argparse.Namespace) -> int:
             driven = zones_of(caps, zones)
             picked = tuple((zones_of(caps, int(z) if z.isdigit() else z)[0], n) for z, n in levels)
             heat_field = None if args.heat is None else HEAT_OFF if heat is None else heat
+            shape = None
+            if pattern is not None or waveform is not Waveform.CONSTANT:
+                # The pattern or waveform shapes the --intensity zones; --level zones hold steady.
+                shape = Shape(waveform, args.period, pattern, zones=driven)
             whole = ControlRequest(
                 zones=tuple((i, args.intensity) for i in driven if args.intensity is not None)
                 + picked,
                 heat=heat_field,
+                shape=shape,
             )
-            # Every part is checked (capabilities and safety policy) before any is sent.
-            control.check(whole)
             # --for counts from the device's confirmation, but waiting for it is bounded by
             # --for too: a slow link must not keep the device on past it.
             loop = asyncio.get_running_loop()
             end = None if duration is None else loop.time() + duration
-            manual = whole
-            if pattern is not None or args.waveform != Waveform.CONSTANT.value:
-                # A pattern or a waveform goes to the driven zones as it is; the rest follows.
-                manual = ControlRequest(zones=picked, heat=heat_field)
-                if pattern is not None:
-                    await device.play_pattern(pattern, zones, intensity=args.intensity)
-                elif args.intensity is not None:
-                    await device.set_intensity(
-                        args.intensity, zones, waveform=Waveform(args.waveform), period=args.period
-                    )
-            if manual.sets_outputs:
-                await control.set_outputs(manual)
+            # Every part (pattern or waveform included) is checked against the capabilities
+            # and the safety policy before any is sent.
+            await control.set_outputs(whole)
             try:
                 async with asyncio.timeout_at(end):
                     await _unless_stopped(control.wait_acknowledged(), watch)
