@@ -21,7 +21,7 @@ _log = logging.getLogger("massager_sdk")
 if TYPE_CHECKING:
     from massager_sdk.client import Device
     from massager_sdk.model import DeviceStatus
-    from massager_sdk.safety import UserProfile
+    from massager_sdk.safety import HealthProfile
 
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 
@@ -31,7 +31,7 @@ It is not medical software and gives no medical advice. Do not use a massager
 with an acute flare-up, an injury of the spine or neck, cardiovascular disease,
 high blood pressure, thrombosis, a fever or infection, skin damage in the area,
 swollen lymph nodes, a tumour, or during pregnancy; see docs/safety.md for the
-full list. A user profile can record what applies to you, and the safety policy
+full list. A health profile can record what applies to you, and the safety policy
 then refuses sessions or heat, or caps the intensity, accordingly."""
 
 
@@ -44,22 +44,24 @@ def parse_duration(text: str) -> float:
     return hours * 3600 + minutes * 60 + seconds
 
 
-def user_profile(args: argparse.Namespace) -> UserProfile:
-    """The acknowledged user profile that output verbs need, asking on first use.
+def health_profile(args: argparse.Namespace) -> HealthProfile:
+    """The acknowledged health profile that output verbs need, asking on first use.
 
-    ``--profile FILE`` names one; otherwise the default profile is used. Without an
+    ``--health-profile FILE`` names one; otherwise the default health profile is used. Without an
     acknowledged profile an interactive user is shown the warning and asked; a
     script gets a :class:`SafetyRefusal` that says how to acknowledge.
     """
     from massager_sdk.errors import SafetyRefusal
     from massager_sdk.safety import acknowledge, load_profile, profile_status
 
-    path = getattr(args, "profile", None)
+    path = getattr(args, "health_profile", None)
     status = profile_status(path)
     if status.state == "ready" and status.profile is not None:
         return status.profile
     if status.state == "invalid":
-        raise SafetyRefusal("user profile", str(status.path), "a valid profile", status.error or "")
+        raise SafetyRefusal(
+            "health profile", str(status.path), "a valid profile", status.error or ""
+        )
     if sys.stdin.isatty() and sys.stdout.isatty():
         print(WARNING_TEXT)
         try:
@@ -74,10 +76,10 @@ def user_profile(args: argparse.Namespace) -> UserProfile:
             acknowledge(status.path)
             return load_profile(status.path)
     raise SafetyRefusal(
-        "acknowledged user profile",
+        "acknowledged health profile",
         status.state,
         "acknowledged",
-        f"run `massager profile acknowledge` once (or pass --profile FILE) after reading "
+        f"run `massager health acknowledge` once (or pass --health-profile FILE) after reading "
         f"docs/safety.md; profile path: {status.path}",
     )
 
@@ -151,12 +153,12 @@ def add_device_profile_argument(parser: argparse.ArgumentParser) -> None:
 async def open_device(
     args: argparse.Namespace,
     *,
-    profile: UserProfile | None = None,
+    health_profile: HealthProfile | None = None,
     control: bool = True,
     **options: Any,
 ) -> AsyncIterator[Device]:
     """Connect to ``--device`` (with ``--device-profile`` when given). Output verbs
-    pass the :func:`user_profile` they checked before connecting. ``control=False``
+    pass the :func:`health_profile` they checked before connecting. ``control=False``
     watches without taking control: the device is not stopped on connecting or
     leaving (``info``, ``status``), ``stop`` sends its one STOP_ALL, and Ctrl-C
     simply ends the verb."""
@@ -165,7 +167,7 @@ async def open_device(
     device_profile = getattr(args, "device_profile", None)
     async with massager_sdk.connect(
         args.device,
-        profile=profile,
+        health_profile=health_profile,
         device_profile=device_profile,
         install_signal_handlers=control,  # the signal stops a device this host drives
         control=control,
@@ -387,7 +389,7 @@ def set_(args: argparse.Namespace) -> int:
         from massager_sdk.client import zones_of
         from massager_sdk.control import Controller, ControlRequest
 
-        async with open_device(args, profile=person) as device:
+        async with open_device(args, health_profile=person) as device:
             if args.heat is not None:
                 check_heat(device, heat)  # before anything is sent
             watch = DeviceStopWatch()
@@ -427,7 +429,7 @@ def set_(args: argparse.Namespace) -> int:
             out.print("device stopped", markup=False)
 
     try:
-        person = user_profile(args)
+        person = health_profile(args)
         run_at_device_speed(main(), args)
     except KeyboardInterrupt as exc:
         return interrupted(exc, quiet=args.json)
@@ -690,17 +692,23 @@ async def _simulated_air(models: str) -> AsyncIterator[None]:
             await device.stop()
 
 
-# -- profile -------------------------------------------------------------------
+# -- health profile ------------------------------------------------------------
 
 
-def profile(args: argparse.Namespace) -> int:
-    """Show, check or acknowledge the user profile."""
+def old_profile_verb(args: argparse.Namespace) -> int:
+    """``massager profile ...``: the old name of ``massager health ...``."""
+    print("massager: `massager profile` is deprecated: use `massager health`", file=sys.stderr)
+    return health(args)
+
+
+def health(args: argparse.Namespace) -> int:
+    """Show, check or acknowledge the health profile."""
     from massager_sdk.safety import acknowledge, profile_status
 
     if args.action == "acknowledge":
         print(WARNING_TEXT)
-        acknowledge(args.profile)
-    state = profile_status(args.profile)
+        acknowledge(args.health_profile)
+    state = profile_status(args.health_profile)
     data = {
         "path": str(state.path),
         "state": state.state,
@@ -713,7 +721,7 @@ def profile(args: argparse.Namespace) -> int:
         emit_json(data)
     else:
         out = console()
-        out.print(f"profile {data['path']}: {data['state']}", markup=False)
+        out.print(f"health profile {data['path']}: {data['state']}", markup=False)
         if data["error"]:
             out.print(data["error"], markup=False)
         if data["contraindications"]:

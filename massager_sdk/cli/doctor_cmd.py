@@ -203,7 +203,7 @@ def _safety_profile() -> list[Check]:
         Check(
             "safety profile",
             "warn",
-            f"{state.path}: {state.state}; set and run need it: massager profile acknowledge",
+            f"{state.path}: {state.state}; set and run need it: massager health acknowledge",
         )
     ]
 

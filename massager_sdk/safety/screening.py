@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import warnings
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from massager_sdk.errors import MassagerError
 from massager_sdk.safety.limits import SafetyLimits
@@ -185,8 +187,10 @@ SCREENING: dict[Contraindication, ScreeningRule] = {
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class UserProfile:
-    """A user's screening answers and optional personal limits (safer only).
+class HealthProfile:
+    """A person's health profile: screening answers and optional personal limits
+    (safer only). Not to be confused with a device profile
+    (:class:`massager_sdk.profiles.DeviceProfile`), which describes a model.
 
     ``acknowledged`` records that the user read the safety warning in
     ``docs/safety.md``; the command line asks for it on first use.
@@ -222,7 +226,7 @@ class UserProfile:
         return bool(self.reasons(ScreeningAction.CAP_INTENSITY))
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, object], where: str = "profile") -> UserProfile:
+    def from_mapping(cls, data: Mapping[str, object], where: str = "profile") -> HealthProfile:
         """A profile from a parsed TOML document; ``ProfileError`` says what is wrong."""
         unknown = set(data) - set(_PROFILE_KEYS)
         if unknown:
@@ -344,10 +348,22 @@ def screening_table_markdown() -> str:
 
 def describe(contraindications: Iterable[Contraindication]) -> str:
     """A short text of what the listed contraindications make the policy do."""
-    profile = UserProfile(frozenset(contraindications))
+    profile = HealthProfile(frozenset(contraindications))
     parts = []
     for action in ScreeningAction:
         found = profile.reasons(action)
         if found:
             parts.append(f"{action.value} ({', '.join(found)})")
     return "; ".join(parts) if parts else "no restriction"
+
+
+def __getattr__(name: str) -> Any:
+    # The old name, kept for a release.
+    if name == "UserProfile":
+        warnings.warn(
+            "massager_sdk.safety.screening.UserProfile is deprecated: use HealthProfile",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return HealthProfile
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

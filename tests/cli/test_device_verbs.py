@@ -87,7 +87,7 @@ def test_set_without_profile_is_a_safety_refusal(
 ) -> None:
     result = massager("set", "--device", served.url, "--intensity", "2", env=no_profile_env)
     assert result.returncode == 4
-    assert "massager profile acknowledge" in result.stderr
+    assert "massager health acknowledge" in result.stderr
 
 
 def test_set_above_the_steps_is_a_usage_error(served: Served, profile_env: dict[str, str]) -> None:

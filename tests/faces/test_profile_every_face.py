@@ -18,7 +18,7 @@ import massager_sdk
 import massager_sdk.sync
 from massager_sdk.errors import SafetyRefusal
 from massager_sdk.programs import ProgramRunner, compile_program, load_program
-from massager_sdk.safety import Contraindication, UserProfile
+from massager_sdk.safety import Contraindication, HealthProfile
 from massager_sdk.safety.profile import PROFILE_ENV
 
 
@@ -57,12 +57,12 @@ def test_the_python_api_applies_the_default_profile(thrombosis: Path) -> None:
 
 def test_a_profile_passed_explicitly_is_the_scripts_word(thrombosis: Path) -> None:
     sim = SimulatedDevice("heat4")
-    assert drive(sim, profile=UserProfile(acknowledged=True)) is None
+    assert drive(sim, profile=HealthProfile(acknowledged=True)) is None
     # The session was driven; leaving stopped the device again.
     assert sim.commanded == (0, 0, 0, 0)
     refused = drive(
         SimulatedDevice("heat4"),
-        profile=UserProfile(frozenset({Contraindication.THROMBOSIS}), acknowledged=True),
+        profile=HealthProfile(frozenset({Contraindication.THROMBOSIS}), acknowledged=True),
     )
     assert refused is not None and refused.limit == "screening_sessions"
 

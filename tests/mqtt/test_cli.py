@@ -125,4 +125,4 @@ def test_the_bridge_needs_an_acknowledged_profile(tmp_path: Path) -> None:
         env={**os.environ, "MASSAGER_PROFILE": str(tmp_path / "none.toml")},
     )
     assert done.returncode == 4, done.stderr
-    assert "massager profile acknowledge" in done.stderr
+    assert "massager health acknowledge" in done.stderr

@@ -11,12 +11,12 @@ from massager_sdk.safety import (
     PROFILE_ENV,
     SCREENING,
     Contraindication,
+    HealthProfile,
     Limit,
     ProfileError,
     SafetyLimits,
     SafetyPolicy,
     ScreeningAction,
-    UserProfile,
     acknowledge,
     default_profile_path,
     load_profile,
@@ -30,7 +30,7 @@ EXAMPLE = Path(__file__).parents[2] / "massager_sdk" / "safety" / "profile.examp
 
 
 def policy_for(*names: Contraindication) -> SafetyPolicy:
-    return SafetyPolicy(heat_device(steps=10), profile=UserProfile(frozenset(names)))
+    return SafetyPolicy(heat_device(steps=10), profile=HealthProfile(frozenset(names)))
 
 
 def test_every_contraindication_of_the_brief_has_a_rule() -> None:
@@ -91,14 +91,14 @@ def test_gentle_zone_under_an_intensity_cap_keeps_the_tighter_limit() -> None:
 
 def test_unknown_contraindication_names_the_accepted_ones() -> None:
     with pytest.raises(ProfileError) as err:
-        UserProfile.from_mapping({"contraindications": ["headache"]})
+        HealthProfile.from_mapping({"contraindications": ["headache"]})
     message = str(err.value)
     assert "'headache'" in message
     assert "acute_exacerbation" in message and "after_exercise" in message
 
 
 def test_names_are_forgiving_about_case_spaces_and_hyphens() -> None:
-    profile = UserProfile.from_mapping(
+    profile = HealthProfile.from_mapping(
         {"contraindications": ["High blood pressure", "spine-or-neck-injury"]}
     )
     assert profile.contraindications == {
@@ -121,14 +121,14 @@ def test_names_are_forgiving_about_case_spaces_and_hyphens() -> None:
 )
 def test_bad_profiles_say_what_is_wrong(data: dict[str, object], message: str) -> None:
     with pytest.raises(ProfileError, match=message):
-        UserProfile.from_mapping(data)
+        HealthProfile.from_mapping(data)
 
 
 def test_profile_limits_only_tighten_the_policy() -> None:
-    profile = UserProfile(limits=SafetyLimits(heat_max_c=40.0))
+    profile = HealthProfile(limits=SafetyLimits(heat_max_c=40.0))
     policy = SafetyPolicy(heat_device(), SafetyLimits(heat_max_c=41.0), profile)
     assert policy.limits.heat_max_c == 40.0
-    profile = UserProfile(limits=SafetyLimits(heat_max_c=41.0))
+    profile = HealthProfile(limits=SafetyLimits(heat_max_c=41.0))
     assert (
         SafetyPolicy(heat_device(), SafetyLimits(heat_max_c=39.0), profile).limits.heat_max_c
         == 39.0
@@ -143,7 +143,7 @@ def test_the_example_profile_loads() -> None:
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
-    profile = UserProfile(
+    profile = HealthProfile(
         frozenset({Contraindication.PREGNANCY, Contraindication.FEVER}),
         acknowledged=True,
         limits=SafetyLimits(session_max_s=900, auto_off_s=600, heat_max_c=39.5),
@@ -230,7 +230,7 @@ def test_what_a_session_may_ever_use(
     top: int,
 ) -> None:
     """What a control panel offers: heat presets the policy accepts, one level for all zones."""
-    policy = SafetyPolicy(heat_device(), limits, UserProfile(frozenset(found)))
+    policy = SafetyPolicy(heat_device(), limits, HealthProfile(frozenset(found)))
     assert policy.heat_presets() == presets
     assert policy.intensity_max() == top
     assert policy.intensity_max() == min(policy.zone_max(z) for z in range(4))

@@ -19,7 +19,7 @@ from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.errors import SafetyRefusal
 from massager_sdk.model import DeviceEvent, DeviceStatus
 from massager_sdk.safety.limits import Limit, SafetyLimits
-from massager_sdk.safety.screening import ScreeningAction, UserProfile
+from massager_sdk.safety.screening import HealthProfile, ScreeningAction
 
 logger = logging.getLogger("massager_sdk.safety")
 
@@ -42,7 +42,7 @@ class PolicyState:
 
     caps: DeviceCapabilities
     limits: SafetyLimits
-    profile: UserProfile
+    profile: HealthProfile
     levels: list[int]
     heat: float | None = None  #: the heat target the device was last told
     time: float | None = None  #: the policy's clock (``None`` before the first call)
