@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
               massager simulate --tcp 127.0.0.1:0   serve a simulated device over TCP
               massager protocol vectors             NMP/1 golden vectors
               massager -vv info                     with a wire trace of every frame
-              massager doctor                       check Bluetooth, serial ports, profile
+              massager doctor                       check Bluetooth, serial ports, health profile
 
             exit codes: 0 ok, 1 failed check, 2 usage error, 3 device error,
                         4 safety refusal, 130 interrupted / 143 terminated (device stopped)
@@ -562,13 +562,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "doctor",
         "massager_sdk.cli.doctor_cmd:doctor",
-        "check this computer: Bluetooth, D-Bus, serial ports, profile, broker",
+        "check this computer: Bluetooth, D-Bus, serial ports, health profile, broker",
         "massager doctor",
         "massager doctor --broker mqtt://localhost --json",
         description="""
             Check what using a massager from this computer needs, one line per
             check (ok, warn or FAIL): the Bluetooth stack and D-Bus, access to
-            serial ports (and a list of them), the device file, the safety
+            serial ports (and a list of them), the device file, your health
             profile, and an MQTT broker when --broker is given. Exits 1 when a
             check fails.""",
     )

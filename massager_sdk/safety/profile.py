@@ -49,7 +49,7 @@ def load_profile(path: PathLike | None = None) -> HealthProfile:
         text = where.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FileNotFoundError(
-            f"no user profile at {where}; write one (see docs/safety.md) or acknowledge "
+            f"no health profile at {where}; write one (see docs/safety.md) or acknowledge "
             f"the safety warning to create it"
         ) from None
     try:

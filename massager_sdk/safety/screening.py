@@ -19,7 +19,7 @@ from massager_sdk.safety.limits import SafetyLimits
 
 
 class ProfileError(MassagerError, ValueError):
-    """A user profile that cannot be used; the message says what is wrong and what is accepted."""
+    """A health profile that cannot be used; the message says what is wrong and what is accepted."""
 
 
 class ScreeningAction(enum.StrEnum):
@@ -262,7 +262,7 @@ class HealthProfile:
         """The profile as a TOML document that :meth:`from_mapping` reads back."""
         names = sorted(c.value for c in self.contraindications)
         lines = [
-            "# Massager user profile. Read docs/safety.md: this is not medical advice.",
+            "# Massager health profile. Read docs/safety.md: this is not medical advice.",
             f"acknowledged = {'true' if self.acknowledged else 'false'}",
             "# accepted: " + ", ".join(c.value for c in Contraindication),
             "contraindications = [" + ", ".join(f'"{n}"' for n in names) + "]",

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 import textwrap
+import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
+from massager_simulator import SimulatedDevice
+from massager_simulator.clock import run_virtual
 
+import massager_sdk
 import massager_sdk.safety
 import massager_sdk.safety.screening
+from massager_sdk.errors import SafetyRefusal
 from massager_sdk.mqtt.config import load_config
-from massager_sdk.safety import HealthProfile
+from massager_sdk.safety import Contraindication, HealthProfile
 from massager_sdk.session.options import ConnectOptions
-from tests.cli.helpers import massager
+from tests.cli.conftest import env_without
+from tests.cli.helpers import MASSAGER, massager
 
 
 def test_the_old_class_name_warns_and_is_the_health_profile() -> None:
@@ -55,7 +63,13 @@ def test_the_health_verb_and_flag_and_their_old_names(tmp_path: Path) -> None:
 def test_the_old_name_in_the_process_environment_is_still_read(tmp_path: Path) -> None:
     path = tmp_path / "me.toml"
     path.write_text("acknowledged = true\n")
-    old = massager("health", "check", env={"MASSAGER_PROFILE": str(path)})
+    old = subprocess.run(
+        [str(MASSAGER), "health", "check"],
+        capture_output=True,
+        text=True,
+        env={**env_without("MASSAGER_HEALTH_PROFILE"), "MASSAGER_PROFILE": str(path)},
+        check=False,
+    )
     assert str(path) in old.stdout and "ready" in old.stdout
     new = massager("health", "check", env={"MASSAGER_HEALTH_PROFILE": str(path)})
     assert str(path) in new.stdout and "ready" in new.stdout
@@ -84,3 +98,28 @@ def test_the_bridge_config_takes_health_profile_and_warns_of_profile(
         assert device.connect_options()["health_profile"] is device.health_profile
         warned = "devices[1].profile is deprecated: name it health_profile" in caplog.text
         assert warned == (key == "profile")
+
+
+@pytest.mark.parametrize("keyword", ["health_profile", "profile"])
+def test_connect_screens_against_the_health_profile_under_either_keyword(keyword: str) -> None:
+    person = HealthProfile(frozenset({Contraindication.THROMBOSIS}), acknowledged=True)
+    sim = SimulatedDevice("heat4")
+
+    given: dict[str, Any] = {keyword: person}
+
+    async def main() -> str:
+        async with massager_sdk.connect("sim://", simulator=sim, **given) as device:
+            with pytest.raises(SafetyRefusal) as refused:
+                await device.set_intensity(4)
+            return refused.value.limit
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert run_virtual(main) == "screening_sessions"
+    renamed = [w for w in caught if "use health_profile=" in str(w.message)]
+    if keyword == "profile":
+        assert [w.category for w in renamed] == [DeprecationWarning]
+        assert renamed[0].filename == __file__  # it points at the caller's line
+    else:
+        assert renamed == []
+    assert sim.commanded == (0, 0, 0, 0)

@@ -51,7 +51,7 @@ def test_electrical_contraindications_refuse_sessions_on_ems_only(contraindicati
         assert sim.commanded == (0,)
         return caught.value
 
-    refusal = with_device("sim", "yh-ems", ems, profile=person(contraindication))
+    refusal = with_device("sim", "yh-ems", ems, health_profile=person(contraindication))
     assert refusal.limit == "screening_electrical"
     assert contraindication in str(refusal)
 
@@ -61,7 +61,7 @@ def test_electrical_contraindications_refuse_sessions_on_ems_only(contraindicati
         return sim.commanded
 
     # On a motor massager the same entry refuses no session (at most it caps levels).
-    assert with_device("sim", "neck2", motors, profile=person(contraindication)) == (1, 1)
+    assert with_device("sim", "neck2", motors, health_profile=person(contraindication)) == (1, 1)
 
 
 def test_the_front_of_the_neck_takes_no_current() -> None:

@@ -250,7 +250,7 @@ url = "mqtt://x"
 [[devices]]
 id = "kids"
 url = "sim://heat4"
-profile = "{anna}"
+health_profile = "{anna}"
 
 [devices.limits]
 heat_max_c = 40.0
@@ -271,9 +271,13 @@ url = "sim://neck2"
 @pytest.mark.parametrize(
     ("entry", "field", "says"),
     [
-        ("profile = '{missing}'", "devices[1].profile", "no health profile at"),
-        ("profile = '{unacknowledged}'", "devices[1].profile", "massager health acknowledge"),
-        ("profile = '{invalid}'", "devices[1].profile", "accepted"),
+        ("health_profile = '{missing}'", "devices[1].health_profile", "no health profile at"),
+        (
+            "health_profile = '{unacknowledged}'",
+            "devices[1].health_profile",
+            "massager health acknowledge",
+        ),
+        ("health_profile = '{invalid}'", "devices[1].health_profile", "accepted"),
         ("limits = 5", "devices[1].limits", "must be a table"),
         ("limits = {{ heat_max_c = 44.0 }}", "devices[1].limits", "less safe than the default"),
         ("limits = {{ heat = 40 }}", "devices[1].limits", "accepted limits are"),

@@ -8,6 +8,7 @@ import pytest
 
 from massager_sdk.errors import SafetyRefusal
 from massager_sdk.safety import (
+    HEALTH_PROFILE_ENV,
     PROFILE_ENV,
     SCREENING,
     Contraindication,
@@ -153,7 +154,7 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
 
 
 def test_missing_profile_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no user profile at"):
+    with pytest.raises(FileNotFoundError, match="no health profile at"):
         load_profile(tmp_path / "nothing.toml")
 
 
@@ -167,16 +168,19 @@ def test_invalid_toml_is_a_profile_error(tmp_path: Path) -> None:
 def test_default_location_follows_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv(HEALTH_PROFILE_ENV, raising=False)
     monkeypatch.delenv(PROFILE_ENV, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     assert default_profile_path() == tmp_path / "config" / "massager" / "profile.toml"
-    monkeypatch.setenv(PROFILE_ENV, str(tmp_path / "mine.toml"))
+    monkeypatch.setenv(PROFILE_ENV, str(tmp_path / "old.toml"))  # the old name still works
+    assert default_profile_path() == tmp_path / "old.toml"
+    monkeypatch.setenv(HEALTH_PROFILE_ENV, str(tmp_path / "mine.toml"))  # and the new one wins
     assert default_profile_path() == tmp_path / "mine.toml"
 
 
 def test_first_use_flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "profile.toml"
-    monkeypatch.setenv(PROFILE_ENV, str(path))
+    monkeypatch.setenv(HEALTH_PROFILE_ENV, str(path))
     status = profile_status()
     assert (status.state, status.needs_prompt, status.path) == ("missing", True, path)
     profile = acknowledge()

@@ -79,7 +79,7 @@ class PolicyState:
     def screening_detail(self, action: ScreeningAction) -> str:
         """Why the profile calls for ``action``, for a refusal's message."""
         names = ", ".join(self.profile.reasons(action))
-        return f"the user profile lists {names} (see docs/safety.md)"
+        return f"the health profile lists {names} (see docs/safety.md)"
 
 
 class Rule:
