@@ -616,7 +616,7 @@ def scan(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title="devices in range" if args.all else "massagers in range")
-    for column in ("name", "address", "RSSI", "protocol", "profile", "model", "URL"):
+    for column in ("name", "address", "RSSI", "protocol", "device profile", "model", "URL"):
         table.add_column(column, overflow="fold")
     for d in found:
         # advertised names are not markup, nor terminal control sequences
@@ -632,7 +632,7 @@ def _scan_cells(d: Any) -> tuple[str, ...]:
         str(d.rssi),
         d.protocol or "unknown",
         d.profile or "-",
-        # An unknown device: what it advertised, so a profile can be written for it.
+        # An unknown device: what it advertised, so a device profile can be written for it.
         d.model or ("?" if d.known else f"seen: {d.seen}"),
         d.url,
     )

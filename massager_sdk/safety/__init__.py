@@ -50,7 +50,7 @@ from massager_sdk.safety.screening import (
     SCREENING,
     Contraindication,
     HealthProfile,
-    ProfileError,
+    HealthProfileError,
     ScreeningAction,
     ScreeningRule,
     screening_table_markdown,
@@ -70,11 +70,11 @@ __all__ = [
     "SPECS",
     "Contraindication",
     "HealthProfile",
+    "HealthProfileError",
     "Ledger",
     "LedgerError",
     "Limit",
     "LimitSpec",
-    "ProfileError",
     "ProfileStatus",
     "SafetyAction",
     "SafetyLimits",
@@ -100,13 +100,15 @@ __all__ = [
 ]
 
 
+#: Old names, kept for a release.
+_OLD_NAMES = {"UserProfile": "HealthProfile", "ProfileError": "HealthProfileError"}
+
+
 def __getattr__(name: str) -> Any:
-    # The old name, kept for a release.
-    if name == "UserProfile":
-        warnings.warn(
-            "massager_sdk.safety.UserProfile is deprecated: use HealthProfile",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return HealthProfile
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    new = _OLD_NAMES.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"massager_sdk.safety.{name} is deprecated: use {new}", DeprecationWarning, stacklevel=2
+    )
+    return globals()[new]

@@ -16,7 +16,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from massager_sdk.safety.screening import HealthProfile, ProfileError
+from massager_sdk.safety.screening import HealthProfile, HealthProfileError
 
 #: Environment variable naming the health profile file.
 HEALTH_PROFILE_ENV = "MASSAGER_HEALTH_PROFILE"
@@ -41,7 +41,7 @@ def default_profile_path() -> Path:
 def load_profile(path: PathLike | None = None) -> HealthProfile:
     """The profile at ``path`` (default: :func:`default_profile_path`).
 
-    ``FileNotFoundError`` when there is none; ``ProfileError`` when it is not valid
+    ``FileNotFoundError`` when there is none; ``HealthProfileError`` when it is not valid
     TOML or names something unknown (the message lists what is accepted).
     """
     where = Path(path) if path is not None else default_profile_path()
@@ -55,7 +55,7 @@ def load_profile(path: PathLike | None = None) -> HealthProfile:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{where}: not valid TOML: {exc}") from None
+        raise HealthProfileError(f"{where}: not valid TOML: {exc}") from None
     return HealthProfile.from_mapping(data, where=str(where))
 
 
@@ -78,7 +78,7 @@ def acknowledge(path: PathLike | None = None) -> HealthProfile:
     """Record that the user read the safety warning, keeping the rest of the profile.
 
     Creates a profile without contraindications when there is none. An invalid
-    profile is left untouched and raises ``ProfileError``.
+    profile is left untouched and raises ``HealthProfileError``.
     """
     try:
         current = load_profile(path)
@@ -111,7 +111,7 @@ def profile_status(path: PathLike | None = None) -> ProfileStatus:
         profile = load_profile(where)
     except FileNotFoundError:
         return ProfileStatus(where, "missing")
-    except (ProfileError, OSError) as exc:
+    except (HealthProfileError, OSError) as exc:
         return ProfileStatus(where, "invalid", error=str(exc))
     state: Literal["unacknowledged", "ready"] = (
         "ready" if profile.acknowledged else "unacknowledged"

@@ -18,7 +18,7 @@ from massager_sdk.errors import MassagerError
 from massager_sdk.safety.limits import SafetyLimits
 
 
-class ProfileError(MassagerError, ValueError):
+class HealthProfileError(MassagerError, ValueError):
     """A health profile that cannot be used; the message says what is wrong and what is accepted."""
 
 
@@ -70,7 +70,7 @@ class Contraindication(enum.StrEnum):
             return cls(key)
         except ValueError:
             accepted = ", ".join(c.value for c in cls)
-            raise ProfileError(
+            raise HealthProfileError(
                 f"unknown contraindication {text!r}; accepted ones are {accepted}"
             ) from None
 
@@ -227,35 +227,35 @@ class HealthProfile:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, object], where: str = "profile") -> HealthProfile:
-        """A profile from a parsed TOML document; ``ProfileError`` says what is wrong."""
+        """A profile from a parsed TOML document; ``HealthProfileError`` says what is wrong."""
         unknown = set(data) - set(_PROFILE_KEYS)
         if unknown:
-            raise ProfileError(
+            raise HealthProfileError(
                 f"{where}: unknown key {', '.join(sorted(unknown))}; "
                 f"accepted keys are {', '.join(_PROFILE_KEYS)}"
             )
         acknowledged = data.get("acknowledged", False)
         if not isinstance(acknowledged, bool):
-            raise ProfileError(f"{where}: acknowledged must be true or false")
+            raise HealthProfileError(f"{where}: acknowledged must be true or false")
         listed = data.get("contraindications", [])
         if not isinstance(listed, list) or not all(isinstance(c, str) for c in listed):
-            raise ProfileError(
+            raise HealthProfileError(
                 f"{where}: contraindications must be a list of names, "
                 f'e.g. ["pregnancy", "high_blood_pressure"]'
             )
         try:
             found = frozenset(Contraindication.parse(c) for c in listed)
-        except ProfileError as exc:
-            raise ProfileError(f"{where}: {exc}") from None
+        except HealthProfileError as exc:
+            raise HealthProfileError(f"{where}: {exc}") from None
         table = data.get("limits")
         limits = None
         if table is not None:
             if not isinstance(table, dict):
-                raise ProfileError(f"{where}: [limits] must be a table")
+                raise HealthProfileError(f"{where}: [limits] must be a table")
             try:
                 limits = SafetyLimits.from_mapping(table, where=f"{where} [limits]")
             except ValueError as exc:
-                raise ProfileError(str(exc)) from None
+                raise HealthProfileError(str(exc)) from None
         return cls(found, acknowledged, limits)
 
     def to_toml(self) -> str:
@@ -357,13 +357,14 @@ def describe(contraindications: Iterable[Contraindication]) -> str:
     return "; ".join(parts) if parts else "no restriction"
 
 
+#: Old names, kept for a release (a device profile's error is
+#: ``massager_sdk.profiles.ProfileError``, another class).
+_OLD_NAMES = {"UserProfile": "HealthProfile", "ProfileError": "HealthProfileError"}
+
+
 def __getattr__(name: str) -> Any:
-    # The old name, kept for a release.
-    if name == "UserProfile":
-        warnings.warn(
-            "massager_sdk.safety.screening.UserProfile is deprecated: use HealthProfile",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return HealthProfile
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    new = _OLD_NAMES.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(f"{__name__}.{name} is deprecated: use {new}", DeprecationWarning, stacklevel=2)
+    return globals()[new]

@@ -18,18 +18,21 @@ import massager_sdk.safety
 import massager_sdk.safety.screening
 from massager_sdk.errors import SafetyRefusal
 from massager_sdk.mqtt.config import load_config
-from massager_sdk.safety import Contraindication, HealthProfile
+from massager_sdk.safety import Contraindication, HealthProfile, HealthProfileError
 from massager_sdk.session.options import ConnectOptions
 from tests.cli.conftest import env_without
 from tests.cli.helpers import MASSAGER, massager
 
 
-def test_the_old_class_name_warns_and_is_the_health_profile() -> None:
-    with pytest.warns(DeprecationWarning, match="use HealthProfile"):
-        assert massager_sdk.safety.UserProfile is HealthProfile
-    with pytest.warns(DeprecationWarning, match="use HealthProfile"):
-        old = massager_sdk.safety.screening.UserProfile
-    assert old is HealthProfile
+@pytest.mark.parametrize(
+    ("old", "new"), [("UserProfile", HealthProfile), ("ProfileError", HealthProfileError)]
+)
+def test_the_old_class_names_warn_and_are_the_health_profile_ones(old: str, new: type) -> None:
+    for module in (massager_sdk.safety, massager_sdk.safety.screening):
+        with pytest.warns(DeprecationWarning, match=f"{old} is deprecated: use {new.__name__}"):
+            assert getattr(module, old) is new
+    with pytest.raises(AttributeError):
+        massager_sdk.safety.NoSuchName  # noqa: B018
 
 
 def test_the_old_keyword_warns_and_sets_the_health_profile() -> None:

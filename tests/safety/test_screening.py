@@ -13,8 +13,8 @@ from massager_sdk.safety import (
     SCREENING,
     Contraindication,
     HealthProfile,
+    HealthProfileError,
     Limit,
-    ProfileError,
     SafetyLimits,
     SafetyPolicy,
     ScreeningAction,
@@ -91,7 +91,7 @@ def test_gentle_zone_under_an_intensity_cap_keeps_the_tighter_limit() -> None:
 
 
 def test_unknown_contraindication_names_the_accepted_ones() -> None:
-    with pytest.raises(ProfileError) as err:
+    with pytest.raises(HealthProfileError) as err:
         HealthProfile.from_mapping({"contraindications": ["headache"]})
     message = str(err.value)
     assert "'headache'" in message
@@ -121,7 +121,7 @@ def test_names_are_forgiving_about_case_spaces_and_hyphens() -> None:
     ],
 )
 def test_bad_profiles_say_what_is_wrong(data: dict[str, object], message: str) -> None:
-    with pytest.raises(ProfileError, match=message):
+    with pytest.raises(HealthProfileError, match=message):
         HealthProfile.from_mapping(data)
 
 
@@ -161,7 +161,7 @@ def test_missing_profile_is_a_clear_error(tmp_path: Path) -> None:
 def test_invalid_toml_is_a_profile_error(tmp_path: Path) -> None:
     path = tmp_path / "profile.toml"
     path.write_text("contraindications = [", encoding="utf-8")
-    with pytest.raises(ProfileError, match="not valid TOML"):
+    with pytest.raises(HealthProfileError, match="not valid TOML"):
         load_profile(path)
 
 
@@ -205,7 +205,7 @@ def test_acknowledge_leaves_an_invalid_profile_alone(tmp_path: Path) -> None:
     path.write_text('contraindications = ["nonsense"]\n', encoding="utf-8")
     status = profile_status(path)
     assert status.state == "invalid" and "nonsense" in (status.error or "")
-    with pytest.raises(ProfileError):
+    with pytest.raises(HealthProfileError):
         acknowledge(path)
     assert path.read_text(encoding="utf-8") == 'contraindications = ["nonsense"]\n'
     assert [p.name for p in tmp_path.iterdir()] == ["profile.toml"]  # no temporary left
