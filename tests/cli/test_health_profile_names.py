@@ -33,6 +33,7 @@ def test_the_old_class_names_warn_and_are_the_health_profile_ones(old: str, new:
             assert getattr(module, old) is new
     with pytest.raises(AttributeError):
         massager_sdk.safety.NoSuchName  # noqa: B018
+    assert massager_sdk.HealthProfile is HealthProfile
 
 
 def test_the_old_keyword_warns_and_sets_the_health_profile() -> None:
