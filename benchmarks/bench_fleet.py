@@ -97,7 +97,7 @@ def serve(spec_path: str) -> None:
         )
         if "telemetry_interval_s" in spec:
             config = dataclasses.replace(config, telemetry_interval_s=spec["telemetry_interval_s"])
-        bridge = Bridge(config, device_options={"profile": HealthProfile(acknowledged=True)})
+        bridge = Bridge(config, device_options={"health_profile": HealthProfile(acknowledged=True)})
         async with bridge:
             for device_id, url in spec["devices"]:
                 await bridge.add_device(DeviceConfig(url, id=device_id))
