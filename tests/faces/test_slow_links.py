@@ -107,7 +107,7 @@ async def run_set(port: int, profile: Path, duration: str) -> tuple[int, str, fl
         "40",
         "--for",
         duration,
-        "--profile",
+        "--health-profile",
         str(profile),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
