@@ -69,7 +69,7 @@ def serve(spec_path: str) -> None:
     """One bridge serving the devices of a spec file, until SIGTERM; then its report."""
     from massager_sdk.mqtt import Bridge, DeviceConfig, load_config
     from massager_sdk.programs.runner import ProgramRunner
-    from massager_sdk.safety import UserProfile
+    from massager_sdk.safety import HealthProfile
 
     spec = json.loads(Path(spec_path).read_text())
     lateness: list[float] = []
@@ -97,7 +97,7 @@ def serve(spec_path: str) -> None:
         )
         if "telemetry_interval_s" in spec:
             config = dataclasses.replace(config, telemetry_interval_s=spec["telemetry_interval_s"])
-        bridge = Bridge(config, device_options={"profile": UserProfile(acknowledged=True)})
+        bridge = Bridge(config, device_options={"health_profile": HealthProfile(acknowledged=True)})
         async with bridge:
             for device_id, url in spec["devices"]:
                 await bridge.add_device(DeviceConfig(url, id=device_id))

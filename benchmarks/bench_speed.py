@@ -170,7 +170,7 @@ def run() -> Report:
     with tempfile.TemporaryDirectory() as tmp:
         profile = Path(tmp) / "profile.toml"
         profile.write_text("acknowledged = true\n")
-        env = {**os.environ, "MASSAGER_PROFILE": str(profile)}
+        env = {**os.environ, "MASSAGER_HEALTH_PROFILE": str(profile)}
         for speed in SPEEDS:
             bound = 0.9 if speed <= 100 else 0.5
             cases = {

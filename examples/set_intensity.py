@@ -2,9 +2,9 @@
 
 python examples/set_intensity.py [URL]
 
-It runs under your profile, as every face does: ``$MASSAGER_PROFILE`` or your
-profile file, acknowledged once with ``massager profile acknowledge`` (a script may
-pass its own: ``connect(url, profile=load_profile(path))``); docs/safety.md.
+It runs under your health profile, as every face does: ``$MASSAGER_HEALTH_PROFILE`` or
+your profile file, acknowledged once with ``massager health acknowledge`` (a script may
+pass its own: ``connect(url, health_profile=load_profile(path))``); docs/safety.md.
 """
 
 from __future__ import annotations

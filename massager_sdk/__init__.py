@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         PatternStep,
         Waveform,
     )
+    from massager_sdk.safety.screening import HealthProfile
     from massager_sdk.session.options import ConnectOptions
 
 __version__ = "0.1.0"
@@ -60,6 +61,8 @@ _LAZY = {
     "PatternStep": "massager_sdk.model",
     "Waveform": "massager_sdk.model",
     "ConnectOptions": "massager_sdk.session.options",
+    # The person's health profile (connect(health_profile=...)); a model's is a DeviceProfile.
+    "HealthProfile": "massager_sdk.safety.screening",
 }
 
 
@@ -89,6 +92,7 @@ __all__ = [
     "DeviceTimeout",
     "Discovered",
     "EventKind",
+    "HealthProfile",
     "HeatCapability",
     "LinkTooSlow",
     "MassagerError",

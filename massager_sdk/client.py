@@ -494,7 +494,8 @@ def connect(
     display name, lower its intensity cap or disable its heater: ``device.info``
     shows the result, which the safety policy and programs see.
 
-    ``limits`` and ``profile`` configure the safety policy. ``timeout`` and
+    ``limits`` and ``health_profile`` (the person's; ``profile`` is its deprecated old
+    name) configure the safety policy. ``timeout`` and
     ``retries`` bound each request; ``reconnect_grace_s`` is how long a lost link
     may take to come back before the session ends. ``keepalive_s`` defaults to a
     third of the device watchdog; ``status_interval_s`` is how often the device

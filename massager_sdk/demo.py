@@ -20,7 +20,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         profile = Path(tmp) / "profile.toml"
         profile.write_text("acknowledged = true\n", encoding="utf-8")
-        os.environ["MASSAGER_PROFILE"] = str(profile)
+        os.environ["MASSAGER_HEALTH_PROFILE"] = str(profile)
         print("massager run classic --speed 60   (the embedded simulator, sim://heat4)")
         return cli(["run", "classic", "--speed", "60", *sys.argv[1:]])
 

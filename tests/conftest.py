@@ -9,7 +9,7 @@ import pytest
 from massager_sdk import keys
 from massager_sdk.keys import KEYS_FILE_ENV
 from massager_sdk.safety.ledger import LEDGER_ENV
-from massager_sdk.safety.profile import PROFILE_ENV
+from massager_sdk.safety.profile import HEALTH_PROFILE_ENV, PROFILE_ENV
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +32,8 @@ def _acknowledged_profile(
     contraindications (a test about profiles sets its own), never the user's profile."""
     path = tmp_path_factory.mktemp("config") / "profile.toml"
     path.write_text("acknowledged = true\n")
-    monkeypatch.setenv(PROFILE_ENV, str(path))
+    monkeypatch.setenv(HEALTH_PROFILE_ENV, str(path))
+    monkeypatch.delenv(PROFILE_ENV, raising=False)  # the old name, read when the new is unset
     return path
 
 

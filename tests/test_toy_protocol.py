@@ -7,6 +7,10 @@ unprompted with ``~<level>``. Nothing in the SDK or the simulator names it:
 this file registers the host side (adapter, default device profile, markers)
 and the device side (a simulator personality), as ``docs/adding-a-protocol.md``
 describes.
+
+The toy may also run in a channel: ``toy+LINK://`` URLs put the user's PIN in front of
+every line (``1234|L4``), and the device answers ``!LOCKED`` to a wrong one. Its
+URL schemes come from the registration alone, over every link scheme.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from __future__ import annotations
 import collections
 import dataclasses
 import textwrap
+import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from massager_protocols.nmp import Event, NackCode, SetAutoOff, SetOutput, StopAll
@@ -31,16 +36,20 @@ from massager_simulator.personalities import (
 )
 
 import massager_sdk
+from massager_sdk.errors import BadURLError
 from massager_sdk.model import DeviceStatus, Waveform
+from massager_sdk.mqtt.config import check_device_url
 from massager_sdk.profiles import DeviceProfile, get_profile
 from massager_sdk.protocols import (
     AdapterStats,
+    Channel,
     DeviceCommand,
     GetInfo,
     GetStatus,
     Incoming,
     Keepalive,
     Markers,
+    MissingCredentials,
     ProtocolAdapter,
     ProtocolSpec,
     Reply,
@@ -57,9 +66,12 @@ from massager_sdk.protocols import (
 from massager_sdk.protocols import (
     StopAll as HostStopAll,
 )
+from massager_sdk.protocols.registry import open_channel_url
 from massager_sdk.protocols.testing import MockLink
+from massager_sdk.transports import Transport, accepted_forms, open_transport, url_schemes
 
 COMPANY_ID = 0x7A7A  # made up for the toy
+PIN = "1234"  # the simulated toy's
 MARKER = b"toy"
 
 # -- the host side -------------------------------------------------------------------
@@ -147,13 +159,65 @@ class ToyAdapter(ProtocolAdapter):
         return self._stats
 
 
-def toy_spec(profiles: Path) -> ProtocolSpec:
+class ToyChannel(Transport):
+    """The toy's channel: every line goes out as ``PIN|line``; answers pass as they are."""
+
+    scheme: ClassVar[str] = "toy"
+    url_forms: ClassVar[tuple[str, ...]] = ("toy+LINK://...",)
+
+    def __init__(self, inner: Transport, pin: str) -> None:
+        super().__init__(min_gap_s=inner.min_gap_s)
+        self.inner = inner
+        self.pin = pin
+        self._partial = b""
+
+    @classmethod
+    def from_url(cls, text: str, url: urllib.parse.SplitResult, **options: Any) -> Transport:
+        return open_channel_url(text, **options)
+
+    @property
+    def description(self) -> str:
+        return f"toy+{self.inner.description}"
+
+    async def _open(self) -> None:
+        self.inner.set_receiver(self._deliver, self._lost)
+        self._partial = b""
+        await self.inner.connect()
+
+    async def _close(self) -> None:
+        await self.inner.disconnect()
+
+    async def close(self) -> None:
+        await self.disconnect()
+        await self.inner.close()
+
+    async def _write_chunk(self, chunk: bytes) -> None:
+        *lines, self._partial = (self._partial + chunk).split(b"\n")
+        for line in lines:
+            await self.inner.write(self.pin.encode() + b"|" + line + b"\n")
+
+
+def wrap_toy(link: Transport, settings: Any, where: str) -> Transport:
+    return ToyChannel(link, str(settings["pin"]))
+
+
+def unwrap_toy(transport: Transport) -> Transport | None:
+    return transport.inner if isinstance(transport, ToyChannel) else None
+
+
+def toy_spec(profiles: Path, *, channel: bool = False) -> ProtocolSpec:
+    """The toy's registration; with ``channel``, it runs in the PIN channel."""
+    if not channel:
+        return dataclasses.replace(toy_spec(profiles, channel=True), credentials=(), channel=None)
     return ProtocolSpec(
         name="toy",
         manufacturer="Toy Works",
         adapter=ToyAdapter,
         default_profile="toy-one",
         markers=Markers(frozenset({COMPANY_ID})),
+        credentials=("pin",),
+        credentials_help="the PIN is printed under the toy's battery lid",
+        channel=Channel("toy", wrap_toy, unwrap_toy),
         profiles=(profiles,),
     )
 
@@ -208,6 +272,10 @@ class ToyPersonality(Personality):
 
     def _answer(self, line: str, now: float) -> str:
         device = self.device
+        if "|" in line:  # through the channel
+            pin, _, line = line.partition("|")
+            if pin != PIN:
+                return "!LOCKED"
         kind, argument = line[:1], line[1:]
         everything = (1 << len(device.model.zones)) - 1
         message: Any
@@ -340,3 +408,59 @@ def test_the_toy_adapter_runs_a_session_against_a_function_before_any_simulator(
     with registered(toy_spec(profiles)):
         written = run_virtual(main)
     assert b"L5\n" in written and written[-1] == b"S\n"
+
+
+def test_the_toy_channel_url_schemes_come_from_its_registration_alone(
+    files: tuple[Path, Path],
+) -> None:
+    profiles, _ = files
+    links = [s for s in url_schemes() if "+" not in s]
+    assert not any(s.startswith("toy+") for s in url_schemes())
+    with pytest.raises(ValueError, match="bad device URL 'toy\\+sim://'"):
+        check_device_url("toy+sim://")
+    with registered(toy_spec(profiles, channel=True)):
+        # Every link scheme, in the one list that URL parsing, the bridge's
+        # configuration and error messages use.
+        assert {f"toy+{link}" for link in links} <= set(url_schemes())
+        assert "toy+sim://[MODEL]" in accepted_forms()
+        assert check_device_url("toy+tcp://127.0.0.1:9") == "toy+tcp://127.0.0.1:9"
+        with pytest.raises(MissingCredentials, match="missing pin: the PIN is printed"):
+            open_transport("toy+tcp://127.0.0.1:9")
+        channel = open_transport("toy+tcp://127.0.0.1:9", pin=PIN)
+        assert isinstance(channel, ToyChannel) and channel.inner.description == "tcp://127.0.0.1:9"
+        with pytest.raises(BadURLError, match="URL scheme 'toy\\+nowhere'; accepted forms: "):
+            open_transport("toy+nowhere://x", pin=PIN)
+    assert "toy+sim" not in url_schemes()
+
+
+@pytest.mark.parametrize(("pin", "works"), [(PIN, True), ("9999", False)])
+def test_a_toy_channel_url_drives_the_toy_through_its_channel(
+    files: tuple[Path, Path], pin: str, works: bool
+) -> None:
+    profiles, model_file = files
+    heard: list[bytes] = []
+
+    async def main() -> None:
+        sim = SimulatedDevice(load_model(model_file))
+        async with massager_sdk.connect("toy+sim://", simulator=sim, pin=pin) as device:
+            assert isinstance(device.transport, ToyChannel)
+            assert device.info.protocol == "toy"
+            original = device.transport.inner.write
+
+            async def spy(data: bytes) -> None:
+                heard.append(data)
+                await original(data)
+
+            device.transport.inner.write = spy  # type: ignore[method-assign]
+            await device.set_intensity(4)
+            await device.flush()
+            assert sim.commanded == ((4,) if works else (0,))
+
+    with registered(toy_spec(profiles, channel=True)), registered_personality(ToyPersonality):
+        if works:
+            run_virtual(main)
+            assert f"{PIN}|L4\n".encode() in heard  # reached (after the safety ramp's steps)
+            assert all(line.startswith(f"{PIN}|".encode()) for line in heard)
+        else:
+            with pytest.raises(massager_sdk.MassagerError, match="LOCKED"):
+                run_virtual(main)

@@ -42,7 +42,8 @@ def add_bridge_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         help="a device to serve (repeatable): sim://[MODEL], serial:///dev/ttyUSB0, "
-        "tcp://HOST:PORT, ble://AA:BB:CC:DD:EE:FF or ble://NAME; its id comes from its serial",
+        "tcp://HOST:PORT, ble://AA:BB:CC:DD:EE:FF or ble://NAME (or CHANNEL+URL: a protocol's "
+        "secure channel over it, e.g. tuya+ble://...); its id comes from its serial",
     )
     parser.add_argument("-c", "--config", metavar="PATH", help="bridge config file (TOML)")
     parser.add_argument("--base-topic", metavar="TOPIC", help="topic prefix (default massager)")
@@ -62,11 +63,9 @@ def add_bridge_arguments(parser: argparse.ArgumentParser) -> None:
         "--id-prefix", metavar="TEXT", help="prefix of device ids derived from serials"
     )
     parser.add_argument("--ca-file", metavar="PATH", help="CA certificates (PEM) for mqtts://")
-    parser.add_argument(
-        "--profile",
-        metavar="FILE",
-        help="safety user profile (default: yours; must be acknowledged)",
-    )
+    from massager_sdk.cli.parser import health_profile_option
+
+    health_profile_option(parser, "your health profile file (default: yours; must be acknowledged)")
 
 
 def bridge(args: argparse.Namespace) -> int:
@@ -86,11 +85,11 @@ def bridge(args: argparse.Namespace) -> int:
         ca_file=args.ca_file,
         id_prefix=args.id_prefix,
     )
-    # A service cannot ask: the safety profile must be acknowledged beforehand.
-    from massager_sdk.cli.device_cmd import user_profile
+    # A service cannot ask: the health profile must be acknowledged beforehand.
+    from massager_sdk.cli.device_cmd import health_profile
 
-    profile = user_profile(args)
-    return asyncio.run(_serve(config, {"profile": profile}))
+    profile = health_profile(args)
+    return asyncio.run(_serve(config, {"health_profile": profile}))
 
 
 async def _serve(config: BridgeConfig, device_options: dict[str, Any]) -> int:

@@ -21,7 +21,7 @@ _log = logging.getLogger("massager_sdk")
 if TYPE_CHECKING:
     from massager_sdk.client import Device
     from massager_sdk.model import DeviceStatus
-    from massager_sdk.safety import UserProfile
+    from massager_sdk.safety import HealthProfile
 
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 
@@ -31,7 +31,7 @@ It is not medical software and gives no medical advice. Do not use a massager
 with an acute flare-up, an injury of the spine or neck, cardiovascular disease,
 high blood pressure, thrombosis, a fever or infection, skin damage in the area,
 swollen lymph nodes, a tumour, or during pregnancy; see docs/safety.md for the
-full list. A user profile can record what applies to you, and the safety policy
+full list. A health profile can record what applies to you, and the safety policy
 then refuses sessions or heat, or caps the intensity, accordingly."""
 
 
@@ -44,22 +44,24 @@ def parse_duration(text: str) -> float:
     return hours * 3600 + minutes * 60 + seconds
 
 
-def user_profile(args: argparse.Namespace) -> UserProfile:
-    """The acknowledged user profile that output verbs need, asking on first use.
+def health_profile(args: argparse.Namespace) -> HealthProfile:
+    """The acknowledged health profile that output verbs need, asking on first use.
 
-    ``--profile FILE`` names one; otherwise the default profile is used. Without an
+    ``--health-profile FILE`` names one; otherwise the default health profile is used. Without an
     acknowledged profile an interactive user is shown the warning and asked; a
     script gets a :class:`SafetyRefusal` that says how to acknowledge.
     """
     from massager_sdk.errors import SafetyRefusal
     from massager_sdk.safety import acknowledge, load_profile, profile_status
 
-    path = getattr(args, "profile", None)
+    path = getattr(args, "health_profile", None)
     status = profile_status(path)
     if status.state == "ready" and status.profile is not None:
         return status.profile
     if status.state == "invalid":
-        raise SafetyRefusal("user profile", str(status.path), "a valid profile", status.error or "")
+        raise SafetyRefusal(
+            "health profile", str(status.path), "a valid profile", status.error or ""
+        )
     if sys.stdin.isatty() and sys.stdout.isatty():
         print(WARNING_TEXT)
         try:
@@ -74,10 +76,10 @@ def user_profile(args: argparse.Namespace) -> UserProfile:
             acknowledge(status.path)
             return load_profile(status.path)
     raise SafetyRefusal(
-        "acknowledged user profile",
+        "acknowledged health profile",
         status.state,
         "acknowledged",
-        f"run `massager profile acknowledge` once (or pass --profile FILE) after reading "
+        f"run `massager health acknowledge` once (or pass --health-profile FILE) after reading "
         f"docs/safety.md; profile path: {status.path}",
     )
 
@@ -151,12 +153,12 @@ def add_device_profile_argument(parser: argparse.ArgumentParser) -> None:
 async def open_device(
     args: argparse.Namespace,
     *,
-    profile: UserProfile | None = None,
+    health_profile: HealthProfile | None = None,
     control: bool = True,
     **options: Any,
 ) -> AsyncIterator[Device]:
     """Connect to ``--device`` (with ``--device-profile`` when given). Output verbs
-    pass the :func:`user_profile` they checked before connecting. ``control=False``
+    pass the :func:`health_profile` they checked before connecting. ``control=False``
     watches without taking control: the device is not stopped on connecting or
     leaving (``info``, ``status``), ``stop`` sends its one STOP_ALL, and Ctrl-C
     simply ends the verb."""
@@ -165,7 +167,7 @@ async def open_device(
     device_profile = getattr(args, "device_profile", None)
     async with massager_sdk.connect(
         args.device,
-        profile=profile,
+        health_profile=health_profile,
         device_profile=device_profile,
         install_signal_handlers=control,  # the signal stops a device this host drives
         control=control,
@@ -364,37 +366,22 @@ def _parse_heat(text: str) -> float | None:
         raise ValueError(f"bad --heat {text!r}: a temperature in C (e.g. 40) or 'off'") from None
 
 
-def _parse_pattern(text: str) -> Any:
-    from massager_sdk.model import Pattern, PatternStep
-
-    steps = []
-    for part in text.split(","):
-        level, sep, seconds = part.partition("/")
-        try:
-            steps.append(PatternStep(float(level) / 100, float(seconds)))
-        except ValueError as exc:
-            raise ValueError(
-                f"bad --pattern step {part!r}: use PERCENT/SECONDS[,...], "
-                f"e.g. 100/0.2,0/0.3 ({exc})"
-            ) from None
-        if not sep:
-            raise ValueError(f"bad --pattern step {part!r}: use PERCENT/SECONDS, e.g. 100/0.2")
-    return Pattern(tuple(steps))
-
-
 def set_(args: argparse.Namespace) -> int:
     """Hold the device at the requested setting with a live view until Ctrl-C or --for."""
-    from massager_sdk.control import HEAT_OFF
+    from massager_sdk.control import HEAT_OFF, Shape, parse_pattern
     from massager_sdk.model import Waveform
 
     duration = parse_duration(args.for_) if args.for_ else None
     heat = _parse_heat(args.heat) if args.heat is not None else None
     levels = [_parse_level(item) for item in args.level]
-    pattern = _parse_pattern(args.pattern) if args.pattern else None
+    pattern = parse_pattern(args.pattern, "--pattern") if args.pattern else None
+    waveform = Waveform(args.waveform)
     if args.intensity is None and not levels and args.heat is None:
         raise ValueError("nothing to set: give --intensity, --level ZONE=N or --heat")
     if pattern is not None and args.intensity is None:
         raise ValueError("--pattern needs --intensity (the level the pattern is scaled to)")
+    if waveform is not Waveform.CONSTANT and args.intensity is None:
+        raise ValueError(f"--waveform {waveform.value} needs --intensity (the level it swings to)")
     zones = [int(z) if z.isdigit() else z for z in args.zone] if args.zone else None
     out = console()
 
@@ -402,7 +389,7 @@ def set_(args: argparse.Namespace) -> int:
         from massager_sdk.client import zones_of
         from massager_sdk.control import Controller, ControlRequest
 
-        async with open_device(args, profile=person) as device:
+        async with open_device(args, health_profile=person) as device:
             if args.heat is not None:
                 check_heat(device, heat)  # before anything is sent
             watch = DeviceStopWatch()
@@ -412,29 +399,23 @@ def set_(args: argparse.Namespace) -> int:
             driven = zones_of(caps, zones)
             picked = tuple((zones_of(caps, int(z) if z.isdigit() else z)[0], n) for z, n in levels)
             heat_field = None if args.heat is None else HEAT_OFF if heat is None else heat
+            shape = None
+            if pattern is not None or waveform is not Waveform.CONSTANT:
+                # The pattern or waveform shapes the --intensity zones; --level zones hold steady.
+                shape = Shape(waveform, args.period, pattern, zones=driven)
             whole = ControlRequest(
                 zones=tuple((i, args.intensity) for i in driven if args.intensity is not None)
                 + picked,
                 heat=heat_field,
+                shape=shape,
             )
-            # Every part is checked (capabilities and safety policy) before any is sent.
-            control.check(whole)
             # --for counts from the device's confirmation, but waiting for it is bounded by
             # --for too: a slow link must not keep the device on past it.
             loop = asyncio.get_running_loop()
             end = None if duration is None else loop.time() + duration
-            manual = whole
-            if pattern is not None or args.waveform != Waveform.CONSTANT.value:
-                # A pattern or a waveform goes to the driven zones as it is; the rest follows.
-                manual = ControlRequest(zones=picked, heat=heat_field)
-                if pattern is not None:
-                    await device.play_pattern(pattern, zones, intensity=args.intensity)
-                elif args.intensity is not None:
-                    await device.set_intensity(
-                        args.intensity, zones, waveform=Waveform(args.waveform), period=args.period
-                    )
-            if manual.sets_outputs:
-                await control.set_outputs(manual)
+            # Every part (pattern or waveform included) is checked against the capabilities
+            # and the safety policy before any is sent.
+            await control.set_outputs(whole)
             try:
                 async with asyncio.timeout_at(end):
                     await _unless_stopped(control.wait_acknowledged(), watch)
@@ -448,7 +429,7 @@ def set_(args: argparse.Namespace) -> int:
             out.print("device stopped", markup=False)
 
     try:
-        person = user_profile(args)
+        person = health_profile(args)
         run_at_device_speed(main(), args)
     except KeyboardInterrupt as exc:
         return interrupted(exc, quiet=args.json)
@@ -635,7 +616,7 @@ def scan(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title="devices in range" if args.all else "massagers in range")
-    for column in ("name", "address", "RSSI", "protocol", "profile", "model", "URL"):
+    for column in ("name", "address", "RSSI", "protocol", "device profile", "model", "URL"):
         table.add_column(column, overflow="fold")
     for d in found:
         # advertised names are not markup, nor terminal control sequences
@@ -651,7 +632,7 @@ def _scan_cells(d: Any) -> tuple[str, ...]:
         str(d.rssi),
         d.protocol or "unknown",
         d.profile or "-",
-        # An unknown device: what it advertised, so a profile can be written for it.
+        # An unknown device: what it advertised, so a device profile can be written for it.
         d.model or ("?" if d.known else f"seen: {d.seen}"),
         d.url,
     )
@@ -711,17 +692,23 @@ async def _simulated_air(models: str) -> AsyncIterator[None]:
             await device.stop()
 
 
-# -- profile -------------------------------------------------------------------
+# -- health profile ------------------------------------------------------------
 
 
-def profile(args: argparse.Namespace) -> int:
-    """Show, check or acknowledge the user profile."""
+def old_profile_verb(args: argparse.Namespace) -> int:
+    """``massager profile ...``: the old name of ``massager health ...``."""
+    print("massager: `massager profile` is deprecated: use `massager health`", file=sys.stderr)
+    return health(args)
+
+
+def health(args: argparse.Namespace) -> int:
+    """Show, check or acknowledge the health profile."""
     from massager_sdk.safety import acknowledge, profile_status
 
     if args.action == "acknowledge":
         print(WARNING_TEXT)
-        acknowledge(args.profile)
-    state = profile_status(args.profile)
+        acknowledge(args.health_profile)
+    state = profile_status(args.health_profile)
     data = {
         "path": str(state.path),
         "state": state.state,
@@ -734,7 +721,7 @@ def profile(args: argparse.Namespace) -> int:
         emit_json(data)
     else:
         out = console()
-        out.print(f"profile {data['path']}: {data['state']}", markup=False)
+        out.print(f"health profile {data['path']}: {data['state']}", markup=False)
         if data["error"]:
             out.print(data["error"], markup=False)
         if data["contraindications"]:

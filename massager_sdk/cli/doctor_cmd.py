@@ -196,14 +196,14 @@ def _safety_profile() -> list[Check]:
 
     state = profile_status()
     if state.state == "ready":
-        return [Check("safety profile", "ok", f"{state.path}: acknowledged")]
+        return [Check("health profile", "ok", f"{state.path}: acknowledged")]
     if state.state == "invalid":
-        return [Check("safety profile", "FAIL", f"{state.path}: {state.error}")]
+        return [Check("health profile", "FAIL", f"{state.path}: {state.error}")]
     return [
         Check(
-            "safety profile",
+            "health profile",
             "warn",
-            f"{state.path}: {state.state}; set and run need it: massager profile acknowledge",
+            f"{state.path}: {state.state}; set and run need it: massager health acknowledge",
         )
     ]
 

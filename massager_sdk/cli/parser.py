@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 DEVICE_HELP = (
     "device URL: sim://[MODEL] (the embedded simulator, default), "
     "serial:///dev/ttyUSB0?baud=115200, tcp://HOST:PORT, ble://AA:BB:CC:DD:EE:FF or ble://NAME "
+    "(a protocol's secure channel over any of them: CHANNEL+URL, e.g. tuya+ble://...) "
     "or a device's name in devices.toml (default: $MASSAGER_DEVICE or sim://)"
 )
 #: The example frame the docs and --help decode: SET_HEAT 40 C, sequence number 8.
@@ -64,6 +65,42 @@ def _examples(*lines: str) -> str:
     return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
+#: Old verbs, accepted for a release: each prints a one-line notice, then runs its new one.
+OLD_VERBS = {"profile": "massager_sdk.cli.device_cmd:old_profile_verb"}
+
+
+class _OldFlag(argparse.Action):
+    """An old option name: stores under the new one, with a one-line notice on stderr."""
+
+    def __init__(self, *args: Any, new: str, **kwargs: Any) -> None:
+        self.new = new
+        super().__init__(*args, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        print(f"massager: {option_string} is deprecated: use {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def health_profile_option(
+    parser: argparse.ArgumentParser, help: str = "your health profile file (default: yours)"
+) -> None:
+    parser.add_argument("--health-profile", metavar="FILE", help=help)
+    parser.add_argument(
+        "--profile",
+        dest="health_profile",
+        metavar="FILE",
+        action=_OldFlag,
+        new="--health-profile",
+        help=argparse.SUPPRESS,
+    )
+
+
 def _verb(
     sub: argparse._SubParsersAction[_Parser],
     name: str,
@@ -72,11 +109,14 @@ def _verb(
     *examples: str,
     description: str = "",
     add_help: bool = True,
+    hidden: bool = False,
 ) -> argparse.ArgumentParser:
+    # A verb added without help= is not listed (help=SUPPRESS would print its marker).
+    listed: dict[str, Any] = {} if hidden else {"help": summary}
     parser = sub.add_parser(
         name,
         add_help=add_help,
-        help=summary,
+        **listed,
         parents=[_common()] if add_help else [],
         description=textwrap.dedent(description).strip() or summary,
         epilog=_examples(*examples) if examples else None,
@@ -164,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
               massager simulate --tcp 127.0.0.1:0   serve a simulated device over TCP
               massager protocol vectors             NMP/1 golden vectors
               massager -vv info                     with a wire trace of every frame
-              massager doctor                       check Bluetooth, serial ports, profile
+              massager doctor                       check Bluetooth, serial ports, health profile
 
             exit codes: 0 ok, 1 failed check, 2 usage error, 3 device error,
                         4 safety refusal, 130 interrupted / 143 terminated (device stopped)
@@ -294,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     setter.add_argument("--pattern", metavar="P/S,...", help="loop: percent/seconds steps")
     setter.add_argument("--for", dest="for_", metavar="DURATION", help="e.g. 90s, 5m, 1m30s")
     _speed(setter)
-    setter.add_argument("--profile", metavar="FILE", help="user profile (default: yours)")
+    health_profile_option(setter)
     _json(setter)
 
     stop = _verb(
@@ -307,22 +347,25 @@ def build_parser() -> argparse.ArgumentParser:
     _device(stop)
     _json(stop)
 
-    profile = _verb(
-        sub,
-        "profile",
-        "massager_sdk.cli.device_cmd:profile",
-        "show or acknowledge your safety profile",
-        "massager profile show",
-        "massager profile acknowledge",
-        "MASSAGER_PROFILE=~/neck.toml massager profile check",
-        description="""
-            The safety profile records the contraindications that apply to you
-            (see docs/safety.md) and that you read the safety warning. Verbs that
-            switch outputs on need an acknowledged profile.""",
-    )
-    profile.add_argument("action", choices=["show", "check", "acknowledge"])
-    profile.add_argument("--profile", metavar="FILE", help="profile file (default: yours)")
-    _json(profile)
+    for name in ("health", "profile"):  # "profile" is the old name, kept for a release
+        health = _verb(
+            sub,
+            name,
+            "massager_sdk.cli.device_cmd:health" if name == "health" else OLD_VERBS[name],
+            "show or acknowledge your health profile",
+            "massager health show",
+            "massager health acknowledge",
+            "MASSAGER_HEALTH_PROFILE=~/neck.toml massager health check",
+            description="""
+                Your health profile records the contraindications that apply to you
+                (see docs/safety.md) and that you read the safety warning. Verbs that
+                switch outputs on need an acknowledged health profile. (A device
+                profile, --device-profile, describes a model instead.)""",
+            hidden=name != "health",
+        )
+        health.add_argument("action", choices=["show", "check", "acknowledge"])
+        health_profile_option(health, "health profile file (default: yours)")
+        _json(health)
 
     # -- run / program ----------------------------------------------------
     run = _verb(
@@ -344,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     _complete(run.add_argument("program", metavar="PROGRAM|FILE"), "program_names")
     _device(run)
     _speed(run)
-    run.add_argument("--profile", metavar="FILE", help="user profile (default: yours)")
+    health_profile_option(run)
     _json(run)
 
     program_sub = _group(
@@ -519,13 +562,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "doctor",
         "massager_sdk.cli.doctor_cmd:doctor",
-        "check this computer: Bluetooth, D-Bus, serial ports, profile, broker",
+        "check this computer: Bluetooth, D-Bus, serial ports, health profile, broker",
         "massager doctor",
         "massager doctor --broker mqtt://localhost --json",
         description="""
             Check what using a massager from this computer needs, one line per
             check (ok, warn or FAIL): the Bluetooth stack and D-Bus, access to
-            serial ports (and a list of them), the device file, the safety
+            serial ports (and a list of them), the device file, your health
             profile, and an MQTT broker when --broker is given. Exits 1 when a
             check fails.""",
     )

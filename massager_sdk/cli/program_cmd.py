@@ -12,11 +12,11 @@ from massager_sdk.cli.device_cmd import (
     DeviceStoppedItself,
     DeviceStopWatch,
     clean,
+    health_profile,
     interrupted,
     is_signal_exit,
     open_device,
     stopped_by_device,
-    user_profile,
 )
 from massager_sdk.cli.exitcodes import ExitCode
 from massager_sdk.cli.output import console, emit_json, is_terminal
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> Any:
         from massager_sdk.control import Controller
 
-        async with open_device(args, profile=person) as device:
+        async with open_device(args, health_profile=person) as device:
             compiled = compile_program(program, device.info)
             if not args.json:
                 for note in compiled.notes:
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             return final
 
     try:
-        person = user_profile(args)
+        person = health_profile(args)
         final = run_at_device_speed(main(), args)
     except KeyboardInterrupt as exc:
         return interrupted(exc)

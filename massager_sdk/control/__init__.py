@@ -18,6 +18,8 @@ from massager_sdk.control.request import (
     NO_PROGRAM,
     ControlRequest,
     OutputChange,
+    Shape,
+    parse_pattern,
     plan_outputs,
 )
 from massager_sdk.control.state import DeviceState, Outputs, ProgramView
@@ -32,5 +34,7 @@ __all__ = [
     "OutputChange",
     "Outputs",
     "ProgramView",
+    "Shape",
+    "parse_pattern",
     "plan_outputs",
 ]

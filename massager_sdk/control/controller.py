@@ -187,7 +187,9 @@ class Controller:
         )
 
     async def set_outputs(self, request: ControlRequest) -> Outputs:
-        """Apply intensity, zones and heat together: all checked before any is sent.
+        """Apply intensity, zones, their shape and heat together: all checked before any
+        is sent (the shaped zones go first: a device refusing a pattern leaves the rest
+        unsent).
 
         Returns the outputs asked for; :meth:`wait_acknowledged` waits for them.
         """
@@ -196,7 +198,16 @@ class Controller:
         change = self.check(request)
         wanted = change.outputs
         self._asked = wanted
+        shape = change.shape
         try:
+            for level, zones in change.shaped:
+                assert shape is not None
+                if shape.pattern is not None:
+                    await device.play_pattern(shape.pattern, zones, intensity=level)
+                else:
+                    await device.set_intensity(
+                        level, zones, waveform=shape.waveform, period=shape.period
+                    )
             for level, zones in change.groups:
                 await device.set_intensity(level, zones)
             if change.heat_changes:

@@ -24,6 +24,12 @@ Fields (JSON types; plain topics take the same values as text):
     ``"(no program)"``, which means the same).
 ``pause`` / ``resume`` / ``skip``
     ``true``: act on the running program (the plain topics ignore the payload).
+``waveform`` / ``period`` / ``pattern`` (JSON only)
+    how the zones the command sets follow their level: ``"constant"``,
+    ``"pulse"`` or ``"wave"`` with ``period`` seconds > 0, or a pattern the
+    device loops, ``"PERCENT/SECONDS,..."`` (``"100/0.2,0/0.3"``). Checked with
+    the rest by the control layer: a device without patterns refuses the whole
+    command.
 """
 
 from __future__ import annotations
@@ -38,10 +44,12 @@ from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.control.errors import ControlError
 from massager_sdk.control.request import HEAT_OFF as HEAT_OFF
 from massager_sdk.control.request import NO_PROGRAM as NO_PROGRAM
-from massager_sdk.control.request import Action, ControlRequest
+from massager_sdk.control.request import Action, ControlRequest, Shape, parse_pattern
 from massager_sdk.control.state import zone_keys as zone_keys
 
 FIELDS = ("state", "intensity", "zones", "heat", "program", "pause", "resume", "skip")
+#: How the set zones follow their level (JSON commands only).
+SHAPE_FIELDS = ("waveform", "period", "pattern")
 ACTIONS = ("pause", "resume", "skip")
 #: Plain attributes: ``set/<attr>``, plus ``set/zones/<zone>``.
 PLAIN_ATTRS = ("state", "intensity", "heat", "program", *ACTIONS)
@@ -112,6 +120,7 @@ class Command:
     program: str | None = None  #: a program name, or ``"none"``
     action: Action | None = None
     ignored: tuple[str, ...] = ()  #: fields dropped because ``state: OFF`` wins
+    shape: Shape | None = None  #: a waveform or pattern for the zones it sets
 
     @property
     def emergency_stop(self) -> bool:
@@ -121,7 +130,7 @@ class Command:
     @property
     def sets_outputs(self) -> bool:
         """Whether it changes intensities or heat by hand."""
-        return self.intensity is not None or bool(self.zones) or self.heat is not None
+        return self.request().sets_outputs
 
     def request(self) -> ControlRequest:
         """The command as the control layer takes it (``state: OFF`` is an emergency stop)."""
@@ -132,6 +141,7 @@ class Command:
             heat=self.heat,
             program=self.program,
             action=self.action,
+            shape=self.shape,
         )
 
 
@@ -175,12 +185,13 @@ def check_fields(data: Mapping[str, Any], ctx: CommandContext, *, plain: bool) -
     """Check every field of a command and how they combine."""
     if not data:
         raise CommandError("empty command", accepted=", ".join(FIELDS))
-    unknown = [k for k in data if k not in FIELDS]
+    known = FIELDS if plain else (*FIELDS, *SHAPE_FIELDS)
+    unknown = [k for k in data if k not in known]
     if unknown:
         raise CommandError(
             f"unknown field{'s' if len(unknown) > 1 else ''} "
             + ", ".join(repr(k) for k in unknown),
-            accepted=", ".join(FIELDS),
+            accepted=", ".join(known),
         )
     state = _state(data["state"], plain) if "state" in data else None
     if state == "OFF":
@@ -190,6 +201,7 @@ def check_fields(data: Mapping[str, Any], ctx: CommandContext, *, plain: bool) -
     zones = _zones(data["zones"], ctx, plain) if "zones" in data else ()
     heat = _heat(data["heat"], ctx, plain) if "heat" in data else None
     program = _program(data["program"], ctx) if "program" in data else None
+    shape = _shape(data) if any(k in data for k in SHAPE_FIELDS) else None
     actions = [a for a in ACTIONS if a in data]
     for a in actions:
         if data[a] is not True:
@@ -201,7 +213,7 @@ def check_fields(data: Mapping[str, Any], ctx: CommandContext, *, plain: bool) -
         )
     action: Action | None = actions[0] if actions else None  # type: ignore[assignment]
     if program is not None and program != NO_PROGRAM:
-        clash = [k for k in ("intensity", "zones", "heat", *ACTIONS) if k in data]
+        clash = [k for k in ("intensity", "zones", "heat", *SHAPE_FIELDS, *ACTIONS) if k in data]
         if clash:
             raise CommandError(
                 f"program {program!r} cannot be combined with {', '.join(clash)}: "
@@ -213,7 +225,7 @@ def check_fields(data: Mapping[str, Any], ctx: CommandContext, *, plain: bool) -
         raise CommandError(
             f"{action} and program in one command: send them separately", field=action
         )
-    if action is not None and (intensity is not None or zones or heat is not None):
+    if action is not None and (intensity is not None or zones or heat is not None or shape):
         raise CommandError(
             f"{action} acts on a program; intensity, zones and heat go in a separate command",
             field=action,
@@ -225,6 +237,7 @@ def check_fields(data: Mapping[str, Any], ctx: CommandContext, *, plain: bool) -
         heat=heat,
         program=program,
         action=action,
+        shape=shape,
     )
 
 
@@ -343,3 +356,23 @@ def _program(value: object, ctx: CommandContext) -> str:
     if name not in ctx.programs:
         raise CommandError(f"no program {name!r}", field="program", accepted=accepted)
     return name
+
+
+def _shape(data: Mapping[str, Any]) -> Shape:
+    """The waveform or pattern fields; the control layer checks them against the device."""
+    from massager_sdk.model import Waveform
+
+    names = [w.value for w in Waveform]
+    waveform = data.get("waveform", Waveform.CONSTANT.value)
+    if not isinstance(waveform, str) or waveform.strip().lower() not in names:
+        got = repr(waveform) if isinstance(waveform, str) else _json_type(waveform)
+        raise CommandError(f"{got} is not a waveform", field="waveform", accepted=", ".join(names))
+    period = _number(data.get("period", 0.0), plain=False)
+    if period is None:
+        raise CommandError(
+            f"{_json_type(data['period'])} is not a number of seconds",
+            field="period",
+            accepted="seconds > 0, with waveform pulse or wave",
+        )
+    pattern = parse_pattern(data["pattern"]) if "pattern" in data else None
+    return Shape(Waveform(waveform.strip().lower()), period, pattern)

@@ -19,7 +19,7 @@ is optional)::
     id = "sofa"                    # optional: derived from the serial otherwise
     name = "Sofa massager"
     url = "ble://AA:BB:CC:DD:EE:FF"
-    profile = "/etc/massager/anna.toml"   # whose safety profile (default: the bridge's)
+    health_profile = "/etc/massager/anna.toml"   # whose health profile (default: the bridge's)
     key = "3f2a..."                # NMP/1 authenticated mode: the device's key (64 hex digits)
 
     [devices.limits]               # safer than the defaults only
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import math
 import os
 import re
@@ -50,7 +51,9 @@ from massager_sdk.keys import remember
 from massager_sdk.mqtt.topics import Topics, check_id, check_topic_prefix, slug
 from massager_sdk.programs import Program
 from massager_sdk.safety.limits import SafetyLimits
-from massager_sdk.safety.screening import UserProfile
+from massager_sdk.safety.screening import HealthProfile
+
+_log = logging.getLogger("massager_sdk.mqtt")
 
 BROKER_FORMS = "mqtt://[USER:PASSWORD@]HOST[:PORT] or mqtts://[USER:PASSWORD@]HOST[:PORT]"
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
@@ -138,8 +141,8 @@ class DeviceConfig:
     url: str
     id: str | None = None  #: ``None``: ``id_prefix`` + the device's serial, as a slug
     name: str | None = None  #: ``None``: the model and the id
-    #: The safety profile of whoever uses this device (``None``: the bridge's).
-    profile: UserProfile | None = None
+    #: The health profile of whoever uses this device (``None``: the bridge's).
+    health_profile: HealthProfile | None = None
     #: Limits for this device, safer than the defaults only (``None``: the defaults).
     limits: SafetyLimits | None = None
     #: The key of a device in NMP/1 authenticated mode (``None``: the user's key store).
@@ -152,8 +155,8 @@ class DeviceConfig:
         if self.key is not None:
             remember(self.key)
         options: dict[str, Any] = {}
-        if self.profile is not None:
-            options["profile"] = self.profile
+        if self.health_profile is not None:
+            options["health_profile"] = self.health_profile
         if self.limits is not None:
             options["limits"] = self.limits
         return options
@@ -239,7 +242,7 @@ _BRIDGE_KEYS = {
     "max_payload",
     "programs",
 }
-_DEVICE_KEYS = {"url", "id", "name", "profile", "limits", "key"}
+_DEVICE_KEYS = {"url", "id", "name", "health_profile", "limits", "key"}
 
 
 class _Reader:
@@ -430,9 +433,11 @@ def config_from_mapping(
         where = f"devices[{i}]"
         if not isinstance(entry, Mapping):
             raise r.fail(
-                where, "must be a table with url, and optionally id, name, profile, limits and key"
+                where,
+                "must be a table with url, and optionally id, name, health_profile, limits and key",
             )
-        r.unknown(entry, _DEVICE_KEYS, where)
+        # "profile" is the old name of health_profile: accepted (with a warning), not listed.
+        r.unknown({k: v for k, v in entry.items() if k != "profile"}, _DEVICE_KEYS, where)
         durl = r.text(entry, "url", where)
         if durl is None:
             raise r.fail(f"{where}.url", 'missing; e.g. url = "ble://AA:BB:CC:DD:EE:FF"')
@@ -443,11 +448,17 @@ def config_from_mapping(
         name = r.text(entry, "name", where)
         if name is not None and len(name) > 64:
             raise r.fail(f"{where}.name", "at most 64 characters")
-        profile_path = r.text(entry, "profile", where)
+        key_name = "health_profile"
+        if "profile" in entry:  # the old name, kept for a release
+            if "health_profile" in entry:
+                raise r.fail(f"{where}.profile", "health_profile only (profile is its old name)")
+            key_name = "profile"
+            _log.warning("%s.profile is deprecated: name it health_profile", where)
+        profile_path = r.text(entry, key_name, where)
         profile = None
         if profile_path is not None:
             profile_path = os.path.expanduser(profile_path)
-            profile = r.checked(f"{where}.profile", _acknowledged_profile, profile_path)
+            profile = r.checked(f"{where}.{key_name}", _acknowledged_profile, profile_path)
         limits = None
         if "limits" in entry:
             table = entry["limits"]
@@ -457,7 +468,9 @@ def config_from_mapping(
         key_text = r.text(entry, "key", where)
         key = None if key_text is None else r.checked(f"{where}.key", parse_key, key_text)
         out.append(
-            DeviceConfig(url=durl, id=did, name=name, profile=profile, limits=limits, key=key)
+            DeviceConfig(
+                url=durl, id=did, name=name, health_profile=profile, limits=limits, key=key
+            )
         )
     for durl in devices:
         r.checked("--device", check_device_url, durl)
@@ -520,32 +533,31 @@ def load_user_programs(folder: str) -> dict[str, Program]:
     return out
 
 
-def _acknowledged_profile(path: str) -> UserProfile:
-    """The acknowledged user profile at ``path``; ``ValueError`` says what is wrong."""
+def _acknowledged_profile(path: str) -> HealthProfile:
+    """The acknowledged health profile at ``path``; ``ValueError`` says what is wrong."""
     from massager_sdk.safety.profile import profile_status
 
     status = profile_status(path)
     if status.state == "missing":
-        raise ValueError(f"no user profile at {path} (see docs/safety.md, 'User profile')")
+        raise ValueError(f"no health profile at {path} (see docs/safety.md, 'Health profile')")
     if status.state == "invalid":
-        raise ValueError(status.error or f"{path} is not a valid user profile")
+        raise ValueError(status.error or f"{path} is not a valid health profile")
     if status.state == "unacknowledged" or status.profile is None:
         raise ValueError(
-            f"{path} is not acknowledged; run `massager profile acknowledge --profile {path}` "
-            "after reading docs/safety.md (a service cannot ask)"
+            f"{path} is not acknowledged; run `massager health acknowledge --health-profile "
+            f"{path}` after reading docs/safety.md (a service cannot ask)"
         )
     return status.profile
 
 
 def check_device_url(url: str) -> str:
-    """``url`` if its scheme has a transport; the rest is checked on connecting.
+    """``url`` if ``connect()`` takes its scheme (a transport's, or a registered
+    protocol's secure channel over one); the rest is checked on connecting.
 
     Raises ``ValueError`` naming the accepted forms. No transport is imported.
     """
-    from massager_sdk.transports import accepted_forms
+    from massager_sdk.transports import accepted_forms, url_schemes
 
-    forms = accepted_forms()
-    schemes = {form.split("://", 1)[0] for form in forms}
-    if "://" not in url or url.split("://", 1)[0].lower() not in schemes:
-        raise ValueError(f"bad device URL {url!r}; accepted forms: {', '.join(forms)}")
+    if "://" not in url or url.split("://", 1)[0].lower() not in url_schemes():
+        raise ValueError(f"bad device URL {url!r}; accepted forms: {', '.join(accepted_forms())}")
     return url

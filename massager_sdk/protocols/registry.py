@@ -4,8 +4,13 @@ A protocol is described once, by a :class:`ProtocolSpec`: its name, the
 contract module in ``massager_protocols``, the host adapter factory, the
 default device profile, the advertisement markers, the credentials it needs
 and the secure channel it runs in, if any. Selection, profile loading and the
-published profile schema, BLE discovery and the MQTT bridge all read this
-registry; none of them names a protocol.
+published profile schema, BLE discovery, URL parsing and the MQTT bridge all
+read this registry; none of them names a protocol.
+
+A protocol with a channel gets its URLs from this registration alone:
+``CHANNEL+LINK://...`` for every link scheme the transports serve
+(:func:`channel_schemes`), opened by :func:`open_channel_url` as the channel
+over the link.
 
 Where registrations come from, in order (the first of a name wins):
 
@@ -237,6 +242,55 @@ def channel_for_scheme(scheme: str) -> ProtocolSpec | None:
         if spec.channel is not None and spec.channel.scheme == key:
             return spec
     return None
+
+
+def channel_schemes(links: Iterable[str]) -> dict[str, ProtocolSpec]:
+    """``CHANNEL+LINK`` URL schemes of every registered channel over each of ``links``
+    (the transports' schemes), each with the protocol it names."""
+    out: dict[str, ProtocolSpec] = {}
+    for spec in all_protocols().values():
+        if spec.channel is not None:
+            for link in links:
+                out.setdefault(f"{spec.channel.scheme}+{link}", spec)
+    return out
+
+
+def open_channel_url(url: str, **options: Any) -> Transport:
+    """A ``CHANNEL+LINK://...`` URL opened as the channel over the ``LINK://...`` link.
+
+    ``options`` naming the protocol's credentials or channel options go to the
+    channel, the rest to the link. Credentials not given come from the user's
+    device file; :class:`MissingCredentials` (with the protocol's
+    ``credentials_help``) when one is still missing. :func:`massager_sdk.connect`
+    composes channels itself, after selection; this serves a caller that opens a
+    transport directly (``open_transport``, pairing, conformance probes).
+    """
+    text = url.strip()
+    prefix, plus, _ = text.partition("://")[0].partition("+")
+    spec = channel_for_scheme(prefix) if plus else None
+    if spec is None or spec.channel is None:
+        raise ValueError(f"{url!r} does not name a registered secure channel")
+    channel = spec.channel
+    settings = {k: options.pop(k) for k in (*spec.credentials, *channel.options) if k in options}
+    link_url = text[len(prefix) + 1 :]
+    if not all(settings.get(k) for k in spec.credentials):
+        # Loaded here: the device file belongs to the profiles, a layer above.
+        import urllib.parse
+
+        from massager_sdk.profiles.overrides import load_devices
+
+        parsed = urllib.parse.urlsplit(link_url)
+        target = urllib.parse.unquote(parsed.netloc or parsed.path)
+        entry = load_devices().override(target, text, link_url)
+        if entry is not None:
+            for key in spec.credentials:
+                settings[key] = settings.get(key) or entry.credentials.get(key)
+    missing = [k for k in spec.credentials if not settings.get(k)]
+    if missing:
+        raise MissingCredentials(f"{text}: missing {', '.join(missing)}: {spec.credentials_help}")
+    from massager_sdk.transports import open_transport
+
+    return channel.wrap(open_transport(link_url, **options), settings, text)
 
 
 def innermost(transport: Transport) -> Transport:

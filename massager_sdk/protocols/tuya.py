@@ -7,7 +7,8 @@ Tuya's protocol has two layers, and so has this module:
   runs the key exchange and pairing when it connects, encrypts and fragments
   every message, reassembles and decrypts the device's, and acknowledges its
   data point reports. URLs: ``tuya+ble://AA:BB:CC:DD:EE:FF``,
-  ``tuya+sim://tuya-neck``, ``tuya+tcp://HOST:PORT``, ``tuya+serial:///dev/...``.
+  ``tuya+sim://tuya-neck``, ``tuya+tcp://HOST:PORT``, ``tuya+serial:///dev/...``
+  (every link scheme, from the channel in :data:`PROTOCOL`).
   It needs the device's local key, device id and uuid (options, or the user's
   device file); without them it says how to obtain them.
 - :class:`TuyaAdapter` turns the client's commands into data point writes and
@@ -68,7 +69,7 @@ from massager_sdk.protocols.base import (
 )
 from massager_sdk.protocols.registry import Channel, Markers, ProtocolSpec
 from massager_sdk.protocols.registry import MissingCredentials as MissingCredentials
-from massager_sdk.transports import Transport, open_transport
+from massager_sdk.transports import Transport
 from massager_sdk.transports.base import bad_url
 
 if TYPE_CHECKING:
@@ -87,7 +88,6 @@ HOW_TO_GET_KEYS = (
     "local_key=, device_id= and uuid= to connect() or put them under "
     '[devices."ADDRESS"] in the device file (massager_sdk.profiles.overrides)'
 )
-_SCHEMES = ("tuya+ble", "tuya+sim", "tuya+tcp", "tuya+serial")
 
 
 #: What a Tuya device needs before it talks.
@@ -111,8 +111,9 @@ class TuyaTransport(Transport):
     data, so that the layer above can name the device by it.
     """
 
-    scheme: ClassVar[str] = "tuya+ble"
-    url_forms: ClassVar[tuple[str, ...]] = tuple(f"{s}://..." for s in _SCHEMES)
+    #: The channel's URL prefix; ``tuya+LINK://`` URLs come from :data:`PROTOCOL`'s channel.
+    scheme: ClassVar[str] = "tuya"
+    url_forms: ClassVar[tuple[str, ...]] = ("tuya+LINK://...",)
 
     def __init__(
         self,
@@ -137,32 +138,14 @@ class TuyaTransport(Transport):
 
     @classmethod
     def from_url(cls, text: str, url: urllib.parse.SplitResult, **options: Any) -> TuyaTransport:
-        """``tuya+SCHEME://...``: the link is ``SCHEME://...``; options ``local_key``,
-        ``device_id``, ``uuid``, ``handshake_timeout``; the rest go to the link.
+        """``tuya+LINK://...``: opened as the registry opens every channel URL
+        (:func:`massager_sdk.protocols.registry.open_channel_url`)."""
+        from massager_sdk.protocols.registry import open_channel_url
 
-        Credentials not given come from the user's device file.
-        :func:`massager_sdk.connect` reads these URLs itself; this serves a caller that
-        opens transports directly, and URL checks made before a protocol is chosen.
-        """
-        scheme = url.scheme.lower()
-        if scheme not in _SCHEMES:
-            raise bad_url(text, f"Tuya runs over {', '.join(_SCHEMES)}", cls.url_forms)
-        settings = {k: options.pop(k) for k in (*CREDENTIALS, *_CHANNEL_OPTIONS) if k in options}
-        inner_url = text.strip()[len("tuya+") :]
-        if not all(settings.get(k) for k in CREDENTIALS):
-            # Loaded here: the device file belongs to the profiles, a layer above.
-            from massager_sdk.profiles.overrides import load_devices
-
-            target = urllib.parse.unquote(url.netloc or url.path)
-            entry = load_devices().override(target, text, inner_url)
-            if entry is not None:
-                for key in CREDENTIALS:
-                    settings[key] = settings.get(key) or entry.credentials.get(key)
-        missing = [k for k in CREDENTIALS if not settings.get(k)]
-        if missing:
-            raise MissingCredentials(f"{text}: missing {', '.join(missing)}: {HOW_TO_GET_KEYS}")
-        inner = open_transport(inner_url, **options)
-        return secure_channel(inner, settings, text)
+        channel = open_channel_url(text, **options)
+        if not isinstance(channel, cls):
+            raise bad_url(text, "it is not a Tuya channel URL", cls.url_forms)
+        return channel
 
     @property
     def description(self) -> str:

@@ -9,7 +9,13 @@ its default and where the figure comes from. This is not medical advice.
 
 Each device's safety history is kept in the session ledger (:class:`Ledger`), shared
 by every process; :func:`history` and :func:`open_session` read it.
+
+The person's side is a :class:`HealthProfile` (screening answers, personal
+limits): the health profile, as against a model's device profile.
 """
+
+import warnings
+from typing import Any
 
 from massager_sdk.safety.history import SessionDetail, history, open_session, plot_session
 from massager_sdk.safety.ledger import (
@@ -31,6 +37,7 @@ from massager_sdk.safety.limits import (
 )
 from massager_sdk.safety.policy import SafetyAction, SafetyPolicy, SafetySnapshot
 from massager_sdk.safety.profile import (
+    HEALTH_PROFILE_ENV,
     PROFILE_ENV,
     ProfileStatus,
     acknowledge,
@@ -42,10 +49,10 @@ from massager_sdk.safety.profile import (
 from massager_sdk.safety.screening import (
     SCREENING,
     Contraindication,
-    ProfileError,
+    HealthProfile,
+    HealthProfileError,
     ScreeningAction,
     ScreeningRule,
-    UserProfile,
     screening_table_markdown,
 )
 from massager_sdk.safety.thermal import BURN_MINUTES, REFERENCE_C, dose_rate, minutes_to_burn
@@ -54,6 +61,7 @@ __all__ = [
     "BURN_MINUTES",
     "CONTACT_LIMIT_C",
     "CONTACT_LONG_S",
+    "HEALTH_PROFILE_ENV",
     "LEDGER_ENV",
     "PROFILE_ENV",
     "REFERENCE_C",
@@ -61,11 +69,12 @@ __all__ = [
     "SCREENING",
     "SPECS",
     "Contraindication",
+    "HealthProfile",
+    "HealthProfileError",
     "Ledger",
     "LedgerError",
     "Limit",
     "LimitSpec",
-    "ProfileError",
     "ProfileStatus",
     "SafetyAction",
     "SafetyLimits",
@@ -75,7 +84,6 @@ __all__ = [
     "ScreeningRule",
     "SessionDetail",
     "SessionRecord",
-    "UserProfile",
     "acknowledge",
     "default_ledger_path",
     "default_profile_path",
@@ -90,3 +98,17 @@ __all__ = [
     "save_profile",
     "screening_table_markdown",
 ]
+
+
+#: Old names, kept for a release.
+_OLD_NAMES = {"UserProfile": "HealthProfile", "ProfileError": "HealthProfileError"}
+
+
+def __getattr__(name: str) -> Any:
+    new = _OLD_NAMES.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"massager_sdk.safety.{name} is deprecated: use {new}", DeprecationWarning, stacklevel=2
+    )
+    return globals()[new]

@@ -32,7 +32,7 @@ from massager_sdk.safety.rules import PolicyState, RuleChain
 from massager_sdk.safety.rules.base import TIME_EPS, refusal
 from massager_sdk.safety.rules.heat import COOLING_BELOW_C
 from massager_sdk.safety.rules.intensity import SOFT_START_LEVEL
-from massager_sdk.safety.screening import UserProfile
+from massager_sdk.safety.screening import HealthProfile
 
 logger = logging.getLogger("massager_sdk.safety")
 
@@ -137,13 +137,13 @@ class SafetyPolicy:
         self,
         caps: DeviceCapabilities,
         limits: SafetyLimits | None = None,
-        profile: UserProfile | None = None,
+        profile: HealthProfile | None = None,
         *,
         ledger: LedgerChoice = "default",
         profile_refused: str | None = None,
     ) -> None:
         self.caps = caps
-        self.profile = profile if profile is not None else UserProfile()
+        self.profile = profile if profile is not None else HealthProfile()
         base = limits if limits is not None else SafetyLimits()
         self.limits = base.safest(self.profile.limits) if self.profile.limits else base
         for name, value in self.limits.overridden().items():

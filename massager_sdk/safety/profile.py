@@ -1,6 +1,7 @@
-"""Reading and writing the user profile file (the only part of safety that does I/O).
+"""Reading and writing the health profile file (the only part of safety that does I/O).
 
-The profile lives at ``$MASSAGER_PROFILE`` when that is set, otherwise in the
+The health profile lives at ``$MASSAGER_HEALTH_PROFILE`` when that is set (the
+old name ``$MASSAGER_PROFILE`` is still read), otherwise in the
 user's configuration folder: ``%APPDATA%\\massager\\profile.toml`` on Windows,
 ``$XDG_CONFIG_HOME/massager/profile.toml`` (default ``~/.config``) elsewhere.
 """
@@ -15,9 +16,11 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from massager_sdk.safety.screening import ProfileError, UserProfile
+from massager_sdk.safety.screening import HealthProfile, HealthProfileError
 
-#: Environment variable naming the profile file.
+#: Environment variable naming the health profile file.
+HEALTH_PROFILE_ENV = "MASSAGER_HEALTH_PROFILE"
+#: Its old name, still read when the new one is not set.
 PROFILE_ENV = "MASSAGER_PROFILE"
 
 PathLike = str | os.PathLike[str]
@@ -25,7 +28,7 @@ PathLike = str | os.PathLike[str]
 
 def default_profile_path() -> Path:
     """Where the profile is read from and written to when no path is given."""
-    explicit = os.environ.get(PROFILE_ENV)
+    explicit = os.environ.get(HEALTH_PROFILE_ENV) or os.environ.get(PROFILE_ENV)
     if explicit:
         return Path(explicit).expanduser()
     if sys.platform == "win32" and os.environ.get("APPDATA"):
@@ -35,10 +38,10 @@ def default_profile_path() -> Path:
     return base / "massager" / "profile.toml"
 
 
-def load_profile(path: PathLike | None = None) -> UserProfile:
+def load_profile(path: PathLike | None = None) -> HealthProfile:
     """The profile at ``path`` (default: :func:`default_profile_path`).
 
-    ``FileNotFoundError`` when there is none; ``ProfileError`` when it is not valid
+    ``FileNotFoundError`` when there is none; ``HealthProfileError`` when it is not valid
     TOML or names something unknown (the message lists what is accepted).
     """
     where = Path(path) if path is not None else default_profile_path()
@@ -46,17 +49,17 @@ def load_profile(path: PathLike | None = None) -> UserProfile:
         text = where.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FileNotFoundError(
-            f"no user profile at {where}; write one (see docs/safety.md) or acknowledge "
+            f"no health profile at {where}; write one (see docs/safety.md) or acknowledge "
             f"the safety warning to create it"
         ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{where}: not valid TOML: {exc}") from None
-    return UserProfile.from_mapping(data, where=str(where))
+        raise HealthProfileError(f"{where}: not valid TOML: {exc}") from None
+    return HealthProfile.from_mapping(data, where=str(where))
 
 
-def save_profile(profile: UserProfile, path: PathLike | None = None) -> Path:
+def save_profile(profile: HealthProfile, path: PathLike | None = None) -> Path:
     """Write ``profile`` whole or not at all (a temporary file renamed into place)."""
     where = Path(path) if path is not None else default_profile_path()
     where.parent.mkdir(parents=True, exist_ok=True)
@@ -71,16 +74,16 @@ def save_profile(profile: UserProfile, path: PathLike | None = None) -> Path:
     return where
 
 
-def acknowledge(path: PathLike | None = None) -> UserProfile:
+def acknowledge(path: PathLike | None = None) -> HealthProfile:
     """Record that the user read the safety warning, keeping the rest of the profile.
 
     Creates a profile without contraindications when there is none. An invalid
-    profile is left untouched and raises ``ProfileError``.
+    profile is left untouched and raises ``HealthProfileError``.
     """
     try:
         current = load_profile(path)
     except FileNotFoundError:
-        current = UserProfile()
+        current = HealthProfile()
     updated = dataclasses.replace(current, acknowledged=True)
     save_profile(updated, path)
     return updated
@@ -92,7 +95,7 @@ class ProfileStatus:
 
     path: Path
     state: Literal["missing", "invalid", "unacknowledged", "ready"]
-    profile: UserProfile | None = None
+    profile: HealthProfile | None = None
     error: str | None = None
 
     @property
@@ -108,7 +111,7 @@ def profile_status(path: PathLike | None = None) -> ProfileStatus:
         profile = load_profile(where)
     except FileNotFoundError:
         return ProfileStatus(where, "missing")
-    except (ProfileError, OSError) as exc:
+    except (HealthProfileError, OSError) as exc:
         return ProfileStatus(where, "invalid", error=str(exc))
     state: Literal["unacknowledged", "ready"] = (
         "ready" if profile.acknowledged else "unacknowledged"

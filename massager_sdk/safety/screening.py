@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import warnings
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from massager_sdk.errors import MassagerError
 from massager_sdk.safety.limits import SafetyLimits
 
 
-class ProfileError(MassagerError, ValueError):
-    """A user profile that cannot be used; the message says what is wrong and what is accepted."""
+class HealthProfileError(MassagerError, ValueError):
+    """A health profile that cannot be used; the message says what is wrong and what is accepted."""
 
 
 class ScreeningAction(enum.StrEnum):
@@ -68,7 +70,7 @@ class Contraindication(enum.StrEnum):
             return cls(key)
         except ValueError:
             accepted = ", ".join(c.value for c in cls)
-            raise ProfileError(
+            raise HealthProfileError(
                 f"unknown contraindication {text!r}; accepted ones are {accepted}"
             ) from None
 
@@ -185,8 +187,10 @@ SCREENING: dict[Contraindication, ScreeningRule] = {
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class UserProfile:
-    """A user's screening answers and optional personal limits (safer only).
+class HealthProfile:
+    """A person's health profile: screening answers and optional personal limits
+    (safer only). Not to be confused with a device profile
+    (:class:`massager_sdk.profiles.DeviceProfile`), which describes a model.
 
     ``acknowledged`` records that the user read the safety warning in
     ``docs/safety.md``; the command line asks for it on first use.
@@ -222,43 +226,43 @@ class UserProfile:
         return bool(self.reasons(ScreeningAction.CAP_INTENSITY))
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, object], where: str = "profile") -> UserProfile:
-        """A profile from a parsed TOML document; ``ProfileError`` says what is wrong."""
+    def from_mapping(cls, data: Mapping[str, object], where: str = "profile") -> HealthProfile:
+        """A profile from a parsed TOML document; ``HealthProfileError`` says what is wrong."""
         unknown = set(data) - set(_PROFILE_KEYS)
         if unknown:
-            raise ProfileError(
+            raise HealthProfileError(
                 f"{where}: unknown key {', '.join(sorted(unknown))}; "
                 f"accepted keys are {', '.join(_PROFILE_KEYS)}"
             )
         acknowledged = data.get("acknowledged", False)
         if not isinstance(acknowledged, bool):
-            raise ProfileError(f"{where}: acknowledged must be true or false")
+            raise HealthProfileError(f"{where}: acknowledged must be true or false")
         listed = data.get("contraindications", [])
         if not isinstance(listed, list) or not all(isinstance(c, str) for c in listed):
-            raise ProfileError(
+            raise HealthProfileError(
                 f"{where}: contraindications must be a list of names, "
                 f'e.g. ["pregnancy", "high_blood_pressure"]'
             )
         try:
             found = frozenset(Contraindication.parse(c) for c in listed)
-        except ProfileError as exc:
-            raise ProfileError(f"{where}: {exc}") from None
+        except HealthProfileError as exc:
+            raise HealthProfileError(f"{where}: {exc}") from None
         table = data.get("limits")
         limits = None
         if table is not None:
             if not isinstance(table, dict):
-                raise ProfileError(f"{where}: [limits] must be a table")
+                raise HealthProfileError(f"{where}: [limits] must be a table")
             try:
                 limits = SafetyLimits.from_mapping(table, where=f"{where} [limits]")
             except ValueError as exc:
-                raise ProfileError(str(exc)) from None
+                raise HealthProfileError(str(exc)) from None
         return cls(found, acknowledged, limits)
 
     def to_toml(self) -> str:
         """The profile as a TOML document that :meth:`from_mapping` reads back."""
         names = sorted(c.value for c in self.contraindications)
         lines = [
-            "# Massager user profile. Read docs/safety.md: this is not medical advice.",
+            "# Massager health profile. Read docs/safety.md: this is not medical advice.",
             f"acknowledged = {'true' if self.acknowledged else 'false'}",
             "# accepted: " + ", ".join(c.value for c in Contraindication),
             "contraindications = [" + ", ".join(f'"{n}"' for n in names) + "]",
@@ -344,10 +348,23 @@ def screening_table_markdown() -> str:
 
 def describe(contraindications: Iterable[Contraindication]) -> str:
     """A short text of what the listed contraindications make the policy do."""
-    profile = UserProfile(frozenset(contraindications))
+    profile = HealthProfile(frozenset(contraindications))
     parts = []
     for action in ScreeningAction:
         found = profile.reasons(action)
         if found:
             parts.append(f"{action.value} ({', '.join(found)})")
     return "; ".join(parts) if parts else "no restriction"
+
+
+#: Old names, kept for a release (a device profile's error is
+#: ``massager_sdk.profiles.ProfileError``, another class).
+_OLD_NAMES = {"UserProfile": "HealthProfile", "ProfileError": "HealthProfileError"}
+
+
+def __getattr__(name: str) -> Any:
+    new = _OLD_NAMES.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(f"{__name__}.{name} is deprecated: use {new}", DeprecationWarning, stacklevel=2)
+    return globals()[new]

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from massager_sdk.profiles.model import DeviceProfile
-from massager_sdk.safety import SafetyLimits, UserProfile
+from massager_sdk.safety import HealthProfile, SafetyLimits
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,9 +32,10 @@ class ConnectOptions:
     #: The safety limits (default: the policy's defaults).
     limits: SafetyLimits | None = None
     #: The person's health profile, screened by the safety policy. ``None``: the default
-    #: profile (``$MASSAGER_PROFILE``, else the user's profile file), which must be
-    #: acknowledged before the session drives anything (see :meth:`person`).
-    profile: UserProfile | None = None
+    #: health profile (``$MASSAGER_HEALTH_PROFILE``, else the user's health profile
+    #: file), which must be acknowledged before the session drives anything (see
+    #: :meth:`person`).
+    health_profile: HealthProfile | None = None
     #: The wire protocol (``nmp1``, ``yh``, ``tuya_ble``); default: chosen from the link.
     protocol: str | None = None
     #: A device profile id, a path to a ``.toml`` profile, or a profile.
@@ -54,8 +56,15 @@ class ConnectOptions:
     install_signal_handlers: bool = False
     #: ``False``: a monitoring connection that drives nothing.
     control: bool = True
+    #: The old name of :attr:`health_profile` (deprecated; warns).
+    profile: dataclasses.InitVar[HealthProfile | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, profile: HealthProfile | None) -> None:
+        if profile is not None:
+            warnings.warn(DEPRECATED_PROFILE, DeprecationWarning, stacklevel=3)
+            if self.health_profile is not None and self.health_profile is not profile:
+                raise TypeError("give health_profile= only (profile= is its old name)")
+            object.__setattr__(self, "health_profile", profile)
         for name in ("control", "install_signal_handlers"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -84,32 +93,32 @@ class ConnectOptions:
                 f"telemetry_buffer must be an integer of at least 1, got {self.telemetry_buffer!r}"
             )
 
-    def person(self) -> tuple[UserProfile, str | None]:
+    def person(self) -> tuple[HealthProfile, str | None]:
         """The profile the session is screened against, and why it may not drive (or ``None``).
 
         One rule for every face (the command line, :func:`massager_sdk.connect`, the
         sync facade, the MQTT bridge, programs): a profile passed here is the
         caller's word and is used as given; otherwise the default profile is read
         when the session opens, and outputs are refused until it exists, is valid
-        and is acknowledged (``massager profile acknowledge``).
+        and is acknowledged (``massager health acknowledge``).
         """
-        if self.profile is not None:
-            return self.profile, None
+        if self.health_profile is not None:
+            return self.health_profile, None
         from massager_sdk.safety import profile_status
 
         status = profile_status()
         if status.state == "ready" and status.profile is not None:
             return status.profile, None
         how = (
-            "run `massager profile acknowledge` once after reading docs/safety.md, or pass "
-            "profile= to connect()"
+            "run `massager health acknowledge` once after reading docs/safety.md, or pass "
+            "health_profile= to connect()"
         )
         if status.state == "invalid":
-            why = f"the user profile {status.path} is not valid ({status.error}); fix it"
-            return UserProfile(), f"{why}, or pass profile= to connect()"
+            why = f"the health profile {status.path} is not valid ({status.error}); fix it"
+            return HealthProfile(), f"{why}, or pass health_profile= to connect()"
         if status.state == "unacknowledged" and status.profile is not None:
-            return status.profile, f"the user profile {status.path} is not acknowledged: {how}"
-        return UserProfile(), f"no user profile at {status.path}: {how}"
+            return status.profile, f"the health profile {status.path} is not acknowledged: {how}"
+        return HealthProfile(), f"no health profile at {status.path}: {how}"
 
     def replace(self, **changes: Any) -> ConnectOptions:
         """A copy with ``changes`` (checked like a new object)."""
@@ -123,6 +132,12 @@ class ConnectOptions:
         and the keywords that are not its fields (a transport's options)."""
         if options is not None and not isinstance(options, ConnectOptions):
             raise TypeError(f"options must be a ConnectOptions, got {type(options).__name__}")
+        if "profile" in keywords:
+            keywords = dict(keywords)
+            if "health_profile" in keywords:
+                raise TypeError("give health_profile= only (profile= is its old name)")
+            warnings.warn(DEPRECATED_PROFILE, DeprecationWarning, stacklevel=3)
+            keywords["health_profile"] = keywords.pop("profile")
         ours = {k: v for k, v in keywords.items() if k in _FIELDS}
         rest = {k: v for k, v in keywords.items() if k not in _FIELDS}
         base = options if options is not None else cls()
@@ -130,6 +145,10 @@ class ConnectOptions:
 
 
 _FIELDS = frozenset(f.name for f in dataclasses.fields(ConnectOptions))
+DEPRECATED_PROFILE = (
+    "profile= is deprecated: use health_profile= (the person's health profile; "
+    "device_profile= names the device's)"
+)
 
 
 def _number(value: object) -> bool:

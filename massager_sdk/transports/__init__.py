@@ -9,6 +9,12 @@ A third party adds a scheme with an entry point in the group
 or at run time with :func:`register_transport`. Entry points are only read when
 a URL names a scheme that is not built in.
 
+A protocol that runs in a secure channel adds ``CHANNEL+LINK://...`` URLs over
+every link scheme by its registration alone
+(:mod:`massager_sdk.protocols.registry`): no transport is registered for them.
+:func:`url_schemes` and :func:`accepted_forms` are the one list of what a device
+URL may start with, for URL parsing, configuration checks and error messages.
+
 A transport that can tell what is at the other end of its link before any
 protocol is spoken (the simulator knows its model, a BLE device advertises)
 also implements :class:`IdentifyingTransport`; the client then picks the wire
@@ -44,6 +50,7 @@ __all__ = [
     "register_transport",
     "split",
     "transport_class",
+    "url_schemes",
 ]
 
 #: The device used when no URL is given.
@@ -139,8 +146,7 @@ def _read_entry_points() -> None:
         _registry.setdefault(entry.name.lower(), entry.value)
 
 
-def accepted_forms() -> tuple[str, ...]:
-    """Every URL form the installed transports accept, for error messages."""
+def _link_forms() -> list[str]:
     _read_entry_points()
     forms = list(_BUILTIN_FORMS)
     for scheme, transport in sorted(_registry.items()):
@@ -150,22 +156,54 @@ def accepted_forms() -> tuple[str, ...]:
             forms.extend(transport.url_forms)
         else:
             forms.append(f"{scheme}://...")
-    return tuple(forms)
+    return forms
+
+
+def _channels() -> dict[str, str]:
+    """``CHANNEL+LINK`` schemes of the registered protocols' channels: scheme -> protocol."""
+    # Loaded here: the protocols sit a layer above the transports they wrap.
+    from massager_sdk.protocols.registry import channel_schemes
+
+    _read_entry_points()
+    return {k: spec.name for k, spec in channel_schemes(sorted(_registry)).items()}
+
+
+def url_schemes() -> tuple[str, ...]:
+    """Every scheme a device URL may have: the transports' links, and each registered
+    protocol's secure channel over each of them (``tuya+ble``)."""
+    _read_entry_points()
+    return (*sorted(_registry), *_channels())
+
+
+def accepted_forms() -> tuple[str, ...]:
+    """Every URL form accepted (the transports', then the secure channels' over them),
+    for help and error messages."""
+    forms = _link_forms()
+    prefixes = sorted({scheme.partition("+")[0] for scheme in _channels()})
+    links = list(forms)
+    for prefix in prefixes:
+        forms.extend(f"{prefix}+{form}" for form in links)
+    return tuple(dict.fromkeys(forms))
+
+
+def _unknown_scheme(scheme: str, url: str | None) -> BadURLError:
+    where = f"bad device URL {url!r}: " if url is not None else ""
+    return BadURLError(
+        f"{where}no transport for the URL scheme {scheme!r}; "
+        f"accepted forms: {', '.join(accepted_forms())}"
+    )
 
 
 def transport_class(scheme: str, url: str | None = None) -> type[Transport]:
-    """The transport class serving ``scheme``; ``BadURLError`` if none does."""
+    """The transport class serving the link ``scheme``; ``BadURLError`` if none does
+    (a secure channel's ``CHANNEL+LINK`` scheme is served by :func:`open_transport`)."""
     key = scheme.lower()
     if key not in _registry:
         _read_entry_points()
     try:
         target = _registry[key]
     except KeyError:
-        where = f"bad device URL {url!r}: " if url is not None else ""
-        raise BadURLError(
-            f"{where}no transport for the URL scheme {scheme!r}; "
-            f"accepted forms: {', '.join(accepted_forms())}"
-        ) from None
+        raise _unknown_scheme(scheme, url) from None
     if isinstance(target, str):
         module_name, _, attr = target.partition(":")
         loaded = getattr(importlib.import_module(module_name), attr)
@@ -178,7 +216,9 @@ def transport_class(scheme: str, url: str | None = None) -> type[Transport]:
 def open_transport(url: str | None = None, **options: Any) -> Transport:
     """A transport for ``url`` (default ``sim://``), not yet connected.
 
-    Raises :class:`BadURLError` for a malformed URL or an unknown scheme, and
+    A ``CHANNEL+LINK://...`` URL is a registered protocol's secure channel over the
+    link (:func:`massager_sdk.protocols.registry.open_channel_url`). Raises
+    :class:`BadURLError` for a malformed URL or an unknown scheme, and
     ``TypeError`` for an option the transport does not take.
     """
     url = DEFAULT_URL if url is None else url
@@ -194,4 +234,11 @@ def open_transport(url: str | None = None, **options: Any) -> Transport:
             f"{', '.join(accepted_forms())}"
         )
     parsed = urllib.parse.urlsplit(text)
+    key = parsed.scheme.lower()
+    if key not in _registry:
+        _read_entry_points()
+    if key not in _registry and key in _channels():
+        from massager_sdk.protocols.registry import open_channel_url
+
+        return open_channel_url(text, **options)
     return transport_class(parsed.scheme, url).from_url(url, parsed, **options)

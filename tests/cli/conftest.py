@@ -50,16 +50,16 @@ def served() -> Iterator[Served]:
 
 @pytest.fixture
 def profile_env(tmp_path: Path) -> dict[str, str]:
-    """An environment whose user profile is acknowledged (no contraindications)."""
+    """An environment whose health profile is acknowledged (no contraindications)."""
     path = tmp_path / "profile.toml"
     path.write_text("acknowledged = true\n")
-    return {"MASSAGER_PROFILE": str(path)}
+    return {"MASSAGER_HEALTH_PROFILE": str(path)}
 
 
 @pytest.fixture
 def no_profile_env(tmp_path: Path) -> dict[str, str]:
-    """An environment with no user profile at all."""
-    return {"MASSAGER_PROFILE": str(tmp_path / "none" / "profile.toml")}
+    """An environment with no health profile at all."""
+    return {"MASSAGER_HEALTH_PROFILE": str(tmp_path / "none" / "profile.toml")}
 
 
 def env_without(*names: str) -> dict[str, str]:

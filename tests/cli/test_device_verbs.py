@@ -87,7 +87,7 @@ def test_set_without_profile_is_a_safety_refusal(
 ) -> None:
     result = massager("set", "--device", served.url, "--intensity", "2", env=no_profile_env)
     assert result.returncode == 4
-    assert "massager profile acknowledge" in result.stderr
+    assert "massager health acknowledge" in result.stderr
 
 
 def test_set_above_the_steps_is_a_usage_error(served: Served, profile_env: dict[str, str]) -> None:
@@ -354,3 +354,40 @@ def test_live_display_on_a_terminal(served: Served, profile_env: dict[str, str])
     assert "\x1b[" in screen, "a terminal gets the live (cursor-moving) display"
     assert "#### 4" in screen, "the level bar shows the held level"
     assert "device stopped" in screen
+
+
+def test_set_a_pattern_with_steady_zones_applies_as_one(
+    served: Served, profile_env: dict[str, str]
+) -> None:
+    result = massager(
+        "set", "--device", served.url, "--intensity", "3", "--zone", "0", "--zone", "1",
+        "--pattern", "100/0.2,0/0.3", "--level", "3=2", "--for", "2s", "--json",
+        env=profile_env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    reports = [json.loads(line) for line in result.stdout.splitlines()]
+    assert reports and reports[-1]["intensities"] == [3, 3, 0, 2]
+    assert levels(served.url) == [0, 0, 0, 0]
+
+
+def test_set_a_pattern_with_a_refused_part_applies_nothing(
+    served: Served, profile_env: dict[str, str]
+) -> None:
+    refused = massager(
+        "set", "--device", served.url, "--intensity", "3", "--pattern", "100/0.2,0/0.3",
+        "--heat", "44", "--for", "1s", env=profile_env,
+    )  # fmt: skip
+    assert refused.returncode == 4, refused.stderr
+    no_period = massager(
+        "set", "--device", served.url, "--intensity", "3", "--waveform", "pulse",
+        "--level", "3=2", "--for", "1s", env=profile_env,
+    )  # fmt: skip
+    assert no_period.returncode == 2
+    assert "period: a PULSE waveform needs period > 0" in no_period.stderr
+    assert levels(served.url) == [0, 0, 0, 0]
+
+
+def test_set_a_malformed_pattern_says_what_is_accepted(profile_env: dict[str, str]) -> None:
+    result = massager("set", "--intensity", "3", "--pattern", "100", env=profile_env)
+    assert result.returncode == 2
+    assert "--pattern: bad step '100'" in result.stderr and "PERCENT/SECONDS" in result.stderr

@@ -85,12 +85,13 @@ COMMANDS = [(str(path), command) for path in DOCS for command in shell_commands(
 
 
 def test_the_docs_have_commands_for_every_verb() -> None:
-    from massager_sdk.cli.parser import build_parser
+    from massager_sdk.cli.parser import OLD_VERBS, build_parser
 
     verbs = {c.split()[1] for _, c in COMMANDS}
     parser = build_parser()
     [sub] = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
-    assert set(sub.choices) - verbs == set(), "a verb without an example in the docs"  # type: ignore[arg-type]
+    listed = set(sub.choices) - set(OLD_VERBS)  # type: ignore[arg-type]
+    assert listed - verbs == set(), "a verb without an example in the docs"
 
 
 @pytest.mark.parametrize(("doc", "command"), COMMANDS)

@@ -97,7 +97,7 @@ def test_doctor_checks_each_thing_and_lists_serial_ports(tmp_path: Path) -> None
         listener.close()
     checks = json.loads(result.stdout)
     names = {c["name"] for c in checks}
-    assert {"python", "device file", "safety profile", "broker"} <= names
+    assert {"python", "device file", "health profile", "broker"} <= names
     assert names & {"serial port", "serial ports"}
     assert any(n in names for n in ("bluetooth", "d-bus"))
     broker = next(c for c in checks if c["name"] == "broker")
@@ -113,11 +113,11 @@ def test_doctor_fails_on_an_invalid_profile_and_an_unreachable_broker(tmp_path: 
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     result = massager(
-        "doctor", "--broker", f"mqtt://127.0.0.1:{port}", env={"MASSAGER_PROFILE": str(bad)}
+        "doctor", "--broker", f"mqtt://127.0.0.1:{port}", env={"MASSAGER_HEALTH_PROFILE": str(bad)}
     )
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    assert any(line.startswith("FAIL  safety profile") for line in lines), result.stdout
+    assert any(line.startswith("FAIL  health profile") for line in lines), result.stdout
     assert any(line.startswith("FAIL  broker") and "cannot be reached" in line for line in lines)
 
 

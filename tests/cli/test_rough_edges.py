@@ -86,7 +86,7 @@ def test_ctrl_d_at_the_prompt_refuses_without_a_traceback(no_profile_env: dict[s
     code = term.finish()
     assert code == 4, term.screen
     assert "Traceback" not in term.screen and "EOFError" not in term.screen
-    assert "massager profile acknowledge" in term.screen
+    assert "massager health acknowledge" in term.screen
 
 
 def test_ctrl_c_at_the_prompt_ends_at_once_without_claiming_a_stop(

@@ -16,7 +16,7 @@ from massager_simulator.clock import run
 
 from massager_sdk import connect
 from massager_sdk.errors import ConnectionFailed
-from massager_sdk.safety import UserProfile
+from massager_sdk.safety import HealthProfile
 from tests.cli.conftest import Served
 from tests.cli.helpers import massager
 
@@ -101,8 +101,8 @@ def test_the_python_api_at_the_device_speed_holds_heat_without_a_watchdog_stop(
     served_at_10x: Served,
 ) -> None:
     async def main() -> list[str]:
-        profile = UserProfile(acknowledged=True)
-        async with connect(served_at_10x.url, profile=profile) as device:
+        profile = HealthProfile(acknowledged=True)
+        async with connect(served_at_10x.url, health_profile=profile) as device:
             await device.set_intensity(2)
             await device.set_heat(40)
             await device.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,8 +13,9 @@ from massager_simulator.clock import run_virtual
 
 import massager_sdk
 from massager_sdk.client import Device
-from massager_sdk.control import ControlError, Controller, ControlRequest
+from massager_sdk.control import ControlError, Controller, ControlRequest, Shape
 from massager_sdk.errors import SafetyRefusal
+from massager_sdk.model import Pattern, PatternStep, Waveform
 from tests.client.rig import FAST_RAMP
 
 
@@ -126,5 +128,33 @@ def test_one_state_document_with_the_device_report() -> None:
             assert doc["intensities"][1:] == [0, 0, 0] and doc["auto_off_s"] > 0
             assert doc["safety"]["outputs_on"] is True
             assert "intensities" not in control.state().to_dict()
+
+    run_virtual(main)
+
+
+TAP = Pattern((PatternStep(1.0, 0.2), PatternStep(0.0, 0.3)))
+
+
+def test_a_pattern_and_levels_and_heat_apply_together_or_not_at_all() -> None:
+    async def main() -> None:
+        async with controlled() as (sim, device, control):
+            shaped = ControlRequest(
+                zones=((0, 4), (1, 4), (2, 2)), heat=44.0, shape=Shape(pattern=TAP, zones=(0, 1))
+            )
+            with pytest.raises(SafetyRefusal):  # the heat is refused: the pattern goes too
+                await control.apply(shaped)
+            with pytest.raises(ControlError, match="period"):  # a pulse without its period
+                await control.apply(ControlRequest(intensity=3, shape=Shape(Waveform.PULSE)))
+            await asyncio.sleep(2.0)
+            assert device.stats.pattern_uploads == 0
+            assert sim.commanded == (0, 0, 0, 0) and sim.heat_target_c is None
+            await control.apply(dataclasses.replace(shaped, heat=40.0))
+            await control.wait_acknowledged()
+            assert device.stats.pattern_uploads == 1
+            assert sim.commanded == (4, 4, 2, 0) and sim.heat_target_c == 40.0
+            assert control.outputs().levels == (4, 4, 2, 0)
+            await control.apply(ControlRequest(intensity=3, shape=Shape(Waveform.WAVE, 2.0)))
+            await control.wait_acknowledged()
+            assert sim.commanded == (3, 3, 3, 3)
 
     run_virtual(main)

@@ -20,12 +20,12 @@ from massager_sdk.capabilities import DeviceCapabilities, Zone
 from massager_sdk.client import Device
 from massager_sdk.errors import SafetyRefusal
 from massager_sdk.programs import ProgramRunner, compile_program, load_program
-from massager_sdk.safety import Contraindication, SafetyPolicy, UserProfile
+from massager_sdk.safety import Contraindication, HealthProfile, SafetyPolicy
 from tests.profiles.suite import with_device
 
 
-def person(*names: str) -> UserProfile:
-    return UserProfile(frozenset(Contraindication(n) for n in names), acknowledged=True)
+def person(*names: str) -> HealthProfile:
+    return HealthProfile(frozenset(Contraindication(n) for n in names), acknowledged=True)
 
 
 def caps_of(model: str) -> DeviceCapabilities:
@@ -51,7 +51,7 @@ def test_electrical_contraindications_refuse_sessions_on_ems_only(contraindicati
         assert sim.commanded == (0,)
         return caught.value
 
-    refusal = with_device("sim", "yh-ems", ems, profile=person(contraindication))
+    refusal = with_device("sim", "yh-ems", ems, health_profile=person(contraindication))
     assert refusal.limit == "screening_electrical"
     assert contraindication in str(refusal)
 
@@ -61,7 +61,7 @@ def test_electrical_contraindications_refuse_sessions_on_ems_only(contraindicati
         return sim.commanded
 
     # On a motor massager the same entry refuses no session (at most it caps levels).
-    assert with_device("sim", "neck2", motors, profile=person(contraindication)) == (1, 1)
+    assert with_device("sim", "neck2", motors, health_profile=person(contraindication)) == (1, 1)
 
 
 def test_the_front_of_the_neck_takes_no_current() -> None:
@@ -104,7 +104,9 @@ def test_classic_on_the_ems_device_never_drives_it_past_half_its_levels() -> Non
                 peak = max(peak, *sim.commanded)
                 await asyncio.sleep(0.2)
 
-        async with massager_sdk.connect("sim://yh-ems", simulator=sim, profile=person()) as d:
+        async with massager_sdk.connect(
+            "sim://yh-ems", simulator=sim, health_profile=person()
+        ) as d:
             sampler = asyncio.ensure_future(sample())
             compiled = compile_program(load_program("classic"), d.info)
             final = await ProgramRunner(d, compiled).run()

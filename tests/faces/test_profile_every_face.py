@@ -1,5 +1,5 @@
 """The person's profile applies on every face: the Python API, the sync facade and a
-bridge's device all fall back on the default profile (``$MASSAGER_PROFILE``) and
+bridge's device all fall back on the default profile (``$MASSAGER_HEALTH_PROFILE``) and
 refuse what it refuses; without an acknowledged one nothing is driven.
 
 What the device really runs is read from the simulator.
@@ -18,8 +18,8 @@ import massager_sdk
 import massager_sdk.sync
 from massager_sdk.errors import SafetyRefusal
 from massager_sdk.programs import ProgramRunner, compile_program, load_program
-from massager_sdk.safety import Contraindication, UserProfile
-from massager_sdk.safety.profile import PROFILE_ENV
+from massager_sdk.safety import Contraindication, HealthProfile
+from massager_sdk.safety.profile import HEALTH_PROFILE_ENV
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def thrombosis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The default profile lists thrombosis, which refuses sessions."""
     path = tmp_path / "profile.toml"
     path.write_text('acknowledged = true\ncontraindications = ["thrombosis"]\n')
-    monkeypatch.setenv(PROFILE_ENV, str(path))
+    monkeypatch.setenv(HEALTH_PROFILE_ENV, str(path))
     return path
 
 
@@ -57,12 +57,12 @@ def test_the_python_api_applies_the_default_profile(thrombosis: Path) -> None:
 
 def test_a_profile_passed_explicitly_is_the_scripts_word(thrombosis: Path) -> None:
     sim = SimulatedDevice("heat4")
-    assert drive(sim, profile=UserProfile(acknowledged=True)) is None
+    assert drive(sim, health_profile=HealthProfile(acknowledged=True)) is None
     # The session was driven; leaving stopped the device again.
     assert sim.commanded == (0, 0, 0, 0)
     refused = drive(
         SimulatedDevice("heat4"),
-        profile=UserProfile(frozenset({Contraindication.THROMBOSIS}), acknowledged=True),
+        health_profile=HealthProfile(frozenset({Contraindication.THROMBOSIS}), acknowledged=True),
     )
     assert refused is not None and refused.limit == "screening_sessions"
 
@@ -74,7 +74,7 @@ def test_without_an_acknowledged_default_profile_nothing_is_driven(
     path = tmp_path / "profile.toml"
     if content is not None:
         path.write_text(content)
-    monkeypatch.setenv(PROFILE_ENV, str(path))
+    monkeypatch.setenv(HEALTH_PROFILE_ENV, str(path))
     sim = SimulatedDevice("heat4")
     refusal = drive(sim)
     assert refusal is not None and refusal.limit == "profile_acknowledged"
@@ -83,7 +83,7 @@ def test_without_an_acknowledged_default_profile_nothing_is_driven(
 
 
 def test_a_monitor_needs_no_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(PROFILE_ENV, str(tmp_path / "none.toml"))
+    monkeypatch.setenv(HEALTH_PROFILE_ENV, str(tmp_path / "none.toml"))
     sim = SimulatedDevice("heat4")
 
     async def main() -> tuple[int, ...]:

@@ -21,14 +21,14 @@ from massager_sdk.errors import LinkTooSlow
 from massager_sdk.model import Waveform
 from massager_sdk.protocols import Reply, SetZones
 from massager_sdk.protocols.nmp import NmpAdapter
-from massager_sdk.safety import UserProfile
+from massager_sdk.safety import HealthProfile
 from massager_sdk.session.requester import Requester, SessionStats
 from massager_sdk.transports.sim import SimTransport
 
 MASSAGER = Path(sys.executable).with_name("massager")
 #: Every reply 1.5 s late, plus up to 0.5 s jitter each way: round trips of 1.5-2.5 s.
 SLOW = FaultConfig(reply_delay_ms=1500, jitter_ms=500, seed=3)
-PERSON = UserProfile(acknowledged=True)
+PERSON = HealthProfile(acknowledged=True)
 
 
 def is_off(sim: SimulatedDevice) -> bool:
@@ -75,7 +75,7 @@ def test_an_answer_to_a_request_given_up_on_still_reaches_it() -> None:
 def test_a_link_too_slow_for_the_watchdog_stops_the_device_and_says_so() -> None:
     async def main() -> tuple[str, bool, bool]:
         sim = SimulatedDevice("heat4", faults=SLOW)
-        async with massager_sdk.connect("sim://", simulator=sim, profile=PERSON) as device:
+        async with massager_sdk.connect("sim://", simulator=sim, health_profile=PERSON) as device:
             await device.set_intensity(3)
             await device.set_heat(40)
             with pytest.raises(LinkTooSlow) as caught:
@@ -107,7 +107,7 @@ async def run_set(port: int, profile: Path, duration: str) -> tuple[int, str, fl
         "40",
         "--for",
         duration,
-        "--profile",
+        "--health-profile",
         str(profile),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -310,7 +310,7 @@ url = "sim://tuya-neck"
 
 @contextlib.contextmanager
 def bridge_process(config: Path, profile: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, "MASSAGER_PROFILE": str(profile)}
+    env = {**os.environ, "MASSAGER_HEALTH_PROFILE": str(profile)}
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [str(MASSAGER), "-v", "bridge", "--config", str(config)],

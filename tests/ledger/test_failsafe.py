@@ -80,7 +80,7 @@ def test_the_command_line_refuses_with_a_corrupt_ledger(
     _private_ledger.write_bytes(b"\x00garbage" * 500)
     device = Served()
     try:
-        env = {"MASSAGER_PROFILE": str(profile)}
+        env = {"MASSAGER_HEALTH_PROFILE": str(profile)}
         result = massager("set", "--device", device.url, "--intensity", "2", "--for", "1s", env=env)
         assert result.returncode == 4, result.stderr
         assert "session ledger" in result.stderr and "move the file aside" in result.stderr

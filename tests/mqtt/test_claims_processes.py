@@ -138,7 +138,7 @@ def test_bridge_processes_never_drive_one_device_twice_and_take_over_from_a_dead
                 for bridge, config in configs.items():  # all at once: the worst case
                     processes[bridge] = await asyncio.create_subprocess_exec(
                         *(str(MASSAGER), "bridge", "--config", str(config)),
-                        *("--profile", str(profile)),
+                        *("--health-profile", str(profile)),
                         stdout=subprocess.DEVNULL,
                         stderr=(tmp_path / f"{bridge}.log").open("wb"),
                     )

@@ -17,11 +17,11 @@ from tests.mqtt.helpers import observer, unique_prefix
 
 
 def acknowledged_env() -> dict[str, str]:
-    """The environment with an acknowledged safety profile (a service cannot ask)."""
+    """The environment with an acknowledged health profile (a service cannot ask)."""
     folder = Path(tempfile.mkdtemp(prefix="massager-profile-"))
     path = folder / "profile.toml"
     path.write_text("acknowledged = true\n")
-    return {**os.environ, "MASSAGER_PROFILE": str(path)}
+    return {**os.environ, "MASSAGER_HEALTH_PROFILE": str(path)}
 
 
 @contextmanager
@@ -122,7 +122,7 @@ def test_the_bridge_needs_an_acknowledged_profile(tmp_path: Path) -> None:
         text=True,
         timeout=60,
         check=False,
-        env={**os.environ, "MASSAGER_PROFILE": str(tmp_path / "none.toml")},
+        env={**os.environ, "MASSAGER_HEALTH_PROFILE": str(tmp_path / "none.toml")},
     )
     assert done.returncode == 4, done.stderr
-    assert "massager profile acknowledge" in done.stderr
+    assert "massager health acknowledge" in done.stderr

@@ -8,6 +8,8 @@ import pytest
 from massager_simulator.model import load_model
 
 from massager_sdk.capabilities import DeviceCapabilities
+from massager_sdk.control import Shape
+from massager_sdk.model import Pattern, PatternStep, Waveform
 from massager_sdk.mqtt.commands import (
     FIELDS,
     Command,
@@ -237,3 +239,46 @@ def test_an_unknown_plain_topic_lists_the_accepted_ones() -> None:
         parse_plain_command("colour", b"red", HEAT4)
     assert "set/intensity" in (info.value.accepted or "")
     assert "set/zones/<zone>" in (info.value.accepted or "")
+
+
+# -- a waveform or pattern goes with the levels, to the control layer -------------------
+
+TAP = Pattern((PatternStep(1.0, 0.2), PatternStep(0.0, 0.3)))
+
+
+@pytest.mark.parametrize(
+    ("payload", "shape"),
+    [
+        ({"intensity": 3, "pattern": "100/0.2,0/0.3"}, Shape(pattern=TAP)),
+        ({"intensity": 3, "waveform": "Pulse", "period": 2}, Shape(Waveform.PULSE, 2.0)),
+        ({"zones": {"left_neck": 3}, "waveform": "constant"}, Shape()),
+    ],
+)
+def test_a_shape_is_carried_to_the_control_request(
+    payload: dict[str, object], shape: Shape
+) -> None:
+    command = cmd(payload)
+    assert command.shape == shape
+    assert command.request().shape == shape and command.request().sets_outputs
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "says"),
+    [
+        ({"intensity": 3, "waveform": "square"}, "waveform", "'square' is not a waveform"),
+        ({"intensity": 3, "waveform": 2}, "waveform", "a number is not a waveform"),
+        ({"intensity": 3, "waveform": "wave", "period": "2"}, "period", "a string is not a"),
+        ({"intensity": 3, "pattern": "100"}, "pattern", "bad step '100'"),
+        ({"program": "classic", "pattern": "100/1"}, "program", "cannot be combined"),
+        ({"skip": True, "waveform": "wave", "period": 1}, "skip", "separate command"),
+    ],
+)
+def test_a_bad_shape_is_refused_whole(payload: dict[str, object], field: str, says: str) -> None:
+    error = refused(payload)
+    assert error.field == field
+    assert says in error.message
+
+
+def test_plain_topics_take_no_shape() -> None:
+    with pytest.raises(CommandError, match="no command topic set/pattern"):
+        parse_plain_command("pattern", b"100/1", HEAT4)

@@ -114,7 +114,7 @@ def test_options_alone_make_a_config() -> None:
         (
             "[broker]\nurl = 'mqtt://x'\n[[devices]]\nurl = 'sim://'\ncolour = 'red'\n",
             "devices[1].colour",
-            "accepted: id, key, limits, name, profile, url",
+            "accepted: health_profile, id, key, limits, name, url",
         ),
         (
             "[broker]\nurl = 'mqtt://x'\n[[devices]]\nurl = 'sim://'\nid = 'a'\n"
@@ -250,7 +250,7 @@ url = "mqtt://x"
 [[devices]]
 id = "kids"
 url = "sim://heat4"
-profile = "{anna}"
+health_profile = "{anna}"
 
 [devices.limits]
 heat_max_c = 40.0
@@ -261,19 +261,23 @@ url = "sim://neck2"
 """,
     )
     kids, other = load_config(path).devices
-    assert kids.profile is not None and kids.profile.acknowledged
-    assert [c.value for c in kids.profile.contraindications] == ["severe_overwork"]
+    assert kids.health_profile is not None and kids.health_profile.acknowledged
+    assert [c.value for c in kids.health_profile.contraindications] == ["severe_overwork"]
     assert kids.limits == SafetyLimits(heat_max_c=40.0, auto_off_s=600)
-    assert kids.connect_options() == {"profile": kids.profile, "limits": kids.limits}
-    assert (other.profile, other.limits, other.connect_options()) == (None, None, {})
+    assert kids.connect_options() == {"health_profile": kids.health_profile, "limits": kids.limits}
+    assert (other.health_profile, other.limits, other.connect_options()) == (None, None, {})
 
 
 @pytest.mark.parametrize(
     ("entry", "field", "says"),
     [
-        ("profile = '{missing}'", "devices[1].profile", "no user profile at"),
-        ("profile = '{unacknowledged}'", "devices[1].profile", "massager profile acknowledge"),
-        ("profile = '{invalid}'", "devices[1].profile", "accepted"),
+        ("health_profile = '{missing}'", "devices[1].health_profile", "no health profile at"),
+        (
+            "health_profile = '{unacknowledged}'",
+            "devices[1].health_profile",
+            "massager health acknowledge",
+        ),
+        ("health_profile = '{invalid}'", "devices[1].health_profile", "accepted"),
         ("limits = 5", "devices[1].limits", "must be a table"),
         ("limits = {{ heat_max_c = 44.0 }}", "devices[1].limits", "less safe than the default"),
         ("limits = {{ heat = 40 }}", "devices[1].limits", "accepted limits are"),
@@ -303,8 +307,8 @@ def test_the_example_in_the_home_assistant_guide_loads(tmp_path: Path) -> None:
     text = example.group(1).replace("/etc/massager/anna.toml", str(anna))
     config = load_config(write(tmp_path, text))
     sofa, serial = config.devices
-    assert sofa.id == "sofa" and sofa.profile is None
-    assert serial.profile is not None and serial.limits == SafetyLimits(
+    assert sofa.id == "sofa" and sofa.health_profile is None
+    assert serial.health_profile is not None and serial.limits == SafetyLimits(
         heat_max_c=40.0, auto_off_s=600
     )
 

@@ -1,5 +1,5 @@
 """A bridge whose devices are added without options drives them under the default
-profile (``$MASSAGER_PROFILE``), against a real broker, with the simulator as the device."""
+profile (``$MASSAGER_HEALTH_PROFILE``), against a real broker, with the simulator as the device."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from massager_simulator import SimulatedDevice
 
-from massager_sdk.safety.profile import PROFILE_ENV
+from massager_sdk.safety.profile import HEALTH_PROFILE_ENV
 from tests.mqtt.broker import BrokerProcess
 from tests.mqtt.helpers import add, observer, running_bridge
 
@@ -19,7 +19,7 @@ async def test_a_bridge_device_without_options_applies_the_default_profile(
 ) -> None:
     profile = tmp_path / "profile.toml"
     profile.write_text('acknowledged = true\ncontraindications = ["thrombosis"]\n')
-    monkeypatch.setenv(PROFILE_ENV, str(profile))
+    monkeypatch.setenv(HEALTH_PROFILE_ENV, str(profile))
     sim = SimulatedDevice("heat4")
     async with sim, running_bridge(live_broker) as setup, observer(live_broker, setup.watch) as obs:
         await add(setup, "sim://heat4", "sofa", simulator=sim)

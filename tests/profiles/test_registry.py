@@ -12,6 +12,8 @@ import pytest
 
 import massager_sdk.profiles
 import massager_sdk.protocols
+from massager_sdk.errors import BadURLError
+from massager_sdk.mqtt.config import check_device_url
 from massager_sdk.profiles import ProfileError, get_profile
 from massager_sdk.profiles.overrides import DEVICES_ENV, parse_devices
 from massager_sdk.profiles.schema import schema
@@ -30,7 +32,13 @@ from massager_sdk.protocols import (
     registered,
 )
 from massager_sdk.protocols import registry as registry_module
-from massager_sdk.transports import Transport, accepted_forms, open_transport, transport_class
+from massager_sdk.transports import (
+    Transport,
+    accepted_forms,
+    open_transport,
+    transport_class,
+    url_schemes,
+)
 from tests.profiles.suite import TUYA_CREDENTIALS
 
 
@@ -191,15 +199,21 @@ def test_the_old_names_still_work_and_say_what_replaces_them() -> None:
 
 
 def test_every_channel_scheme_is_a_url_scheme_before_any_protocol_is_chosen() -> None:
-    # URL checks that run before a protocol is chosen (the bridge's configuration) ask
-    # the transports; each registered channel over each built-in link must be known there.
+    # URL checks that run before a protocol is chosen (the bridge's configuration) use
+    # the one list of schemes; each registered channel over each link is in it, from
+    # the protocol's registration alone (no transport is registered for it).
     channels = [s.channel for s in all_protocols().values() if s.channel is not None]
     assert channels
     for channel in channels:
         for link in ("sim", "serial", "tcp", "ble"):
             scheme = f"{channel.scheme}+{link}"
-            assert transport_class(scheme).from_url is not None
+            assert scheme in url_schemes()
             assert any(form.startswith(f"{scheme}://") for form in accepted_forms())
+            assert check_device_url(f"{scheme}://x") == f"{scheme}://x"
+            with pytest.raises(BadURLError, match="no transport for the URL scheme"):
+                transport_class(scheme)  # served by the registry, not a transport
+    ours = importlib.metadata.distribution("massager-sdk").entry_points
+    assert not [e for e in ours if e.group == "massager_sdk.transports"]
 
 
 def test_a_channel_url_opened_directly_takes_credentials_from_the_device_file(

@@ -22,7 +22,7 @@ from massager_sdk.programs import (
     load_program,
     sleep_until,
 )
-from massager_sdk.safety import Contraindication, UserProfile
+from massager_sdk.safety import Contraindication, HealthProfile
 from tests.programs.devices import NECK2_PLAIN
 
 #: A level the timeline holds this long is what the device must show (rises ramp).
@@ -301,13 +301,13 @@ def test_sleep_until_lands_on_the_deadline_on_the_virtual_clock() -> None:
 
 def test_a_screening_profile_caps_the_program_and_keeps_the_heat_off() -> None:
     # Varicose veins: no heat, every zone at most half of the device's steps.
-    profile = UserProfile(frozenset({Contraindication.VARICOSE_VEINS}), acknowledged=True)
+    profile = HealthProfile(frozenset({Contraindication.VARICOSE_VEINS}), acknowledged=True)
     seen: list[tuple[tuple[int, ...], float | None]] = []
     events: list[Progress] = []
 
     async def main() -> Progress:
         sim = SimulatedDevice("heat4")
-        async with connect("sim://", simulator=sim, profile=profile) as device:
+        async with connect("sim://", simulator=sim, health_profile=profile) as device:
             compiled = compile_program(load_program("evening-heat"), device.info)
             runner = ProgramRunner(device, compiled)
             assert any("levels held to 5 of 10" in n for n in runner.compiled.notes)

@@ -13,7 +13,7 @@ import math
 from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.errors import SafetyRefusal
 from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind
-from massager_sdk.safety import SafetyLimits, SafetyPolicy, UserProfile
+from massager_sdk.safety import HealthProfile, SafetyLimits, SafetyPolicy
 from tests.safety.invariants import SafetyMonitor
 
 #: How often the device reports its temperature while heating.
@@ -33,7 +33,7 @@ class HostLoop:
         self,
         caps: DeviceCapabilities,
         limits: SafetyLimits | None = None,
-        profile: UserProfile | None = None,
+        profile: HealthProfile | None = None,
     ) -> None:
         self.caps = caps
         self.policy = SafetyPolicy(caps, limits, profile)

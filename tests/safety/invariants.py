@@ -20,8 +20,8 @@ from massager_sdk.model import EventKind
 from massager_sdk.safety import (
     CONTACT_LIMIT_C,
     CONTACT_LONG_S,
+    HealthProfile,
     SafetyLimits,
-    UserProfile,
 )
 from massager_sdk.safety.thermal import BURN_MINUTES, ThermalDose, dose_rate
 
@@ -44,12 +44,12 @@ class SafetyMonitor:
         self,
         caps: DeviceCapabilities,
         limits: SafetyLimits | None = None,
-        profile: UserProfile | None = None,
+        profile: HealthProfile | None = None,
         *,
         slack_s: float = 0.0,
     ) -> None:
         self.caps = caps
-        self.profile = profile or UserProfile()
+        self.profile = profile or HealthProfile()
         base = limits or SafetyLimits()
         self.limits = base.safest(self.profile.limits) if self.profile.limits else base
         self.slack_s = slack_s

@@ -33,7 +33,7 @@ from massager_simulator.supervisor import Supervisor
 from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.client import Device
 from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind
-from massager_sdk.safety import SafetyLimits, UserProfile
+from massager_sdk.safety import HealthProfile, SafetyLimits
 from tests.safety.invariants import SafetyMonitor
 
 #: How late the client may carry out a required action on the in-process link.
@@ -83,7 +83,7 @@ class Watch:
         sim: ProbedDevice,
         caps: DeviceCapabilities,
         limits: SafetyLimits | None = None,
-        profile: UserProfile | None = None,
+        profile: HealthProfile | None = None,
         *,
         slack_s: float = REACTION_SLACK_S,
     ) -> None:

@@ -31,7 +31,7 @@ from massager_sdk.client import Device
 from massager_sdk.errors import ConnectionFailed, DeviceTimeout, SafetyRefusal
 from massager_sdk.model import DeviceEvent, EventKind, Pattern, PatternStep
 from massager_sdk.programs import ProgramRunner, compile_program, load_program
-from massager_sdk.safety import Contraindication, Limit, SafetyLimits, UserProfile
+from massager_sdk.safety import Contraindication, HealthProfile, Limit, SafetyLimits
 from tests.safety.live import REACTION_SLACK_S, ProbedDevice, Watch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,7 +46,7 @@ def run_case(
     body: Body,
     *,
     limits: SafetyLimits | None = None,
-    profile: UserProfile | None = None,
+    profile: HealthProfile | None = None,
     device: type[ProbedDevice] = ProbedDevice,
     **options: Any,
 ) -> None:
@@ -58,7 +58,7 @@ def run_case(
         observer = sim.connect()  # silent: it keeps the device from stopping on its own
         try:
             async with massager_sdk.connect(
-                "sim://heat4", simulator=sim, limits=limits, profile=profile, **options
+                "sim://heat4", simulator=sim, limits=limits, health_profile=profile, **options
             ) as client:
                 watch = Watch(sim, client.info, limits, profile)
                 watch.new_host(client)
@@ -124,7 +124,7 @@ class HeatTimeline:
 
 
 def test_a_profile_that_refuses_sessions_lets_nothing_reach_the_device() -> None:
-    fever = UserProfile(frozenset({Contraindication.FEVER}))
+    fever = HealthProfile(frozenset({Contraindication.FEVER}))
 
     async def body(device: Device, sim: ProbedDevice, watch: Watch) -> None:
         watch.hold_off("a profile that refuses sessions")
@@ -154,7 +154,7 @@ def test_a_profile_that_refuses_sessions_lets_nothing_reach_the_device() -> None
 
 
 def test_a_profile_that_refuses_heat_never_heats_but_allows_gentle_massage() -> None:
-    pregnancy = UserProfile(frozenset({Contraindication.PREGNANCY}))
+    pregnancy = HealthProfile(frozenset({Contraindication.PREGNANCY}))
 
     async def body(device: Device, sim: ProbedDevice, watch: Watch) -> None:
         heat = HeatTimeline(sim)
@@ -175,7 +175,7 @@ def test_a_profile_that_refuses_heat_never_heats_but_allows_gentle_massage() -> 
 
 
 def test_a_profile_that_caps_intensity_holds_every_zone_to_the_cap() -> None:
-    overwork = UserProfile(frozenset({Contraindication.SEVERE_OVERWORK}))
+    overwork = HealthProfile(frozenset({Contraindication.SEVERE_OVERWORK}))
 
     async def body(device: Device, sim: ProbedDevice, watch: Watch) -> None:
         cap = device.safety.zone_max(0)

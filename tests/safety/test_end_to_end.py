@@ -40,7 +40,7 @@ from massager_sdk.client import Device
 from massager_sdk.errors import ConnectionFailed, DeviceRefused, DeviceTimeout, SafetyRefusal
 from massager_sdk.model import DeviceEvent, EventKind, Pattern, PatternStep, Waveform
 from massager_sdk.programs import CompiledProgram, ProgramRunner, compile_program, load_program
-from massager_sdk.safety import Contraindication, Limit, SafetyLimits, UserProfile
+from massager_sdk.safety import Contraindication, HealthProfile, Limit, SafetyLimits
 from tests.safety.live import ProbedDevice, Watch
 
 T = TypeVar("T")
@@ -49,14 +49,14 @@ T = TypeVar("T")
 EXAMPLES = int(os.environ.get("SAFETY_E2E_EXAMPLES", "36"))
 STEPS = int(os.environ.get("SAFETY_E2E_STEPS", "30"))
 
-CONFIGS: dict[str, tuple[SafetyLimits | None, UserProfile | None]] = {
+CONFIGS: dict[str, tuple[SafetyLimits | None, HealthProfile | None]] = {
     "defaults": (None, None),
     # Above 43 C is allowed only by an override, and only for 10 minutes of contact.
     "hot override": (SafetyLimits(heat_max_c=44.5, overrides=frozenset({"heat_max_c"})), None),
     "short sessions": (SafetyLimits(auto_off_s=120, session_max_s=180), None),
-    "capped": (None, UserProfile(frozenset({Contraindication.SEVERE_OVERWORK}))),
-    "no heat": (None, UserProfile(frozenset({Contraindication.PREGNANCY}))),
-    "no sessions": (None, UserProfile(frozenset({Contraindication.FEVER}))),
+    "capped": (None, HealthProfile(frozenset({Contraindication.SEVERE_OVERWORK}))),
+    "no heat": (None, HealthProfile(frozenset({Contraindication.PREGNANCY}))),
+    "no sessions": (None, HealthProfile(frozenset({Contraindication.FEVER}))),
 }
 LIMIT_NAMES = {limit.value for limit in Limit}
 #: Failures a call may meet that say nothing about safety: a refusal by the device
@@ -127,7 +127,7 @@ class ClientMachine(RuleBasedStateMachine):
     device: Device
     holder: asyncio.Task[None]
     limits: SafetyLimits | None
-    profile: UserProfile | None
+    profile: HealthProfile | None
     compiled: CompiledProgram | None
     program: asyncio.Task[Any] | None
     runner: ProgramRunner | None
@@ -186,7 +186,7 @@ class ClientMachine(RuleBasedStateMachine):
 
         async def hold() -> None:
             async with massager_sdk.connect(
-                "sim://heat4", simulator=self.sim, limits=self.limits, profile=self.profile
+                "sim://heat4", simulator=self.sim, limits=self.limits, health_profile=self.profile
             ) as device:
                 ready.set_result(device)
                 await asyncio.Event().wait()  # until the host goes away

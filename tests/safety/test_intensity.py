@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from massager_sdk.errors import SafetyRefusal
-from massager_sdk.safety import Contraindication, Limit, SafetyLimits, SafetyPolicy, UserProfile
+from massager_sdk.safety import Contraindication, HealthProfile, Limit, SafetyLimits, SafetyPolicy
 from tests.safety.devices import heat_device, plain_device
 
 THROAT = 2  # the FRONT_NECK zone of heat_device()
@@ -165,5 +165,5 @@ def test_keepalive_is_a_third_of_the_device_watchdog() -> None:
 
 
 def test_a_profile_that_refuses_sessions_allows_no_level() -> None:
-    profile = UserProfile(frozenset({Contraindication.FEVER}))
+    profile = HealthProfile(frozenset({Contraindication.FEVER}))
     assert SafetyPolicy(heat_device(), profile=profile).zone_max(0) == 0

@@ -8,15 +8,16 @@ import pytest
 
 from massager_sdk.errors import SafetyRefusal
 from massager_sdk.safety import (
+    HEALTH_PROFILE_ENV,
     PROFILE_ENV,
     SCREENING,
     Contraindication,
+    HealthProfile,
+    HealthProfileError,
     Limit,
-    ProfileError,
     SafetyLimits,
     SafetyPolicy,
     ScreeningAction,
-    UserProfile,
     acknowledge,
     default_profile_path,
     load_profile,
@@ -30,7 +31,7 @@ EXAMPLE = Path(__file__).parents[2] / "massager_sdk" / "safety" / "profile.examp
 
 
 def policy_for(*names: Contraindication) -> SafetyPolicy:
-    return SafetyPolicy(heat_device(steps=10), profile=UserProfile(frozenset(names)))
+    return SafetyPolicy(heat_device(steps=10), profile=HealthProfile(frozenset(names)))
 
 
 def test_every_contraindication_of_the_brief_has_a_rule() -> None:
@@ -90,15 +91,15 @@ def test_gentle_zone_under_an_intensity_cap_keeps_the_tighter_limit() -> None:
 
 
 def test_unknown_contraindication_names_the_accepted_ones() -> None:
-    with pytest.raises(ProfileError) as err:
-        UserProfile.from_mapping({"contraindications": ["headache"]})
+    with pytest.raises(HealthProfileError) as err:
+        HealthProfile.from_mapping({"contraindications": ["headache"]})
     message = str(err.value)
     assert "'headache'" in message
     assert "acute_exacerbation" in message and "after_exercise" in message
 
 
 def test_names_are_forgiving_about_case_spaces_and_hyphens() -> None:
-    profile = UserProfile.from_mapping(
+    profile = HealthProfile.from_mapping(
         {"contraindications": ["High blood pressure", "spine-or-neck-injury"]}
     )
     assert profile.contraindications == {
@@ -120,15 +121,15 @@ def test_names_are_forgiving_about_case_spaces_and_hyphens() -> None:
     ],
 )
 def test_bad_profiles_say_what_is_wrong(data: dict[str, object], message: str) -> None:
-    with pytest.raises(ProfileError, match=message):
-        UserProfile.from_mapping(data)
+    with pytest.raises(HealthProfileError, match=message):
+        HealthProfile.from_mapping(data)
 
 
 def test_profile_limits_only_tighten_the_policy() -> None:
-    profile = UserProfile(limits=SafetyLimits(heat_max_c=40.0))
+    profile = HealthProfile(limits=SafetyLimits(heat_max_c=40.0))
     policy = SafetyPolicy(heat_device(), SafetyLimits(heat_max_c=41.0), profile)
     assert policy.limits.heat_max_c == 40.0
-    profile = UserProfile(limits=SafetyLimits(heat_max_c=41.0))
+    profile = HealthProfile(limits=SafetyLimits(heat_max_c=41.0))
     assert (
         SafetyPolicy(heat_device(), SafetyLimits(heat_max_c=39.0), profile).limits.heat_max_c
         == 39.0
@@ -143,7 +144,7 @@ def test_the_example_profile_loads() -> None:
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
-    profile = UserProfile(
+    profile = HealthProfile(
         frozenset({Contraindication.PREGNANCY, Contraindication.FEVER}),
         acknowledged=True,
         limits=SafetyLimits(session_max_s=900, auto_off_s=600, heat_max_c=39.5),
@@ -153,30 +154,33 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
 
 
 def test_missing_profile_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no user profile at"):
+    with pytest.raises(FileNotFoundError, match="no health profile at"):
         load_profile(tmp_path / "nothing.toml")
 
 
 def test_invalid_toml_is_a_profile_error(tmp_path: Path) -> None:
     path = tmp_path / "profile.toml"
     path.write_text("contraindications = [", encoding="utf-8")
-    with pytest.raises(ProfileError, match="not valid TOML"):
+    with pytest.raises(HealthProfileError, match="not valid TOML"):
         load_profile(path)
 
 
 def test_default_location_follows_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv(HEALTH_PROFILE_ENV, raising=False)
     monkeypatch.delenv(PROFILE_ENV, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     assert default_profile_path() == tmp_path / "config" / "massager" / "profile.toml"
-    monkeypatch.setenv(PROFILE_ENV, str(tmp_path / "mine.toml"))
+    monkeypatch.setenv(PROFILE_ENV, str(tmp_path / "old.toml"))  # the old name still works
+    assert default_profile_path() == tmp_path / "old.toml"
+    monkeypatch.setenv(HEALTH_PROFILE_ENV, str(tmp_path / "mine.toml"))  # and the new one wins
     assert default_profile_path() == tmp_path / "mine.toml"
 
 
 def test_first_use_flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "profile.toml"
-    monkeypatch.setenv(PROFILE_ENV, str(path))
+    monkeypatch.setenv(HEALTH_PROFILE_ENV, str(path))
     status = profile_status()
     assert (status.state, status.needs_prompt, status.path) == ("missing", True, path)
     profile = acknowledge()
@@ -201,7 +205,7 @@ def test_acknowledge_leaves_an_invalid_profile_alone(tmp_path: Path) -> None:
     path.write_text('contraindications = ["nonsense"]\n', encoding="utf-8")
     status = profile_status(path)
     assert status.state == "invalid" and "nonsense" in (status.error or "")
-    with pytest.raises(ProfileError):
+    with pytest.raises(HealthProfileError):
         acknowledge(path)
     assert path.read_text(encoding="utf-8") == 'contraindications = ["nonsense"]\n'
     assert [p.name for p in tmp_path.iterdir()] == ["profile.toml"]  # no temporary left
@@ -230,7 +234,7 @@ def test_what_a_session_may_ever_use(
     top: int,
 ) -> None:
     """What a control panel offers: heat presets the policy accepts, one level for all zones."""
-    policy = SafetyPolicy(heat_device(), limits, UserProfile(frozenset(found)))
+    policy = SafetyPolicy(heat_device(), limits, HealthProfile(frozenset(found)))
     assert policy.heat_presets() == presets
     assert policy.intensity_max() == top
     assert policy.intensity_max() == min(policy.zone_max(z) for z in range(4))

@@ -19,12 +19,12 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.errors import NotSupported, SafetyRefusal
 from massager_sdk.model import EventKind
-from massager_sdk.safety import Contraindication, Limit, SafetyLimits, UserProfile
+from massager_sdk.safety import Contraindication, HealthProfile, Limit, SafetyLimits
 from tests.safety.devices import heat_device, plain_device
 from tests.safety.host import HostLoop, LinkDown
 
 T = TypeVar("T")
-Config = tuple[DeviceCapabilities, SafetyLimits | None, UserProfile | None]
+Config = tuple[DeviceCapabilities, SafetyLimits | None, HealthProfile | None]
 
 CONFIGS: dict[str, Config] = {
     "defaults": (heat_device(), None, None),
@@ -47,9 +47,9 @@ CONFIGS: dict[str, Config] = {
         None,
     ),
     "short sessions": (plain_device(), SafetyLimits(auto_off_s=120, session_max_s=180), None),
-    "capped": (heat_device(), None, UserProfile(frozenset({Contraindication.SEVERE_OVERWORK}))),
-    "no heat": (heat_device(), None, UserProfile(frozenset({Contraindication.PREGNANCY}))),
-    "no sessions": (heat_device(), None, UserProfile(frozenset({Contraindication.FEVER}))),
+    "capped": (heat_device(), None, HealthProfile(frozenset({Contraindication.SEVERE_OVERWORK}))),
+    "no heat": (heat_device(), None, HealthProfile(frozenset({Contraindication.PREGNANCY}))),
+    "no sessions": (heat_device(), None, HealthProfile(frozenset({Contraindication.FEVER}))),
 }
 
 LIMIT_NAMES = {limit.value for limit in Limit}

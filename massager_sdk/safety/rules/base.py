@@ -19,7 +19,7 @@ from massager_sdk.capabilities import DeviceCapabilities
 from massager_sdk.errors import SafetyRefusal
 from massager_sdk.model import DeviceEvent, DeviceStatus
 from massager_sdk.safety.limits import Limit, SafetyLimits
-from massager_sdk.safety.screening import ScreeningAction, UserProfile
+from massager_sdk.safety.screening import HealthProfile, ScreeningAction
 
 logger = logging.getLogger("massager_sdk.safety")
 
@@ -42,7 +42,7 @@ class PolicyState:
 
     caps: DeviceCapabilities
     limits: SafetyLimits
-    profile: UserProfile
+    profile: HealthProfile
     levels: list[int]
     heat: float | None = None  #: the heat target the device was last told
     time: float | None = None  #: the policy's clock (``None`` before the first call)
@@ -79,7 +79,7 @@ class PolicyState:
     def screening_detail(self, action: ScreeningAction) -> str:
         """Why the profile calls for ``action``, for a refusal's message."""
         names = ", ".join(self.profile.reasons(action))
-        return f"the user profile lists {names} (see docs/safety.md)"
+        return f"the health profile lists {names} (see docs/safety.md)"
 
 
 class Rule:

@@ -25,7 +25,7 @@ class ProfileScreening(Rule):
         electrical = state.profile.electrical_reasons() if state.caps.electrical else ()
         if electrical:
             detail = (
-                f"{state.caps.model} stimulates electrically and the user profile lists "
+                f"{state.caps.model} stimulates electrically and the health profile lists "
                 f'{", ".join(electrical)} (see docs/safety.md, "Electrical stimulation")'
             )
             return refusal(Limit.SCREENING_ELECTRICAL, "on", None, detail)
