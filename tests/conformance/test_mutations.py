@@ -617,7 +617,9 @@ class _FaultedSensorStillReported(Reports):
         heating = self.device.heating
         if heating is None or status.temperature_dc is not None:
             return status
-        return dataclasses.replace(status, temperature_dc=round(heating.sense() * 10))
+        reading = max(-2047, min(2047, round(heating.sense() * 10)))
+        heat = status.heat_target_dc | (reading & 0xFFF) << 12
+        return dataclasses.replace(status, heat=heat)
 
 
 class FaultedSensorStillReported(SimulatedDevice):
