@@ -280,7 +280,7 @@ def test_conformance_passes_on_the_simulator(served: Served) -> None:
     # Over TCP a second host can connect (the control check runs); the button, the
     # heater's and the battery's faults need test mode, which a device not built for
     # test does not offer (so leaving it is not tested either).
-    assert "21/21 checks passed, 1/1 recommended, 5 not testable here" in result.stdout
+    assert "22/22 checks passed, 1/1 recommended, 5 not testable here" in result.stdout
     assert "FAIL" not in result.stdout
 
 
