@@ -681,7 +681,7 @@ async def _watchdog(probe: Probe) -> str:
     await _everything_on(probe, info)
     limit = info.watchdog_ms / 1000
     started = asyncio.get_running_loop().time()
-    await probe.wait_event(EventCode.WATCHDOG_STOP, limit * 1.5 + 1.0)
+    await probe.wait_event(EventCode.WATCHDOG_STOP, limit * 1.5 + 1.0, EventState.RAISED)
     took = asyncio.get_running_loop().time() - started
     status = await probe.status()
     if not _all_off(status) or not status.faults & Fault.WATCHDOG:
@@ -969,6 +969,8 @@ async def run_conformance(
             return await run_conformance(
                 url, on_result=on_result, bench=bench, simulator=simulator, **options
             )
+    from massager_sdk import conformance_auth  # noqa: F401  (registers the section 10 checks)
+
     results: list[CheckResult] = []
     async with probe_session(url, bench=bench, **options) as probe:
         for registered in CHECKS:

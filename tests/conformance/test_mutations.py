@@ -449,7 +449,10 @@ def conformance_of(device: Callable[[str], SimulatedDevice]) -> list[CheckResult
 def test_the_unmodified_simulator_passes_every_check() -> None:
     results = conformance_of(SimulatedDevice)
     assert [r.name for r in results] == [c.name for c in CHECKS]
-    assert all(r.passed and r.tested for r in results), [r for r in results if not r.passed]
+    auth = [r for r in results if r.section.startswith("10")]  # heat4 has no AUTH mode
+    assert all("does not advertise AUTH" in r.detail and not r.tested for r in auth), auth
+    others = [r for r in results if r not in auth]
+    assert all(r.passed and r.tested for r in others), [r for r in others if not r.passed]
     assert not run_failed(results, strict=True)
 
 
