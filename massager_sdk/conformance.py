@@ -621,11 +621,14 @@ async def _heat_limit(probe: Probe) -> str:
 
 
 async def _levels_over(probe: Probe, seconds: float) -> list[int]:
-    """Zone 0's level in STATUS, sampled every 50 ms for ``seconds``."""
+    """Zone 0's level in STATUS, sampled every 50 ms for ``seconds``; a KEEPALIVE every
+    250 ms (in authenticated mode reading STATUS does not feed the watchdog, 10.2)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
-    levels = []
+    levels: list[int] = []
     while loop.time() < end:
+        if len(levels) % 5 == 0:
+            await probe.expect_ack(Keepalive())
         levels.append((await probe.status()).intensities[0])
         await asyncio.sleep(0.05)
     return levels
