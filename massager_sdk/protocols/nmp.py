@@ -7,7 +7,10 @@ with the key kept for the device's serial (:mod:`massager_sdk.keys`). With
 no key, or a key the device does not hold, what a device allows without a
 key still works (information, status, stop) and every state change raises
 :class:`PairingRequired` saying how to pair: the adapter never sends a state
-change unsigned to a device that requires signing.
+change unsigned to a device that requires signing. When a signed command is
+refused NOT_AUTHENTICATED (the device restarted and lost the session), the
+requester asks for the session again through :meth:`NmpAdapter.session_request`
+and sends the command once more, signed anew.
 """
 
 from __future__ import annotations
