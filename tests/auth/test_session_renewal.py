@@ -155,6 +155,7 @@ def test_a_signed_command_whose_ack_is_lost_is_signed_again_and_accepted() -> No
             await device.flush()
             assert _LosesOneAck.lost == 1
             assert device.stats.retries == 1 and device.stats.refusals == 0
+            assert device.stats.session_renewals == 0  # the retry was not refused
             assert sim.commanded == (4, 4, 4, 4)
             # Carried out on the first frame and again on the retry, each signed
             # with its own counter; setting a level twice leaves it as once.
