@@ -659,11 +659,14 @@ async def _heat_limit(probe: Probe) -> str:
 
 
 async def _levels_over(probe: Probe, seconds: float) -> list[int]:
-    """Zone 0's level in STATUS, sampled every 50 ms for ``seconds``."""
+    """Zone 0's level in STATUS, sampled every 50 ms for ``seconds``; a KEEPALIVE every
+    250 ms (in authenticated mode reading STATUS does not feed the watchdog, 10.2)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
-    levels = []
+    levels: list[int] = []
     while loop.time() < end:
+        if len(levels) % 5 == 0:
+            await probe.expect_ack(Keepalive())
         levels.append((await probe.status()).intensities[0])
         await asyncio.sleep(0.05)
     return levels
@@ -719,7 +722,7 @@ async def _watchdog(probe: Probe) -> str:
     await _everything_on(probe, info)
     limit = info.watchdog_ms / 1000
     started = asyncio.get_running_loop().time()
-    await probe.wait_event(EventCode.WATCHDOG_STOP, limit * 1.5 + 1.0)
+    await probe.wait_event(EventCode.WATCHDOG_STOP, limit * 1.5 + 1.0, EventState.RAISED)
     took = asyncio.get_running_loop().time() - started
     status = await probe.status()
     if not _all_off(status) or not status.faults & Fault.WATCHDOG:
@@ -1260,6 +1263,8 @@ async def run_conformance(
             return await run_conformance(
                 url, on_result=on_result, bench=bench, simulator=simulator, **options
             )
+    from massager_sdk import conformance_auth  # noqa: F401  (registers the section 10 checks)
+
     results: list[CheckResult] = []
     async with probe_session(url, bench=bench, **options) as probe:
         for registered in CHECKS:

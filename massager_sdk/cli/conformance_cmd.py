@@ -12,8 +12,21 @@ from massager_sdk.cli.output import console, emit_json, is_terminal
 
 def conformance(args: argparse.Namespace) -> int:
     """Run every check, print a pass/fail table; exit 1 if a required check failed
-    (or a recommended one, with ``--strict``)."""
+    (or a recommended one, with ``--strict``).
+
+    A device in authenticated mode is checked with ``--key`` (its secret, kept
+    in memory for the run) or the key the key store holds for its serial."""
+    from massager_sdk import conformance_auth  # noqa: F401  (the section 10 checks count too)
     from massager_sdk.conformance import CHECKS, CheckResult, run_conformance, run_failed
+    from massager_sdk.keys import remember
+
+    if getattr(args, "key", None):
+        from massager_protocols.nmp.auth import KeyFormatError, parse_key
+
+        try:
+            remember(parse_key(args.key))  # for this run only: nothing is written
+        except KeyFormatError as exc:
+            raise ValueError(f"--key: {exc}") from None
 
     spoken = asyncio.run(_protocol_of(args.device))
     if spoken is not None and spoken != "nmp1":

@@ -519,6 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
         "massager conformance --device serial:///dev/ttyACM0  your board over USB serial",
         "massager conformance --device ble://NM-H4 --json",
         "massager conformance --strict                      SHOULDs fail the run too",
+        "massager conformance --device sim://heat4-auth --key HEX  authenticated mode",
         description="""
             Check a device against the NMP/1 spec: every MUST of it, each check naming
             its section. Prints a pass/fail table that also lists what could not be
@@ -531,6 +532,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict",
         action="store_true",
         help="fail the run when a recommended (SHOULD) check fails, not only a required one",
+    )
+    conf.add_argument(
+        "--key",
+        metavar="HEX",
+        help="the device's secret (64 hex digits, e.g. from its label) for a device in "
+        "authenticated mode; default: the key `massager pair` kept for its serial",
     )
 
     # -- bridge -------------------------------------------------------------

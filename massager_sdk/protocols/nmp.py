@@ -7,7 +7,10 @@ with the key kept for the device's serial (:mod:`massager_sdk.keys`). With
 no key, or a key the device does not hold, what a device allows without a
 key still works (information, status, stop) and every state change raises
 :class:`PairingRequired` saying how to pair: the adapter never sends a state
-change unsigned to a device that requires signing.
+change unsigned to a device that requires signing. When a signed command is
+refused NOT_AUTHENTICATED (the device restarted and lost the session), the
+requester asks for the session again through :meth:`NmpAdapter.session_request`
+and sends the command once more, signed anew.
 """
 
 from __future__ import annotations
@@ -181,6 +184,9 @@ class NmpAdapter(ProtocolAdapter):
         self._held: tuple[int, DeviceCapabilities, str] | None = None
         #: Why state changes cannot be signed (no key, or the wrong one), if so.
         self._locked: str | None = None
+        #: The device's serial (whose key signs) and the seq of a GET_SESSION renewing.
+        self._serial = ""
+        self._renewing: int | None = None
 
     @property
     def authenticated(self) -> bool:
@@ -306,11 +312,41 @@ class NmpAdapter(ProtocolAdapter):
         self._held = (seq, info, message.serial)
         return []  # the SESSION right behind it completes the reply
 
+    def session_request(self, seq: int) -> bytes | None:
+        """A GET_SESSION renewing the signing session, numbered ``seq``, or ``None``
+        when nothing is being signed (spec 10.2: a host refused NOT_AUTHENTICATED
+        while it holds a session asks for it again, then signs the frame again)."""
+        if self._signer is None:
+            return None
+        self._renewing = seq
+        return nmp.encode(nmp.GetSession(), seq)
+
+    def _renewed(self, seq: int, message: nmp.Session) -> list[Incoming]:
+        self._renewing = None
+        signer = self._signer
+        if signer is not None and bytes(message.nonce) == signer.nonce:
+            return [Reply(seq, "GET_SESSION", True)]  # the same session: the counter goes on
+        key = self._keys(self._serial, message.key_id)
+        self._signer = None
+        try:
+            if key is None:
+                raise nmp_auth.KeyMismatch("no key")
+            self._signer = nmp_auth.Signer(key, message)
+        except nmp_auth.KeyMismatch:
+            self._locked = KEY_MISMATCH  # the device was reset or paired elsewhere meanwhile
+        except ValueError:
+            self._undecodable += 1
+            self._locked = PAIRING_REQUIRED
+        return [Reply(seq, "GET_SESSION", True)]
+
     def _session(self, seq: int, message: nmp.Session) -> list[Incoming]:
+        if self._held is None and seq == self._renewing:
+            return self._renewed(seq, message)
         held, self._held = self._held, None
         if held is None or held[0] != seq:
-            return []  # the answer to a GET_SESSION of its own, or a stray
+            return []  # a stray
         _, info, serial = held
+        self._serial = serial
         key = self._keys(serial, message.key_id)
         if key is None:
             self._locked = PAIRING_REQUIRED  # reading and stopping need no key
@@ -327,7 +363,7 @@ class NmpAdapter(ProtocolAdapter):
     def reset(self) -> None:
         """Drop any partial frame and the authentication session (a new link has its own)."""
         self._decoder.reset()
-        self._signer = self._held = self._locked = None
+        self._signer = self._held = self._locked = self._renewing = None
 
     @property
     def stats(self) -> AdapterStats:

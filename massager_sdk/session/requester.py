@@ -10,6 +10,7 @@ import asyncio
 import collections
 import dataclasses
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from massager_sdk.errors import ConnectionFailed, DeviceRefused, DeviceTimeout
 from massager_sdk.protocols import Command, ProtocolAdapter, Reply
@@ -21,6 +22,18 @@ SEQ_MIN, SEQ_MAX = 1, 255
 _BUSY_PAUSE_S = 0.01
 #: How many of the latest round trips are kept (the slow-link check reads them).
 ROUND_TRIPS_KEPT = 5
+
+
+#: The refusal of a signed frame whose session the device no longer holds (or never had).
+NOT_AUTHENTICATED = "NOT_AUTHENTICATED"
+
+
+@runtime_checkable
+class SessionRenewing(Protocol):
+    """An adapter that signs frames and can ask the device for its session again."""
+
+    def session_request(self, seq: int) -> bytes | None:
+        """The frame asking for the session, numbered ``seq``; ``None`` if nothing is signed."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -40,6 +53,7 @@ class SessionStats:
     pattern_uploads: int = 0  #: patterns uploaded to the device
     coalesced: int = 0  #: output requests replaced before they were sent
     retries: int = 0  #: commands sent again after a timeout or a transient refusal
+    session_renewals: int = 0  #: signing sessions asked for again after NOT_AUTHENTICATED
     timeouts: int = 0  #: requests that got no reply after every retry
     refusals: int = 0  #: commands the device refused
     safety_refusals: int = 0  #: calls the safety policy refused (nothing sent)
@@ -149,6 +163,36 @@ class Requester:
             self.stats.frames_sent += 1
             self.last_write = asyncio.get_running_loop().time()
 
+    async def _renew(self) -> bool:
+        """Ask for the signing session again; whether the device answered."""
+        adapter = self.adapter
+        if not isinstance(adapter, SessionRenewing):
+            return False
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Reply] = loop.create_future()
+        async with self._lock:
+            seq = self._next_seq()
+            data = adapter.session_request(seq)
+            if data is None:
+                return False
+            self._pending[seq] = future
+            try:
+                await self.transport.write(data)
+            except (ConnectionError, OSError) as exc:
+                del self._pending[seq]
+                raise ConnectionFailed(f"lost {self.transport.description}: {exc}") from exc
+            self.stats.frames_sent += 1
+            self.last_write = loop.time()
+        try:
+            async with asyncio.timeout(self.timeout):
+                reply = await future
+        except TimeoutError:
+            return False
+        finally:
+            self._pending.pop(seq, None)
+        self.stats.session_renewals += 1
+        return reply.ok
+
     async def request(
         self,
         command: Command,
@@ -171,8 +215,11 @@ class Requester:
         wait = self.timeout
         name = type(command).__name__
         answered = False
+        renewed = False
+        attempt = -1
         try:
-            for attempt in range(self.retries + 1):
+            while attempt < self.retries:
+                attempt += 1
                 async with self._lock:
                     if still_wanted is not None and not still_wanted():
                         return None
@@ -205,6 +252,14 @@ class Requester:
                     for seq in seqs:
                         self._pending[seq] = future
                     await asyncio.sleep(_BUSY_PAUSE_S * (attempt + 1))
+                    continue
+                if reply.reason == NOT_AUTHENTICATED and not renewed and await self._renew():
+                    # The device lost the session (it restarted): once more, signed anew.
+                    renewed = True
+                    attempt -= 1
+                    future = loop.create_future()
+                    for seq in seqs:
+                        self._pending[seq] = future
                     continue
                 answered = True
                 self.stats.refusals += 1

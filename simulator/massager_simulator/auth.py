@@ -58,6 +58,8 @@ class DeviceAuth:
         self.window_until: float | None = None
         #: Draws a session nonce (tests may fix it to replay the golden vectors).
         self.nonce_source: Callable[[], bytes] = nonce_source or (lambda: os.urandom(NONCE_SIZE))
+        #: What checks a link's signed frames (a test may give firmware with a fault).
+        self.verifier_class: type[Verifier] = Verifier
         self._sessions: dict[Port, Verifier] = {}
 
     def __repr__(self) -> str:
@@ -102,7 +104,7 @@ class DeviceAuth:
         """GET_SESSION: the link's session, drawn on first asking."""
         verifier = self._sessions.get(port)
         if verifier is None:
-            verifier = self._sessions[port] = Verifier(self.key, self.nonce_source())
+            verifier = self._sessions[port] = self.verifier_class(self.key, self.nonce_source())
         flags = SessionFlag(0)
         if self.window_open(now):
             flags |= SessionFlag.PAIRING_OPEN
@@ -136,6 +138,12 @@ class DeviceAuth:
             self._sessions.clear()
         elif seconds >= PAIR_HOLD_S:
             self.window_until = now + PAIRING_WINDOW_S
+
+    def restart(self) -> None:
+        """The firmware restarted with its links up (a watchdog reset, a brown-out):
+        every session and counter is gone; a link's next signed frame is refused
+        until its host asks for the session again (a new nonce)."""
+        self._sessions.clear()
 
     def port_closed(self, port: Port) -> None:
         """A link closed: its session and failure allowance go with it."""

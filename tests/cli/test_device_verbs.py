@@ -279,8 +279,9 @@ def test_conformance_passes_on_the_simulator(served: Served) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     # Over TCP a second host can connect (the control check runs); the button, the
     # heater's and the battery's faults need test mode, which a device not built for
-    # test does not offer (so leaving it is not tested either).
-    assert "22/22 checks passed, 1/1 recommended, 5 not testable here" in result.stdout
+    # test does not offer (so leaving it is not tested either); the checks of
+    # authenticated mode do not apply to a model without it.
+    assert "XX" in result.stdout
     assert "FAIL" not in result.stdout
 
 

@@ -42,7 +42,10 @@ def conformance_of(device: type[SimulatedDevice]) -> list[CheckResult]:
 def test_the_simulator_passes_every_check_and_each_names_its_section() -> None:
     results = conformance_of(SimulatedDevice)
     assert [r.name for r in results] == [c.name for c in CHECKS]
-    assert all(r.passed and r.tested for r in results), [r for r in results if not r.passed]
+    auth = [r for r in results if r.section.startswith("10")]  # the model has no AUTH mode
+    assert auth and all(not r.tested and "does not advertise AUTH" in r.detail for r in auth)
+    others = [r for r in results if r not in auth]
+    assert all(r.passed and r.tested for r in others), [r for r in others if not r.passed]
     assert all(r.section for r in results)
     assert [r.name for r in results if not r.required] == ["no telemetry while idle"]
 
@@ -53,7 +56,7 @@ def test_a_missed_should_is_a_warning_unless_strict() -> None:
     assert not idle.passed
     assert "unprompted STATUS while idle; none expected" in idle.detail
     assert idle.to_dict()["required"] is False
-    assert all(r.passed for r in results if r.required)
+    assert all(r.passed for r in results if r.required and r.tested)
     assert not run_failed(results)
     assert run_failed(results, strict=True)
 
@@ -73,7 +76,7 @@ def test_what_needs_test_mode_or_a_second_link_is_reported_not_testable() -> Non
         sim = SimulatedDevice("heat4")
         async with sim, probe_session("sim://heat4", simulator=sim) as probe:
             probe.bench, probe.open_second = None, None
-            await CHECKS[0].run(probe)  # INFO
+            await next(c for c in CHECKS if c.section == "4.2 INFO").run(probe)
             entry = next(c for c in CHECKS if c.section == "12.1")
             entered = await entry.run(probe)
             for registered in CHECKS:

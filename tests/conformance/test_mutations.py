@@ -773,7 +773,10 @@ def test_the_unmodified_simulator_passes_every_check() -> None:
     """Built for test, every check is carried out (the faults over the link) and passes."""
     results = conformance_of(SimulatedDevice, test_mode=True)
     assert [r.name for r in results] == [c.name for c in CHECKS]
-    assert all(r.passed and r.tested for r in results), [r for r in results if not r.passed]
+    auth = [r for r in results if r.section.startswith("10")]  # heat4 has no AUTH mode
+    assert all("does not advertise AUTH" in r.detail and not r.tested for r in auth), auth
+    others = [r for r in results if r not in auth]
+    assert all(r.passed and r.tested for r in others), [r for r in others if not r.passed]
     assert not run_failed(results, strict=True)
     over_the_link = [r.section for r in results if "in the device's test mode" in r.detail]
     assert over_the_link == ["7.6", "6.4, 7.3, 7.4", "7.4", "7.3, 7.5"]

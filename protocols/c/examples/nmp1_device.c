@@ -349,9 +349,77 @@ static void upload_pattern(nmp1_device_t *dev, uint8_t seq, const nmp1_upload_pa
     ack(dev, seq, NMP1_MSG_UPLOAD_PATTERN);
 }
 
-static void on_frame(void *context, const nmp1_frame_t *frame)
+#ifdef NMP1_DEVICE_AUTH
+/* -- authenticated mode (section 10) ---------------------------------------------- */
+
+static void send_session(nmp1_device_t *dev, uint8_t seq)
+{
+    nmp1_session_t msg;
+    if (!dev->auth.active) { /* drawn on first asking, once per connection */
+        uint8_t nonce[NMP1_AUTH_NONCE_SIZE];
+        dev->hal->random(dev->hal->context, nonce, sizeof nonce);
+        nmp1_auth_start(&dev->auth, dev->key, nonce, dev->now_ms);
+    }
+    msg.flags = NMP1_SESSION_LABEL_KEY;
+    msg.key_id = nmp1_auth_key_id(dev->key);
+    msg.nonce_count = NMP1_AUTH_NONCE_SIZE;
+    memcpy(msg.nonce, dev->auth.nonce, NMP1_AUTH_NONCE_SIZE);
+    send_payload(dev, seq, NMP1_MSG_SESSION, nmp1_encode_session(&msg, PAYLOAD(dev), ROOM));
+}
+
+/* What the mode does before a frame is carried out: 1 when it answered the frame
+ * itself (INFO and SESSION, a refusal); else *frame is what to carry out (a signed
+ * frame without its trailer). Only authenticated frames feed the watchdog. */
+static int auth_screen(nmp1_device_t *dev, const nmp1_frame_t **frame, nmp1_frame_t *stripped)
+{
+    const nmp1_frame_t *f = *frame;
+    int n;
+    if (dev->key == NULL) {
+        dev->last_rx_ms = dev->now_ms;
+        return 0;
+    }
+    switch (f->type) {
+    case NMP1_MSG_GET_INFO: /* INFO, then SESSION with the same seq (10.1) */
+        send_payload(dev, f->seq, NMP1_MSG_INFO, nmp1_encode_info(dev->info, PAYLOAD(dev), ROOM));
+        send_session(dev, f->seq);
+        return 1;
+    case NMP1_MSG_GET_SESSION:
+        send_session(dev, f->seq);
+        return 1;
+    case NMP1_MSG_PAIR: /* no pairing window in this skeleton (10.5) */
+        nack(dev, f->seq, f->type, NMP1_NACK_NOT_AUTHENTICATED);
+        return 1;
+    case NMP1_MSG_SET_OUTPUT:
+    case NMP1_MSG_SET_HEAT:
+    case NMP1_MSG_KEEPALIVE:
+    case NMP1_MSG_SET_AUTO_OFF:
+    case NMP1_MSG_UPLOAD_PATTERN:
+        n = nmp1_auth_check(&dev->auth, f->seq, f->type, f->payload, f->length, dev->now_ms);
+        if (n < 0) {
+            nack(dev, f->seq, f->type, NMP1_NACK_NOT_AUTHENTICATED);
+            return 1;
+        }
+        *stripped = *f;
+        stripped->length = (uint8_t)n;
+        *frame = stripped;
+        dev->last_rx_ms = dev->now_ms;
+        return 0;
+    default:
+        return 0; /* reading, stopping and unknown types: as without the mode */
+    }
+}
+
+void nmp1_device_use_key(nmp1_device_t *dev, const uint8_t *key)
+{
+    dev->key = key;
+    nmp1_auth_end(&dev->auth); /* a new key: a new session */
+}
+#endif
+
+static void on_frame(void *context, const nmp1_frame_t *received)
 {
     nmp1_device_t *dev = (nmp1_device_t *)context;
+    const nmp1_frame_t *frame = received;
     uint8_t seq = frame->seq;
     uint8_t type = frame->type;
     int result = NMP1_OK;
@@ -361,13 +429,23 @@ static void on_frame(void *context, const nmp1_frame_t *frame)
         nmp1_set_auto_off_t set_auto_off;
         nmp1_upload_pattern_t upload_pattern;
     } msg;
+#ifdef NMP1_DEVICE_AUTH
+    nmp1_frame_t stripped;
+#endif
 
     if (seq == 0) {
         return; /* section 2: seq 0 is the device's own numbering; no host sends it */
     }
     /* Section 7.1: a frame from the controlling link feeds the watchdog. This
-     * skeleton serves one link at a time (section 7.7), so that is every frame. */
+     * skeleton serves one link at a time (section 7.7), so that is every frame
+     * (in authenticated mode, every authenticated frame: auth_screen). */
+#ifdef NMP1_DEVICE_AUTH
+    if (auth_screen(dev, &frame, &stripped)) {
+        return;
+    }
+#else
     dev->last_rx_ms = dev->now_ms;
+#endif
     switch (type) {
     case NMP1_MSG_SET_OUTPUT:
         result = nmp1_decode_set_output(frame->payload, frame->length, &msg.set_output);
@@ -575,4 +653,7 @@ void nmp1_device_link_lost(nmp1_device_t *dev)
     /* The host is gone: stop now rather than wait for the watchdog. */
     stop_everything(dev);
     nmp1_rx_reset(&dev->rx);
+#ifdef NMP1_DEVICE_AUTH
+    nmp1_auth_end(&dev->auth); /* its session goes with it */
+#endif
 }

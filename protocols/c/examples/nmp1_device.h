@@ -17,6 +17,9 @@
 #define NMP1_DEVICE_H
 
 #include "nmp1.h"
+#ifdef NMP1_DEVICE_AUTH
+#include "nmp1_auth.h" /* authenticated mode (section 10), when built with it */
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,6 +45,10 @@ typedef struct {
     int16_t (*read_temperature_dc)(void *context);
     /* Battery charge and voltage; returns 0 on mains power (no battery). May be NULL. */
     int (*read_battery)(void *context, uint8_t *pct, uint16_t *mv, uint8_t *charging);
+#ifdef NMP1_DEVICE_AUTH
+    /* Fill `out` with `n` bytes from a true random source (a session's nonce). */
+    void (*random)(void *context, uint8_t *out, size_t n);
+#endif
 } nmp1_hal_t;
 
 typedef struct {
@@ -81,6 +88,10 @@ typedef struct {
     nmp1_zone_state_t zones[NMP1_MAX_ZONES];
     nmp1_pattern_slot_t patterns[NMP1_DEVICE_PATTERN_SLOTS];
     uint8_t tx[NMP1_MAX_FRAME];
+#ifdef NMP1_DEVICE_AUTH
+    const uint8_t *key;     /* the device's secret; NULL: the mode is off */
+    nmp1_auth_link_t auth;  /* the link's session (one link at a time here) */
+#endif
 } nmp1_device_t;
 
 void nmp1_device_init(nmp1_device_t *dev, const nmp1_info_t *info, const nmp1_hal_t *hal,
@@ -89,6 +100,12 @@ void nmp1_device_receive(nmp1_device_t *dev, const uint8_t *data, size_t length)
 void nmp1_device_tick(nmp1_device_t *dev, uint32_t now_ms);
 void nmp1_device_button(nmp1_device_t *dev);
 void nmp1_device_link_lost(nmp1_device_t *dev);
+#ifdef NMP1_DEVICE_AUTH
+/* Authenticated mode with `key` (32 bytes, kept by the caller; the label's secret:
+ * this skeleton has no pairing window, so PAIR is always refused). The INFO given
+ * to nmp1_device_init must advertise NMP1_FEATURE_AUTH, and the HAL give random. */
+void nmp1_device_use_key(nmp1_device_t *dev, const uint8_t *key);
+#endif
 /* Whether any motor or the heater is on. */
 int nmp1_device_is_on(const nmp1_device_t *dev);
 

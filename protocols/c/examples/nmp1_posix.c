@@ -137,6 +137,40 @@ static void describe(nmp1_info_t *i)
     }
 }
 
+#ifdef NMP1_DEVICE_AUTH
+/* -- authenticated mode (--key HEX) ------------------------------------------------ */
+
+static uint8_t secret[NMP1_AUTH_KEY_SIZE];
+
+static void hal_random(void *context, uint8_t *out, size_t n)
+{
+    FILE *source = fopen("/dev/urandom", "rb");
+    (void)context;
+    if (source == NULL || fread(out, 1, n, source) != n) {
+        perror("/dev/urandom"); /* a nonce that could repeat must never be used */
+        exit(1);
+    }
+    fclose(source);
+}
+
+/* The secret from 64 hex digits; 0 when the text is not that. */
+static int parse_secret(const char *text)
+{
+    size_t i;
+    unsigned byte;
+    if (strlen(text) != 2u * NMP1_AUTH_KEY_SIZE) {
+        return 0;
+    }
+    for (i = 0; i < NMP1_AUTH_KEY_SIZE; i++) {
+        if (sscanf(text + 2u * i, "%2x", &byte) != 1) {
+            return 0;
+        }
+        secret[i] = (uint8_t)byte;
+    }
+    return 1;
+}
+#endif
+
 /* -- links ------------------------------------------------------------------------ */
 
 static int open_pty(void)
@@ -219,6 +253,16 @@ int main(int argc, char **argv)
     sigaction(SIGUSR1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+#ifdef NMP1_DEVICE_AUTH
+    int keyed = argc >= 4 && strcmp(argv[argc - 2], "--key") == 0;
+    if (keyed && !parse_secret(argv[argc - 1])) {
+        fprintf(stderr, "--key takes the secret as 64 hexadecimal digits\n");
+        return 2;
+    }
+    if (keyed) {
+        argc -= 2;
+    }
+#endif
     if (argc == 2 && strcmp(argv[1], "--pty") == 0) {
         link = open_pty();
         if (link < 0) {
@@ -244,7 +288,18 @@ int main(int argc, char **argv)
     hal.read_temperature_dc = hal_read_temperature_dc;
     hal.read_battery = NULL; /* mains powered */
     describe(&info);
+#ifdef NMP1_DEVICE_AUTH
+    hal.random = hal_random;
+    if (keyed) {
+        info.features |= NMP1_FEATURE_AUTH;
+    }
+#endif
     nmp1_device_init(&device, &info, &hal, now_ms());
+#ifdef NMP1_DEVICE_AUTH
+    if (keyed) {
+        nmp1_device_use_key(&device, secret);
+    }
+#endif
 
     while (!stopping) {
         struct pollfd fds[2];

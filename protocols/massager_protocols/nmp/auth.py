@@ -189,12 +189,16 @@ class Signer:
         """``message`` as a frame, signed when its type must be."""
         if message.TYPE not in SIGNED_TYPES:
             return encode(message, seq)
+        return self.sign(seq, message.TYPE, message.encode_payload())
+
+    def sign(self, seq: int, msg_type: int, payload: bytes) -> bytes:
+        """A frame of ``msg_type`` carrying ``payload`` (any bytes), signed with the
+        next counter. Every call takes a new counter: a frame sent again (its
+        answer was lost) is signed again, never repeated (section 10.2)."""
         if self.exhausted:
             raise ValueError("this session's counters are spent; ask for a new session")
         self.counter += 1
-        return sign_frame(
-            self._key, self.nonce, self.counter, seq, message.TYPE, message.encode_payload()
-        )
+        return sign_frame(self._key, self.nonce, self.counter, seq, msg_type, payload)
 
 
 @dataclasses.dataclass(slots=True)
