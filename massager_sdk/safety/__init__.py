@@ -4,7 +4,7 @@ Every outgoing command passes through one :class:`SafetyPolicy`. Refusals raise
 :class:`~massager_sdk.errors.SafetyRefusal`. ``docs/safety.md`` lists every limit,
 its default and where the figure comes from. This is not medical advice.
 
-    policy = SafetyPolicy(caps, profile=load_profile())
+    policy = SafetyPolicy(caps, health_profile=load_profile())
     policy.check_output(zone=0, level=5, now=loop.time())
 
 Each device's safety history is kept in the session ledger (:class:`Ledger`), shared

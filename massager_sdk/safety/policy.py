@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Literal, TypeAlias
 
@@ -137,15 +138,30 @@ class SafetyPolicy:
         self,
         caps: DeviceCapabilities,
         limits: SafetyLimits | None = None,
-        profile: HealthProfile | None = None,
+        health_profile: HealthProfile | None = None,
         *,
         ledger: LedgerChoice = "default",
         profile_refused: str | None = None,
+        profile: HealthProfile | None = None,
     ) -> None:
+        if profile is not None:
+            # The old keyword, from before device profiles and health profiles had
+            # names of their own; kept for a release.
+            warnings.warn(
+                "SafetyPolicy(profile=...) is deprecated: use health_profile=",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if health_profile is not None and health_profile is not profile:
+                raise TypeError("give health_profile= only (profile= is its old name)")
+            health_profile = profile
         self.caps = caps
-        self.profile = profile if profile is not None else HealthProfile()
+        #: The person's health profile, screened by the rules.
+        self.health_profile = health_profile if health_profile is not None else HealthProfile()
         base = limits if limits is not None else SafetyLimits()
-        self.limits = base.safest(self.profile.limits) if self.profile.limits else base
+        self.limits = (
+            base.safest(self.health_profile.limits) if self.health_profile.limits else base
+        )
         for name, value in self.limits.overridden().items():
             logger.warning(
                 "safety override: %s=%s is less safe than its default (%s)",
@@ -156,7 +172,7 @@ class SafetyPolicy:
         self._state = PolicyState(
             caps,
             self.limits,
-            self.profile,
+            self.health_profile,
             [0] * len(caps.zones),
             profile_refused=profile_refused,
         )
@@ -170,6 +186,16 @@ class SafetyPolicy:
         self._last_refusal: str | None = None
 
     # ------------------------------------------------------------------ facts
+
+    @property
+    def profile(self) -> HealthProfile:
+        """The old name of :attr:`health_profile` (deprecated; warns)."""
+        warnings.warn(
+            "SafetyPolicy.profile is deprecated: use health_profile",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.health_profile
 
     @property
     def keepalive_interval_s(self) -> float:
@@ -192,7 +218,7 @@ class SafetyPolicy:
     def heat_presets(self) -> tuple[float, ...]:
         """The device's heat presets this policy may ever accept (empty: no heat at all)."""
         heat = self.caps.heat
-        if heat is None or self.profile.refuses_sessions or self.profile.refuses_heat:
+        if heat is None or self.health_profile.refuses_sessions or self.health_profile.refuses_heat:
             return ()
         ceiling = min(heat.limit_c, self.limits.heat_max_c)
         return tuple(t for t in heat.targets_c if t <= ceiling)

@@ -70,7 +70,7 @@ def test_the_front_of_the_neck_takes_no_current() -> None:
         caps,
         zones=(Zone(0, "throat", ZonePosition.FRONT_NECK),),
     )
-    policy = SafetyPolicy(front, profile=person(), ledger=None)
+    policy = SafetyPolicy(front, health_profile=person(), ledger=None)
     with pytest.raises(SafetyRefusal) as caught:
         policy.check_output(0, 1, 0.0)
     assert caught.value.limit == "front_neck_electrical"

@@ -166,4 +166,4 @@ def test_keepalive_is_a_third_of_the_device_watchdog() -> None:
 
 def test_a_profile_that_refuses_sessions_allows_no_level() -> None:
     profile = HealthProfile(frozenset({Contraindication.FEVER}))
-    assert SafetyPolicy(heat_device(), profile=profile).zone_max(0) == 0
+    assert SafetyPolicy(heat_device(), health_profile=profile).zone_max(0) == 0

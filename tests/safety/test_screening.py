@@ -31,7 +31,7 @@ EXAMPLE = Path(__file__).parents[2] / "massager_sdk" / "safety" / "profile.examp
 
 
 def policy_for(*names: Contraindication) -> SafetyPolicy:
-    return SafetyPolicy(heat_device(steps=10), profile=HealthProfile(frozenset(names)))
+    return SafetyPolicy(heat_device(steps=10), health_profile=HealthProfile(frozenset(names)))
 
 
 def test_every_contraindication_of_the_brief_has_a_rule() -> None:
@@ -238,3 +238,14 @@ def test_what_a_session_may_ever_use(
     assert policy.heat_presets() == presets
     assert policy.intensity_max() == top
     assert policy.intensity_max() == min(policy.zone_max(z) for z in range(4))
+
+
+def test_the_policy_s_old_profile_keyword_still_works_and_warns() -> None:
+    person = HealthProfile(frozenset({Contraindication.ANEURYSM}))
+    with pytest.warns(DeprecationWarning, match="health_profile"):
+        policy = SafetyPolicy(heat_device(), profile=person)
+    assert policy.health_profile is person
+    with pytest.warns(DeprecationWarning, match="health_profile"):
+        assert policy.profile is person
+    with pytest.raises(TypeError, match="health_profile= only"):
+        SafetyPolicy(heat_device(), health_profile=HealthProfile(), profile=person)
