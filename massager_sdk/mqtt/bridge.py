@@ -43,9 +43,10 @@ from massager_sdk.mqtt.config import (
     check_device_url,
     load_user_programs,
 )
-from massager_sdk.mqtt.node import DeviceNode, cancel_and_wait
+from massager_sdk.mqtt.node import DeviceNode
 from massager_sdk.mqtt.node_claims import CONTEST_SETTLE_S
 from massager_sdk.mqtt.supervision import Supervisor
+from massager_sdk.mqtt.tasks import Background, cancel_and_wait
 from massager_sdk.mqtt.topics import HA_ONLINE, OFFLINE, check_id
 from massager_sdk.programs import Program
 
@@ -100,7 +101,7 @@ class Bridge:
         )
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._background = Background()
 
     @property
     def connections(self) -> int:
@@ -148,8 +149,7 @@ class Bridge:
         task, self._task = self._task, None
         if task is not None:
             await cancel_and_wait(task)
-        for job in list(self._tasks):
-            job.cancel()
+        self._background.cancel()
 
     async def wait_stopped(self) -> None:
         """Wait until the broker loop ends (it ends only on :meth:`stop`)."""
@@ -245,10 +245,7 @@ class Bridge:
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` in the background; cancelled when the bridge stops."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self._background.spawn(coro)
 
     # ------------------------------------------------------------------
     # what the broker sends

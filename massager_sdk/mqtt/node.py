@@ -32,6 +32,7 @@ from massager_sdk.mqtt.config import DeviceConfig, url_id
 from massager_sdk.mqtt.node_claims import ClaimStake
 from massager_sdk.mqtt.node_commands import COMMAND_QUEUE, NodeCommands
 from massager_sdk.mqtt.node_publish import StatePublisher
+from massager_sdk.mqtt.tasks import Background, cancel_and_wait
 from massager_sdk.mqtt.topics import OFFLINE
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ class DeviceNode:
         self.publisher = StatePublisher(self)
         self.commands = NodeCommands(self)
         self._session_end = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._background = Background()
 
     @property
     def reported(self) -> set[str]:
@@ -256,8 +257,7 @@ class DeviceNode:
         was_held, device_id = self.held, self.device_id
         self.held = False
         await self._end()
-        for task in list(self._tasks):
-            task.cancel()
+        self._background.cancel()
         self.publisher.close()
         if device_id is None:
             return
@@ -353,20 +353,4 @@ class DeviceNode:
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` in the background; cancelled when the node is removed."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-
-async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
-    """Cancel ``task`` and wait for it to end, cancelling again if a cancellation was lost.
-
-    (``asyncio.wait_for`` before Python 3.12 can swallow a cancellation that
-    arrives as its inner future completes.)
-    """
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=0.5)
-    if not task.cancelled() and task.exception() is not None:
-        _log.error("task %s failed", task.get_name(), exc_info=task.exception())
+        return self._background.spawn(coro)
