@@ -2,12 +2,17 @@
 
 The state is published at once when a fast field changes (outputs, program,
 link) and at the telemetry pace when only slow fields did (battery,
-temperature, remaining time, the safety snapshot).
+temperature, remaining time, the safety snapshot). Each device refreshes its
+slow fields at its own phase of the telemetry period, derived from its id: a
+thousand devices switched on together then spread their refreshes over the
+period instead of all refreshing in the same instant, which would hold up
+any command that arrives during that burst.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import math
 from typing import TYPE_CHECKING, Any
@@ -22,6 +27,32 @@ from massager_sdk.mqtt.topics import OFFLINE, ONLINE
 if TYPE_CHECKING:
     from massager_sdk.client import Device
     from massager_sdk.mqtt.node import DeviceNode
+
+
+def refresh_phase(device_id: str) -> float:
+    """Where in each telemetry period ``device_id`` refreshes its slow fields, in [0, 1).
+
+    A hash of the id, so it is the same on every run and every bridge, and
+    spread evenly over the period across a fleet whatever its ids look like.
+    """
+    digest = hashlib.blake2b(device_id.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def slow_refresh_at(last_full_at: float, interval: float, phase: float) -> float:
+    """When slow fields that changed since ``last_full_at`` are published.
+
+    The moment of the device's ``phase`` nearest to one ``interval`` after the
+    last full publication: a steady device refreshes exactly every
+    ``interval`` on its phase (a refresh that ran a little late does not push
+    the next one a whole period away), and after a publication off the phase
+    (a fast change) the next refresh comes back onto it, between half an
+    interval and one and a half after. Before any publication it is due at once.
+    """
+    if not math.isfinite(last_full_at):
+        return last_full_at
+    offset = phase * interval
+    return round((last_full_at + interval - offset) / interval) * interval + offset
 
 
 class StatePublisher:
@@ -168,6 +199,14 @@ class StatePublisher:
             self._dirty = False
             await self.publish_state(force=False)
 
+    def slow_refresh_at(self, last_full_at: float) -> float:
+        """When this device's slow fields are next due after a full publication."""
+        node = self.node
+        assert node.device_id is not None
+        return slow_refresh_at(
+            last_full_at, self.bridge.config.telemetry_interval_s, refresh_phase(node.device_id)
+        )
+
     async def publish_state(self, *, force: bool) -> None:
         """Publish the state: at once when a fast field changed, else at the telemetry pace."""
         node = self.node
@@ -180,7 +219,7 @@ class StatePublisher:
         now = loop.time()
         fast = fast_view(doc)
         if not force and fast == self._last_fast:
-            due = self._last_full_at + self.bridge.config.telemetry_interval_s
+            due = self.slow_refresh_at(self._last_full_at)
             if now < due:
                 if self._slow_handle is None:
                     self._slow_handle = loop.call_at(due, self._slow_due)
