@@ -96,11 +96,6 @@ class DeviceNode:
         self._session_end = asyncio.Event()
         self._background = Background()
 
-    @property
-    def reported(self) -> set[str]:
-        """What of ``discovery.REPORTED`` the device has reported: only those get entities."""
-        return self.publisher.reported
-
     # ------------------------------------------------------------------
     # lifecycle
     # ------------------------------------------------------------------
