@@ -16,15 +16,6 @@ ROOT = Path(__file__).resolve().parents[1]
 TREES = ("massager_sdk", "simulator", "protocols")
 MAX_LINES = 400
 
-#: Classes known to be over the limit while they are being split. Each entry is
-#: ``(path relative to the repository, class name)``; remove it once the class fits.
-OVER_LIMIT_BEING_SPLIT = frozenset(
-    {
-        ("massager_sdk/mqtt/node.py", "DeviceNode"),
-        ("massager_sdk/mqtt/bridge.py", "Bridge"),
-    }
-)
-
 
 def class_spans(source: str) -> list[tuple[str, int, int]]:
     """Every class in ``source`` (nested ones too): ``(name, first line, lines)``."""
@@ -69,24 +60,6 @@ def test_no_class_spans_more_than_400_lines(tree: str) -> None:
         if not rel.startswith(tree + "/"):
             continue
         for name, line, lines in class_spans(path.read_text(encoding="utf-8")):
-            if lines > MAX_LINES and (rel, name) not in OVER_LIMIT_BEING_SPLIT:
+            if lines > MAX_LINES:
                 too_long.append(f"{rel}:{line} class {name} spans {lines} lines")
     assert not too_long, f"classes over {MAX_LINES} lines (split them): " + "; ".join(too_long)
-
-
-def test_every_exempt_class_is_still_over_the_limit() -> None:
-    """An exemption names a class that is there and still too long (a stale one hides
-    nothing: once the class is split, its entry goes)."""
-    spans = {
-        (path.relative_to(ROOT).as_posix(), name): lines
-        for path in sources()
-        for name, _, lines in class_spans(path.read_text(encoding="utf-8"))
-    }
-    stale = [
-        f"{rel} class {name}"
-        for rel, name in sorted(OVER_LIMIT_BEING_SPLIT)
-        if spans.get((rel, name), 0) <= MAX_LINES
-    ]
-    assert not stale, "gone or within the limit, remove from OVER_LIMIT_BEING_SPLIT: " + (
-        "; ".join(stale)
-    )
