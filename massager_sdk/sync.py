@@ -37,6 +37,7 @@ from massager_sdk.safety import SafetyPolicy
 from massager_sdk.session import SessionStats, Telemetry
 from massager_sdk.session.options import ConnectOptions
 from massager_sdk.session.plan import OutputState
+from massager_sdk.transports.speed import reply_timeout, speed_of
 
 T = TypeVar("T")
 
@@ -274,12 +275,28 @@ def connect(
     arguments alike). ``install_signal_handlers`` here makes SIGTERM raise
     ``SystemExit`` in the main thread (the event loop runs in another thread,
     where signals cannot be handled). ``speed`` runs the background loop's
-    clock that many times faster than real time, which only makes sense with
-    the in-process simulator (``sim://``).
+    clock that many times faster than real time, for the in-process simulator
+    (``sim://``). A device served by ``massager simulate --speed X`` says its
+    speed in its URL (``tcp://HOST:PORT?speed=X``, ``serial:///dev/pts/N?speed=X``):
+    the background loop then runs at that speed by itself, as the device's
+    watchdog needs, and replies get a timeout of real-time length (as the CLI
+    does); a ``speed`` that contradicts the URL's raises ``ValueError``.
     """
+    served = speed_of(url)
+    if speed is not None and served is not None and speed != served:
+        raise ValueError(
+            f"speed={speed:g} contradicts the device URL, whose simulator runs at {served:g}x: "
+            "leave speed out (the URL's speed is used)"
+        )
+    if speed is None:
+        speed = served
     settled, transport_options = ConnectOptions.split(options, keywords)
     on_loop = settled.replace(install_signal_handlers=False)
-    if speed is None:
+    timeout = reply_timeout(served)
+    chosen = "timeout" in keywords or settled.timeout != ConnectOptions().timeout
+    if timeout is not None and not chosen:
+        on_loop = on_loop.replace(timeout=timeout)
+    if speed is None or speed == 1:
         loop = asyncio.new_event_loop()
     else:
         from massager_simulator.clock import loop_factory

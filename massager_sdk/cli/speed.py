@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import argparse
 import math
-import urllib.parse
 from collections.abc import Coroutine
 from typing import Any, TypeVar
+
+from massager_sdk.errors import BadURLError
+from massager_sdk.transports.speed import reply_timeout, speed_of
 
 T = TypeVar("T")
 
 
 def url_speed(url: str) -> float | None:
-    """The ``speed=X`` a device URL carries (``None`` without one); not validated here:
-    the transport says what is wrong with a bad one."""
-    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    """The ``speed=X`` a device URL carries (``None`` without one, or with a bad one:
+    the transport then says what is wrong with it)."""
     try:
-        return float(query["speed"][-1]) if "speed" in query else None
-    except ValueError:
+        return speed_of(url)
+    except BadURLError:
         return None
 
 
@@ -51,19 +52,11 @@ def device_speed(args: argparse.Namespace) -> float | None:
     )
 
 
-#: How long a reply may take, in real time, from a device served at a speed: the link's
-#: latency is real, and counts ``speed`` times over on the device's clock.
-REPLY_REAL_S = 0.01
-
-
 def speed_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Options for :func:`massager_sdk.connect` that a served device's speed calls for:
-    a reply timeout of at least ``REPLY_REAL_S`` of real time (1 s of device time
-    is a millisecond at 1000x, less than a loaded machine may take to answer)."""
-    served = url_speed(args.device)
-    if served is None or not served > 1:
-        return {}
-    return {"timeout": max(1.0, REPLY_REAL_S * served)}
+    """Options for :func:`massager_sdk.connect` that a served device's speed calls for
+    (a reply timeout of real-time length: :func:`~massager_sdk.transports.speed.reply_timeout`)."""
+    timeout = reply_timeout(url_speed(args.device))
+    return {} if timeout is None else {"timeout": timeout}
 
 
 def run_at_device_speed(main: Coroutine[Any, Any, T], args: argparse.Namespace) -> T:

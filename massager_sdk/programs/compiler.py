@@ -21,10 +21,11 @@ allows, or left to the device's own pulse/wave waveform, with a note.
 from __future__ import annotations
 
 import bisect
+import collections
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from massager_sdk.capabilities import DeviceCapabilities, Zone
 from massager_sdk.model import Pattern, PatternStep
@@ -137,9 +138,31 @@ def compile_program(
     ``zone_max``: a screening cap, the front of the neck); levels above it are
     held at it, with a note. The runner passes it when the device has a policy.
     """
+    held = None if zone_max is None else tuple(zone_max)
+    # Devices of one model differ in serial and firmware, which the compiler never reads.
+    alike = dataclasses.replace(caps, serial="", firmware="")
+    for made in _RECENT:
+        if made.caps == alike and made.zone_max == held and made.program == program:
+            return dataclasses.replace(made.compiled, caps=caps)
     timeline, notes = build_timeline(program, caps, zone_max=zone_max)
     commands = command_stream(timeline, caps.min_gap_s)
-    return CompiledProgram(program, caps, timeline, tuple(commands), tuple(notes))
+    compiled = CompiledProgram(program, caps, timeline, tuple(commands), tuple(notes))
+    _RECENT.append(_Made(program, alike, held, compiled))
+    return compiled
+
+
+class _Made(NamedTuple):
+    program: Program
+    caps: DeviceCapabilities
+    zone_max: tuple[int, ...] | None
+    compiled: CompiledProgram
+
+
+#: The last programs compiled, shared (a result is immutable, and the same for the same
+#: program and alike devices): a bridge playing one program on a hundred devices of a
+#: model compiles it once and holds one command stream, not a hundred that the garbage
+#: collector scans over and over (each full collection then holds every runner up).
+_RECENT: collections.deque[_Made] = collections.deque(maxlen=8)
 
 
 # --------------------------------------------------------------------------

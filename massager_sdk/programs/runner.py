@@ -6,11 +6,17 @@ error: a late command makes the next wait shorter, and there is no drift.
 The wait is the loop's own timer (``loop.call_at`` at the deadline), so the
 runner never holds the event loop: other devices, the MQTT bridge and
 telemetry go on while it waits. A wake-up is late by the loop's timer
-resolution (the selector rounds its timeout up to a whole millisecond) plus
-the scheduler's delay; that is well below the shortest BLE connection interval
-(7.5 ms), which decides when a write reaches the device anyway
-(``docs/performance.md``, "Programs"). On the virtual clock of tests the timer
-fires exactly at the deadline.
+resolution (the selector rounds its timeout up to a whole millisecond), the
+work the loop is doing when the deadline passes, and the scheduler's delay;
+that is well below the shortest BLE connection interval (7.5 ms), which decides
+when a write reaches the device anyway (``docs/performance.md``, "Programs").
+With many runners in one process (a bridge), a runner issues its command as
+soon as it wakes and reports progress after the others due at the same moment
+have issued theirs; the compiled program is shared by alike devices
+(:func:`~massager_sdk.programs.compiler.compile_program`), so a fleet does not
+fill the heap that each full garbage collection scans while every runner waits
+(``docs/performance.md``, "MQTT bridge at fleet scale"). On the virtual clock of
+tests the timer fires exactly at the deadline.
 
 Control: :meth:`ProgramRunner.pause` stops the device and freezes the program
 clock; :meth:`~ProgramRunner.resume` brings the device back to what the program
@@ -352,6 +358,9 @@ class ProgramRunner:
             now_step = timeline.span_at(self.position).index
             if now_step != step:
                 step = now_step
+                # Commands first: other runners due now issue theirs before this report
+                # (and the state it publishes) is made.
+                await asyncio.sleep(0)
                 await report()
 
     async def _control(

@@ -13,8 +13,11 @@ import math
 import urllib.parse
 from typing import Any, ClassVar
 
+from massager_simulator.clock import speed_query
+
 from massager_sdk.errors import ConnectionFailed
 from massager_sdk.transports.base import StreamTransport, bad_url, check_options
+from massager_sdk.transports.speed import check_host_clock, query_speed
 
 
 class TcpTransport(StreamTransport):
@@ -47,7 +50,13 @@ class TcpTransport(StreamTransport):
         check_options(cls, text, options, {"connect_timeout", "min_gap_s"})
         if url.path not in ("", "/") or url.fragment:
             raise bad_url(text, "a TCP URL has no path", cls.url_forms)
-        speed = url_speed(text, url, cls.url_forms)
+        query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        unknown = sorted(set(query) - {"speed"})
+        if unknown:
+            raise bad_url(
+                text, f"unknown query part {', '.join(unknown)}; only speed=", cls.url_forms
+            )
+        speed = query_speed(text, query, cls.url_forms)
         try:
             port = url.port
         except ValueError as exc:
@@ -62,27 +71,10 @@ class TcpTransport(StreamTransport):
     def description(self) -> str:
         """``tcp://HOST:PORT``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        speed = "" if self.speed == 1 else f"?speed={self.speed:g}"
-        return f"tcp://{host}:{self.port}{speed}"
+        return f"tcp://{host}:{self.port}{speed_query(self.speed)}"
 
     async def _open_streams(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        from massager_simulator.clock import REMOTE_MAX_BEHIND_S, ScaledTimeEventLoop, clock_speed
-
-        host_speed = clock_speed()
-        if host_speed != self.speed:
-            # Different clocks: the keepalive would come too late (or the program
-            # run at the wrong pace), and the device's watchdog would stop it.
-            raise ConnectionFailed(
-                f"{self.description} runs {self.speed:g}x faster than real time but this "
-                f"host's clock runs at {host_speed:g}x: run the host at the device's speed "
-                f"(the CLI does so from the URL; in Python, "
-                f"massager_simulator.clock.run(main(), speed={self.speed:g}))"
-            )
-        loop = asyncio.get_running_loop()
-        if isinstance(loop, ScaledTimeEventLoop):
-            # The device keeps its own time across a real link: a clock racing through
-            # time owed would fire reply timeouts before a reply could arrive.
-            loop.limit_behind(REMOTE_MAX_BEHIND_S)
+        check_host_clock(self.description, self.speed)
         try:
             # connect_timeout is real time (the network's), whatever the clock's speed.
             async with asyncio.timeout(self.connect_timeout * self.speed):
@@ -90,19 +82,3 @@ class TcpTransport(StreamTransport):
         except (OSError, TimeoutError) as exc:
             raise ConnectionFailed(f"cannot connect to {self.description}: {exc}") from exc
         return reader, writer
-
-
-def url_speed(text: str, url: urllib.parse.SplitResult, forms: tuple[str, ...]) -> float:
-    """The ``speed=X`` of a URL's query (1 without one); a clear error for anything else."""
-    query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
-    unknown = sorted(set(query) - {"speed"})
-    if unknown:
-        raise bad_url(text, f"unknown query part {', '.join(unknown)}; only speed=", forms)
-    values = query.get("speed", ["1"])
-    try:
-        speed = float(values[-1])
-    except ValueError:
-        speed = math.nan
-    if len(values) != 1 or not (speed > 0 and math.isfinite(speed)):
-        raise bad_url(text, "speed= must be one finite number above 0", forms)
-    return speed

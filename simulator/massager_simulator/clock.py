@@ -207,6 +207,15 @@ def clock_speed(loop: asyncio.AbstractEventLoop | None = None) -> float:
     return float("inf") if isinstance(loop, VirtualTimeEventLoop) else 1.0
 
 
+def speed_query(speed: float) -> str:
+    """``?speed=X`` for a served device's URL (empty at 1), ``X`` exact: a host that reads
+    it runs its clock at the device's speed (``massager_sdk.transports.speed``)."""
+    if speed == 1:
+        return ""
+    text = f"{speed:g}"
+    return f"?speed={text if float(text) == speed else repr(speed)}"
+
+
 def loop_factory(
     speed: float | None, *, max_behind_s: float | None = None
 ) -> Callable[[], asyncio.AbstractEventLoop]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import math
 import signal
@@ -25,6 +26,24 @@ from massager_simulator.model import DEFAULT_MODEL, DeviceModel, ModelError, lis
 from massager_simulator.pty_link import open_pty
 from massager_simulator.tcp import serve_tcp
 from massager_simulator.testmode import offering
+
+#: The shortest watchdog a served device keeps, in real time. Its host is another process,
+#: which a loaded machine may leave without a CPU for tens of milliseconds; at ``--speed X``
+#: that is X times as much device time, and the models' 3 s watchdog (3 ms of real time at
+#: 1000x) would stop the device whenever the host waited for a CPU. The longer watchdog is
+#: what INFO reports, so the host's keepalive (a third of it) follows.
+SERVED_WATCHDOG_REAL_S = 0.06
+#: The longest watchdog INFO can carry (an unsigned 16-bit count of milliseconds).
+WATCHDOG_MAX_MS = 0xFFFF
+
+
+def served_model(model: DeviceModel, speed: float) -> DeviceModel:
+    """``model`` as served at ``speed``: a watchdog of at least ``SERVED_WATCHDOG_REAL_S``
+    of real time (as long as INFO can carry it); unchanged where the model's is longer."""
+    floor_ms = min(WATCHDOG_MAX_MS, math.ceil(SERVED_WATCHDOG_REAL_S * speed * 1000))
+    if model.watchdog_ms >= floor_ms:
+        return model
+    return dataclasses.replace(model, watchdog_ms=floor_ms)
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -67,7 +86,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         type=float,
         default=1.0,
         help="run the device clock this many times faster than real time (default 1); "
-        "a TCP URL then ends in ?speed=X, which tells a host to run its clock as fast",
+        "the URL (TCP or serial) then ends in ?speed=X, which tells a host to run its clock "
+        "as fast",
     )
     parser.add_argument(
         "--fault",
@@ -150,9 +170,18 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
         parser.print_usage(sys.stderr)
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
+    served = served_model(model, args.speed)
+    if served.watchdog_ms / 1000 / args.speed < SERVED_WATCHDOG_REAL_S:
+        print(
+            f"{parser.prog}: warning: at --speed {args.speed:g} the watchdog "
+            f"({served.watchdog_ms} ms, the most INFO carries) is "
+            f"{served.watchdog_ms / args.speed:.2g} ms of real time: a host in another "
+            "process that waits that long for a CPU lets it stop the device",
+            file=sys.stderr,
+        )
     try:
         return clock.run(
-            _serve(model, faults, address, args.serial_number, args.ble, args.speed),
+            _serve(served, faults, address, args.serial_number, args.ble, args.speed),
             speed=args.speed,
             max_behind_s=clock.REMOTE_MAX_BEHIND_S,
         )
@@ -195,10 +224,9 @@ async def _serve(
             url = f"tcp://[{host}]:{bound}" if ":" in host else f"tcp://{host}:{bound}"
         else:
             url = f"serial://{open_pty(device)}"
-        if speed != 1 and address is not None:
+        if ble is None:
             # A host keeps the device's time only if it knows the device's speed.
-            text = f"{speed:g}"
-            url += f"?speed={text if float(text) == speed else repr(speed)}"
+            url += clock.speed_query(speed)
         print(url, flush=True)
         print(
             f"simulating {model.model} ({model.name}), serial {device.serial}{heard_as}; "

@@ -71,7 +71,7 @@ def test_accepted_urls(url: str, kind: type, fields: dict[str, Any]) -> None:
         ("sim://heat4/extra", "only a model name"),
         ("serial://", "path is missing"),
         ("serial:///dev/ttyUSB0?baud=fast", "baud must be a positive integer"),
-        ("serial:///dev/ttyUSB0?parity=E", "only baud= is accepted"),
+        ("serial:///dev/ttyUSB0?parity=E", "only baud= and speed= are accepted"),
         ("tcp://127.0.0.1", "port is missing"),
         ("tcp://127.0.0.1:99999", "port is not valid"),
         ("tcp://:7000", "host is missing"),
