@@ -1,4 +1,9 @@
-"""Checks of faults caused through test mode or a test bench (7.4 to 7.6 and 12)."""
+"""Checks of faults a host cannot cause by itself (spec sections 7.4 to 7.6 and 12).
+
+A sensor failing, a heater stuck on, a flat battery and the button are caused
+through the probe's bench: the device's test mode, which the first check here
+enters (and the last leaves), or a test bench given to the run.
+"""
 
 from __future__ import annotations
 
@@ -45,8 +50,6 @@ from massager_sdk.conformance.core import (
 CHECKS = Checks()
 check = CHECKS.check
 
-
-# -- faults: test mode (12), the button (7.6), heat (7.4) and battery (7.5) ---------
 
 #: How long a device may take to notice an injected fault and report it.
 FAULT_S = 3.0
