@@ -27,7 +27,6 @@ from massager_protocols.nmp import (
     Feature,
     GetStatus,
     Info,
-    Keepalive,
     Message,
     Nack,
     NackCode,
@@ -309,8 +308,8 @@ def all_off(status: Status) -> bool:
     return not any(status.intensities) and not status.heat_target_dc
 
 
-async def feed_watchdog(probe: Probe, every: float, done: asyncio.Event) -> None:
-    """Send KEEPALIVE every ``every`` seconds until ``done`` is set."""
+async def send_every(probe: Probe, message: Message, every: float, done: asyncio.Event) -> None:
+    """Send ``message`` every ``every`` seconds until ``done`` is set (no reply needed)."""
     while True:
         try:
             await asyncio.wait_for(done.wait(), every)
@@ -318,7 +317,7 @@ async def feed_watchdog(probe: Probe, every: float, done: asyncio.Event) -> None
         except TimeoutError:
             pass
         with suppress(CheckFailed):
-            await probe.request(Keepalive())
+            await probe.request(message)
 
 
 # -- running -------------------------------------------------------------------

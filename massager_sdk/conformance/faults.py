@@ -22,6 +22,7 @@ from massager_protocols.nmp import (
     Feature,
     GetInfo,
     Info,
+    Keepalive,
     Nack,
     NackCode,
     SetHeat,
@@ -38,11 +39,11 @@ from massager_sdk.conformance.core import (
     Probe,
     all_off,
     everything_on,
-    feed_watchdog,
     has_heat,
     lowest_heat,
     one_on,
     require_info,
+    send_every,
     show,
 )
 
@@ -148,7 +149,7 @@ async def _one_sensor_fault(probe: Probe, bench: Bench, info: Info, fault: TestF
     await probe.expect_ack(SetHeat(lowest))
     await probe.wait_status(lambda s: s.intensities[0] == 1, "zone 0 at level 1")
     done = asyncio.Event()
-    feeder = asyncio.ensure_future(feed_watchdog(probe, info.watchdog_ms / 3000, done))
+    feeder = asyncio.ensure_future(send_every(probe, Keepalive(), info.watchdog_ms / 3000, done))
     try:
         value = 0 if fault != TestFault.SENSOR_STUCK else STUCK_AT_READING
         await bench.inject(fault, value)
@@ -206,7 +207,7 @@ async def _overheat(probe: Probe) -> str:
     await probe.expect_ack(SetHeat(lowest))
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
-    feeder = asyncio.ensure_future(feed_watchdog(probe, info.watchdog_ms / 3000, done))
+    feeder = asyncio.ensure_future(send_every(probe, Keepalive(), info.watchdog_ms / 3000, done))
     hottest = -0x800
     try:
         await bench.inject(TestFault.HEATER_STUCK_ON, 1)
@@ -275,7 +276,7 @@ async def _battery(probe: Probe) -> str:
     probe.drain_events()
     await everything_on(probe, info)
     done = asyncio.Event()
-    feeder = asyncio.ensure_future(feed_watchdog(probe, info.watchdog_ms / 3000, done))
+    feeder = asyncio.ensure_future(send_every(probe, Keepalive(), info.watchdog_ms / 3000, done))
     try:
         low = await _battery_down(probe, bench, EventCode.LOW_BATTERY, 100)
         status = await probe.status()

@@ -23,6 +23,7 @@ from massager_sdk.conformance.core import (
     all_off,
     one_on,
     require_info,
+    send_every,
     show,
 )
 
@@ -62,7 +63,9 @@ async def _monitor(probe: Probe) -> str:
         loop = asyncio.get_running_loop()
         started = loop.time()
         stop = asyncio.Event()
-        poller = asyncio.ensure_future(_poll(monitor, info.watchdog_ms / 4000, stop))
+        poller = asyncio.ensure_future(
+            send_every(monitor, GetStatus(), info.watchdog_ms / 4000, stop)
+        )
         try:
             await probe.wait_event(EventCode.WATCHDOG_STOP, limit * 1.5 + 1.0)
         except CheckFailed:
@@ -86,15 +89,3 @@ async def _monitor(probe: Probe) -> str:
         with suppress(Exception):
             await monitor.transport.close()
     return f"watchdog after {took:.2f} s despite the monitor; BUSY; STOP_ALL -> EVENT {event.code}"
-
-
-async def _poll(probe: Probe, every: float, done: asyncio.Event) -> None:
-    """GET_STATUS every ``every`` seconds until ``done`` is set."""
-    while True:
-        try:
-            await asyncio.wait_for(done.wait(), every)
-            return
-        except TimeoutError:
-            pass
-        with suppress(CheckFailed):
-            await probe.request(GetStatus())

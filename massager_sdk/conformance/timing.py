@@ -8,6 +8,7 @@ from massager_protocols.nmp import (
     EventCode,
     EventState,
     Fault,
+    Keepalive,
     SetAutoOff,
     StopAll,
 )
@@ -18,9 +19,9 @@ from massager_sdk.conformance.core import (
     Probe,
     all_off,
     everything_on,
-    feed_watchdog,
     one_on,
     require_info,
+    send_every,
 )
 
 #: The checks of this module, in the order they run.
@@ -58,7 +59,7 @@ async def _auto_off(probe: Probe) -> str:
     loop = asyncio.get_running_loop()
     started = loop.time()
     done = asyncio.Event()
-    feeder = asyncio.ensure_future(feed_watchdog(probe, info.watchdog_ms / 3000, done))
+    feeder = asyncio.ensure_future(send_every(probe, Keepalive(), info.watchdog_ms / 3000, done))
     stopped = False
     try:
         first = (await probe.status()).auto_off_s
@@ -106,7 +107,7 @@ async def _telemetry(probe: Probe) -> str:
     await probe.expect_ack(one_on())
     started = loop.time()
     done = asyncio.Event()
-    feeder = asyncio.ensure_future(feed_watchdog(probe, info.watchdog_ms / 3000, done))
+    feeder = asyncio.ensure_future(send_every(probe, Keepalive(), info.watchdog_ms / 3000, done))
     try:
         await asyncio.sleep(3.2)
     finally:
