@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from massager_simulator.auth import label_secret
 
 from tests.cli.helpers import massager
@@ -12,12 +13,20 @@ from tests.cli.helpers import massager
 URL = "sim://heat4-auth"
 
 
+# The embedded simulator runs in real time: the heater's and the battery's fault
+# checks alone take over a minute.
+@pytest.mark.timeout(300)
 def test_with_the_label_key_every_check_runs_signed_and_passes() -> None:
     key = label_secret("H4A-000001").hex()
-    result = massager("conformance", "--device", URL, "--key", key, "--json", timeout=240)
+    result = massager("conformance", "--device", URL, "--key", key, "--json", timeout=280)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    failed = [r for r in lines if not (r["passed"] and r["tested"])]
+    # heat4-auth is not built for test: the faults come from the embedded bench, and
+    # leaving test mode is the one check that cannot be run.
+    untested = [r for r in lines if not r["tested"]]
+    assert [r["section"] for r in untested] == ["12.1"], untested
+    assert "not built for test" in untested[0]["detail"]
+    failed = [r for r in lines if r["tested"] and not r["passed"]]
     assert not failed, failed
     sections = {r["section"].split(",")[0] for r in lines}
     assert {"10.1", "10.2", "10.3", "10.4"} <= sections

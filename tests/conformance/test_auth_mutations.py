@@ -110,8 +110,14 @@ def conformance_with(verifier: type[Verifier]) -> list[CheckResult]:
 def test_the_unmodified_model_passes_every_check_when_signed() -> None:
     results = conformance_with(Verifier)
     assert [r.name for r in results] == [c.name for c in CHECKS]
-    assert all(r.passed and r.tested for r in results), [r for r in results if not r.passed]
-    assert sum(r.section.startswith("10") for r in results) >= 8
+    # heat4-auth is not built for test: its faults come from the bench, and leaving
+    # test mode is the one check that cannot be run.
+    untested = [r for r in results if not r.tested]
+    assert [r.name for r in untested] == ["test mode ends with EXIT_TEST_MODE and with its link"]
+    assert "INFO does not offer it" in untested[0].detail
+    tested = [r for r in results if r.tested]
+    assert all(r.passed for r in tested), [r for r in tested if not r.passed]
+    assert sum(r.section.startswith("10") for r in tested) >= 8
     assert not run_failed(results, strict=True)
 
 

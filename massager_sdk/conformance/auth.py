@@ -21,12 +21,8 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
-import urllib.parse
 import weakref
-from collections.abc import Iterator
-from typing import Any
 
-from massager_protocols.errors import ProtocolError
 from massager_protocols.nmp import (
     Ack,
     EventCode,
@@ -49,124 +45,33 @@ from massager_protocols.nmp import (
     StopAll,
     UploadPattern,
     Waveform,
-    decode_frame,
     encode,
     encode_frame,
 )
 from massager_protocols.nmp import auth as nmp_auth
-from massager_protocols.nmp.framing import payload_bound
 
-from massager_sdk.conformance import (
-    CHECKS,
+from massager_sdk.conformance.core import (
     REPLY_TIMEOUT_S,
     SOFT_START_S,
     CheckFailed,
+    Checks,
     NotTestable,
     Probe,
-    check,
+    one_on,
+    show,
 )
+from massager_sdk.conformance.signing import SigningTransport
 from massager_sdk.keys import key_for
-from massager_sdk.transports import Transport
 
 #: Seconds a link's failure allowance takes to fill from empty (10.3).
 _REFILL_ALL_S = nmp_auth.FAILURE_BURST * nmp_auth.FAILURE_REFILL_S
 
-
-class SigningTransport(Transport):
-    """A link whose outgoing state changes are signed for one session.
-
-    A write that is one whole frame of a type that must be signed is sent
-    signed with the next counter (same seq, same payload, the trailer added);
-    a frame written a byte at a time is gathered and sent, signed, a byte at a
-    time. Bytes beyond the room a signed frame of its type has (its bound of
-    section 2.1 less the 7-byte trailer) are left out: a signed SET_OUTPUT
-    fills its 13 bytes, so it carries nothing beyond its layout. Everything
-    else (reads, stops, noise, frames with a bad CRC) goes out as written, and
-    so does everything written inside :meth:`as_written`.
-    """
-
-    scheme = "signed"
-    url_forms = ()
-
-    def __init__(self, inner: Transport, signer: nmp_auth.Signer) -> None:
-        super().__init__(min_gap_s=inner.min_gap_s)
-        self.inner = inner
-        self.signer = signer
-        self._plain = False
-        self._gathering = bytearray()
-
-    @classmethod
-    def from_url(cls, text: str, url: urllib.parse.SplitResult, **options: Any) -> Transport:
-        """Not built from a URL: it wraps a link that was."""
-        raise TypeError("a signing link wraps an open transport; it has no URL")
-
-    @property
-    def description(self) -> str:
-        """The wrapped link's name."""
-        return self.inner.description
-
-    @property
-    def mtu(self) -> int:
-        """The wrapped link's largest write."""
-        return self.inner.mtu
-
-    @property
-    def connected(self) -> bool:
-        """Whether the wrapped link is open."""
-        return self.inner.connected
-
-    async def _open(self) -> None:
-        await self.inner.connect()
-
-    async def _close(self) -> None:
-        await self.inner.close()
-
-    async def _write_chunk(self, chunk: bytes) -> None:
-        await self.inner.write(chunk)
-
-    async def close(self) -> None:
-        """Close the wrapped link."""
-        await self.inner.close()
-
-    @contextlib.contextmanager
-    def as_written(self) -> Iterator[None]:
-        """Within it, frames go out exactly as written (unsigned, replayed, forged)."""
-        self._plain = True
-        try:
-            yield
-        finally:
-            self._plain = False
-
-    async def write(self, data: bytes) -> None:
-        """Write ``data``, signing it when it is a state change (class docstring)."""
-        if self._plain:
-            await self.inner.write(data)
-        elif self._gathering or data == b"\xa5":
-            await self._gather(data)
-        else:
-            await self.inner.write(self._signed(data) or data)
-
-    def _signed(self, data: bytes) -> bytes | None:
-        """``data`` signed, if it is one whole frame of a type that must be signed."""
-        try:
-            frame = decode_frame(data)
-        except ProtocolError:
-            return None
-        if frame.msg_type not in nmp_auth.SIGNED_TYPES or frame.seq == 0:
-            return None
-        room = payload_bound(frame.msg_type) - nmp_auth.TRAILER_SIZE
-        return self.signer.sign(frame.seq, frame.msg_type, bytes(frame.payload[:room]))
-
-    async def _gather(self, data: bytes) -> None:
-        self._gathering += data
-        held = bytes(self._gathering)
-        if len(held) < 3 and held == b"\xa5\x01"[: len(held)]:
-            return  # the start of a frame, written a byte at a time
-        if held[:2] == b"\xa5\x01" and len(held) < 7 + held[2]:
-            return
-        self._gathering.clear()
-        for byte in self._signed(held) or held:
-            await self.inner.write(bytes([byte]))
+#: The check that reads the session and, with the key, makes the run sign its
+#: state changes: it runs before any other check (see ``suite.CHECKS``).
+SESSION = Checks()
+#: The other checks of section 10, in the order they run.
+CHECKS = Checks()
+check = CHECKS.check
 
 
 @dataclasses.dataclass
@@ -181,12 +86,6 @@ class _Mode:
 
 
 _MODES: weakref.WeakKeyDictionary[Probe, _Mode | None] = weakref.WeakKeyDictionary()
-
-
-def _describe(message: Message) -> str:
-    if isinstance(message, Nack):
-        return f"NACK {message.reason}"
-    return f"{message.TYPE.name} {message.fields()}"
 
 
 def _mode(probe: Probe) -> _Mode:
@@ -211,7 +110,7 @@ async def _session_after_info(probe: Probe) -> tuple[Info, Session | None]:
     probe.stray.clear()
     reply = await probe.raw(encode(GetInfo(), seq), seq)
     if not isinstance(reply, Info):
-        raise CheckFailed(f"GET_INFO: expected INFO, got {_describe(reply)}")
+        raise CheckFailed(f"GET_INFO: expected INFO, got {show(reply)}")
     if not reply.has(Feature.AUTH):
         return reply, None
     loop = asyncio.get_running_loop()
@@ -230,7 +129,7 @@ async def _session_after_info(probe: Probe) -> tuple[Info, Session | None]:
 async def _get_session(probe: Probe) -> Session:
     reply = await probe.request(GetSession())
     if not isinstance(reply, Session):
-        raise CheckFailed(f"GET_SESSION: expected SESSION, got {_describe(reply)}")
+        raise CheckFailed(f"GET_SESSION: expected SESSION, got {show(reply)}")
     if len(reply.nonce) != nmp_auth.NONCE_SIZE:
         raise CheckFailed(f"SESSION nonce has {len(reply.nonce)} bytes, expected 8")
     return reply
@@ -254,22 +153,18 @@ async def _refused(probe: Probe, frame: bytes, what: str) -> None:
         and reply.acked_type == msg_type
         and reply.code == NackCode.NOT_AUTHENTICATED
     ):
-        raise CheckFailed(f"{what}: expected NACK NOT_AUTHENTICATED, got {_describe(reply)}")
+        raise CheckFailed(f"{what}: expected NACK NOT_AUTHENTICATED, got {show(reply)}")
 
 
 async def _accepted(probe: Probe, frame: bytes, what: str) -> None:
     seq, msg_type = frame[3], frame[4]
     reply = await _send(probe, frame, seq)
     if not (isinstance(reply, Ack) and reply.acked_type == msg_type):
-        raise CheckFailed(f"{what}: expected ACK, got {_describe(reply)}")
+        raise CheckFailed(f"{what}: expected ACK, got {show(reply)}")
 
 
 def _sign(probe: Probe, signing: SigningTransport, message: Message) -> bytes:
     return signing.signer.sign(probe.next_seq(), message.TYPE, message.encode_payload())
-
-
-def _level(level: int) -> SetOutput:
-    return SetOutput(0b1, level, Waveform.CONSTANT, 0, 0)
 
 
 def _state(status: Status) -> tuple[tuple[int, ...], int]:
@@ -285,14 +180,14 @@ async def _unchanged(probe: Probe, before: Status, what: str) -> None:
 
 
 async def _level_one_on(probe: Probe, signing: SigningTransport) -> Status:
-    await _accepted(probe, _sign(probe, signing, _level(1)), "signed SET_OUTPUT")
+    await _accepted(probe, _sign(probe, signing, one_on(1)), "signed SET_OUTPUT")
     return await probe.wait_status(lambda s: s.intensities[0] == 1, "zone 0 at level 1")
 
 
 # -- the checks ----------------------------------------------------------------
 
 
-@check("authenticated mode: INFO then SESSION; the run signs with the device's key", "10.1")
+@SESSION.check("authenticated mode: INFO then SESSION; the run signs with the device's key", "10.1")
 async def _auth_session(probe: Probe) -> str:
     info, session = await _session_after_info(probe)
     if session is None:
@@ -338,10 +233,6 @@ async def _auth_session(probe: Probe) -> str:
     return f"key id {session.key_id:08x}; state changes are signed from here on"
 
 
-# Signing must be set up before any other check changes state.
-CHECKS.insert(0, CHECKS.pop())
-
-
 @check("unsigned state changes are NACKed NOT_AUTHENTICATED and change nothing", "10.2")
 async def _unsigned(probe: Probe) -> str:
     mode = _mode(probe)
@@ -378,7 +269,7 @@ async def _signed(probe: Probe) -> str:
     _, signing = _keyed(probe)
     await _level_one_on(probe, signing)
     signing.signer.counter += 1000  # a host whose last 1000 frames were lost
-    await _accepted(probe, _sign(probe, signing, _level(2)), "SET_OUTPUT 1000 counters ahead")
+    await _accepted(probe, _sign(probe, signing, one_on(2)), "SET_OUTPUT 1000 counters ahead")
     await probe.wait_status(lambda s: s.intensities[0] == 2, "zone 0 at level 2")
     await _accepted(probe, _sign(probe, signing, Keepalive()), "signed KEEPALIVE")
     return f"accepted up to counter {signing.signer.counter}"
@@ -387,7 +278,7 @@ async def _signed(probe: Probe) -> str:
 @check("a replayed signed frame is refused and changes nothing", "10.2")
 async def _replay(probe: Probe) -> str:
     _, signing = _keyed(probe)
-    frame = _sign(probe, signing, _level(1))
+    frame = _sign(probe, signing, one_on(1))
     await _accepted(probe, frame, "signed SET_OUTPUT")
     await probe.wait_status(lambda s: s.intensities[0] == 1, "zone 0 at level 1")
     await probe.expect_ack(StopAll())
@@ -400,8 +291,8 @@ async def _replay(probe: Probe) -> str:
 @check("a signed frame older than one accepted (reordered) is refused", "10.2")
 async def _reordered(probe: Probe) -> str:
     _, signing = _keyed(probe)
-    older = _sign(probe, signing, _level(1))
-    newer = _sign(probe, signing, _level(2))
+    older = _sign(probe, signing, one_on(1))
+    newer = _sign(probe, signing, one_on(2))
     await _accepted(probe, newer, "the newer SET_OUTPUT")
     before = await probe.wait_status(lambda s: s.intensities[0] == 2, "zone 0 at level 2")
     await _accepted(probe, _sign(probe, signing, Keepalive()), "signed KEEPALIVE")
@@ -420,7 +311,7 @@ async def _forged(probe: Probe) -> str:
     nonce = bytes(mode.session.nonce)
     key = mode.key if mode.key is not None else bytes(nmp_auth.KEY_SIZE)
     counter = mode.signing.signer.counter + 1 if mode.signing is not None else 1
-    payload = _level(1).encode_payload()
+    payload = one_on(1).encode_payload()
 
     def signed(with_key: bytes, with_nonce: bytes) -> bytes:
         seq = probe.next_seq()
@@ -463,7 +354,7 @@ async def _other_link(probe: Probe) -> str:
         if theirs == signing.signer.nonce:
             raise CheckFailed(f"two links were given the same nonce {theirs.hex()}")
         seq = second.next_seq()
-        frame = signing.signer.sign(seq, MsgType.SET_OUTPUT, _level(1).encode_payload())
+        frame = signing.signer.sign(seq, MsgType.SET_OUTPUT, one_on(1).encode_payload())
         before = await second.status()
         await _refused(second, frame, "a SET_OUTPUT signed for the first link, on the second")
         await _unchanged(second, before, "a frame signed for another link")
@@ -505,11 +396,11 @@ async def _open_without_key(probe: Probe) -> str:
     seq = probe.next_seq()
     reply = await _send(probe, encode(GetInfo(), seq), seq)
     if not isinstance(reply, Info):
-        raise CheckFailed(f"GET_INFO: expected INFO, got {_describe(reply)}")
+        raise CheckFailed(f"GET_INFO: expected INFO, got {show(reply)}")
     seq = probe.next_seq()
     reply = await _send(probe, encode(GetStatus(), seq), seq)
     if not isinstance(reply, Status):
-        raise CheckFailed(f"GET_STATUS: expected STATUS, got {_describe(reply)}")
+        raise CheckFailed(f"GET_STATUS: expected STATUS, got {show(reply)}")
     session = await _get_session(probe)
     if bytes(session.nonce) != bytes(mode.session.nonce):
         raise CheckFailed("GET_SESSION drew a new nonce on the same link")
@@ -537,15 +428,15 @@ async def _rate_limit(probe: Probe) -> str:
             signing.signer.counter + 1,
             seq,
             MsgType.SET_OUTPUT,
-            _level(1).encode_payload(),
+            one_on(1).encode_payload(),
         )
         await _refused(probe, frame, f"bad tag {attempt + 1}")
-    await _refused(probe, _sign(probe, signing, _level(1)), "a correct frame, allowance spent")
+    await _refused(probe, _sign(probe, signing, one_on(1)), "a correct frame, allowance spent")
     seq = probe.next_seq()
     await _accepted(probe, encode(StopAll(), seq), "unsigned STOP_ALL, allowance spent")
     await _unchanged(probe, before, "a frame sent while the allowance was spent")
     await asyncio.sleep(nmp_auth.FAILURE_REFILL_S * 1.5)
-    await _accepted(probe, _sign(probe, signing, _level(1)), "a correct frame after refilling")
+    await _accepted(probe, _sign(probe, signing, one_on(1)), "a correct frame after refilling")
     return (
         f"{nmp_auth.FAILURE_BURST} bad tags spent the allowance; a correct frame was refused, "
         "then accepted once it refilled"
