@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Sequence
+import math
+import urllib.parse
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
 
 from massager_sdk.cli.exitcodes import ExitCode
 from massager_sdk.cli.output import console, emit_json, is_terminal
+
+T = TypeVar("T")
 
 
 def conformance(args: argparse.Namespace) -> int:
@@ -39,7 +44,7 @@ def conformance(args: argparse.Namespace) -> int:
         def show(result: CheckResult) -> None:
             emit_json(result.to_dict())
 
-        results = asyncio.run(run_conformance(args.device, on_result=show))
+        results = _run(run_conformance(args.device, on_result=show), args.device)
     elif is_terminal():
         from rich.progress import Progress
 
@@ -49,17 +54,32 @@ def conformance(args: argparse.Namespace) -> int:
             def tick(result: CheckResult) -> None:
                 progress.update(task, advance=1, description=result.name)
 
-            results = asyncio.run(run_conformance(args.device, on_result=tick))
+            results = _run(run_conformance(args.device, on_result=tick), args.device)
     else:
 
         def line(result: CheckResult) -> None:
             print(f"{_mark(result, plain=True)}  §{result.section}  {result.name}", flush=True)
 
-        results = asyncio.run(run_conformance(args.device, on_result=line))
+        results = _run(run_conformance(args.device, on_result=line), args.device)
     strict = bool(getattr(args, "strict", False))
     if not args.json:
         _table(out, results, args.device)
     return ExitCode.FAILED if run_failed(results, strict=strict) else ExitCode.OK
+
+
+def _run(main: Coroutine[Any, Any, T], url: str) -> T:
+    """Run the suite; on a virtual clock when the device is the embedded simulator.
+
+    A ``sim://`` device lives in this process, on this loop's clock, so the checks
+    that wait for minutes of device time (a pad heating to its cut-off, a battery
+    draining) take a moment instead of minutes; the device cannot tell. Any other
+    device keeps real time.
+    """
+    if urllib.parse.urlsplit(url).scheme == "sim":
+        from massager_simulator.clock import run as run_on_clock
+
+        return run_on_clock(main, speed=math.inf)
+    return asyncio.run(main)
 
 
 async def _protocol_of(url: str) -> str | None:

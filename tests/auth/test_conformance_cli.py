@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from massager_simulator.auth import label_secret
 
 from tests.cli.helpers import massager
@@ -13,12 +12,9 @@ from tests.cli.helpers import massager
 URL = "sim://heat4-auth"
 
 
-# The embedded simulator runs in real time: the heater's and the battery's fault
-# checks alone take over a minute.
-@pytest.mark.timeout(300)
 def test_with_the_label_key_every_check_runs_signed_and_passes() -> None:
     key = label_secret("H4A-000001").hex()
-    result = massager("conformance", "--device", URL, "--key", key, "--json", timeout=280)
+    result = massager("conformance", "--device", URL, "--key", key, "--json", timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     # heat4-auth is not built for test: the faults come from the embedded bench, and

@@ -400,3 +400,17 @@ def test_set_a_malformed_pattern_says_what_is_accepted(profile_env: dict[str, st
     result = massager("set", "--intensity", "3", "--pattern", "100", env=profile_env)
     assert result.returncode == 2
     assert "--pattern: bad step '100'" in result.stderr and "PERCENT/SECONDS" in result.stderr
+
+
+def test_conformance_on_the_embedded_simulator_runs_on_its_virtual_clock() -> None:
+    """The embedded device shares the process's clock, so the checks that need minutes
+    of device time (a pad heating from room temperature to its cut-off, then cooling;
+    a battery stepped down) run to the end within a timeout they could not meet in
+    real time (about two minutes)."""
+    result = massager("conformance", "--device", "sim://heat4?test_mode=true", "--json", timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    overheat = next(line for line in lines if "stuck on is cut off" in line["name"])
+    assert overheat["passed"] and overheat["tested"], overheat
+    assert "cut off at" in overheat["detail"] and "cleared at" in overheat["detail"]
+    assert all(line["passed"] for line in lines if line["tested"])
