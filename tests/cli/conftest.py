@@ -16,16 +16,20 @@ from tests.cli.helpers import MASSAGER
 class Served:
     """A ``massager simulate --tcp`` process and the URL it printed."""
 
+    #: How the device is served, and how the URL it prints starts.
+    LINK: tuple[str, ...] = ("--tcp", "127.0.0.1:0")
+    URL_START = "tcp://127.0.0.1:"
+
     def __init__(self, *args: str) -> None:
         self.process = subprocess.Popen(
-            [str(MASSAGER), "simulate", "--tcp", "127.0.0.1:0", *args],
+            [str(MASSAGER), "simulate", *self.LINK, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         assert self.process.stdout is not None
         self.url = self.process.stdout.readline().strip()
-        assert self.url.startswith("tcp://127.0.0.1:"), self.url
+        assert self.url.startswith(self.URL_START), self.url
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import signal
-import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -28,33 +26,14 @@ from massager_sdk.safety import HealthProfile
 from massager_sdk.transports import open_transport
 from massager_sdk.transports.serialport import SerialTransport
 from tests.cli.conftest import Served
-from tests.cli.helpers import MASSAGER, massager
+from tests.cli.helpers import massager
 
 
-class ServedOnPty:
+class ServedOnPty(Served):
     """A ``massager simulate --serial`` process (a real pseudo-terminal) and its URL."""
 
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [str(MASSAGER), "simulate", "--serial", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        self.url = self.process.stdout.readline().strip()
-        assert self.url.startswith("serial:///dev/"), self.url
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        assert self.process.stdout is not None
-        self.process.stdout.close()
+    LINK = ("--serial",)
+    URL_START = "serial:///dev/"
 
 
 @pytest.fixture
