@@ -8,13 +8,18 @@ Exits 1 when a target is missed.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import pkgutil
 import re
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks.harness import Report
+from massager_sdk.safety.ledger import LEDGER_ENV
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 HEADER = """# Performance
@@ -40,6 +45,23 @@ def record(module: str, report: Report) -> None:
     DOC.write_text(text)
 
 
+@contextlib.contextmanager
+def own_ledger(name: str) -> Iterator[None]:
+    """A session ledger of the benchmark's own (``$MASSAGER_LEDGER``, which the processes
+    it starts inherit): sessions recorded in the user's ledger would carry over into the
+    runs (rest periods, session time used) and the runs into the user's history."""
+    before = os.environ.get(LEDGER_ENV)
+    with tempfile.TemporaryDirectory(prefix="massager-bench-") as tmp:
+        os.environ[LEDGER_ENV] = str(Path(tmp) / f"{name}.sqlite3")
+        try:
+            yield
+        finally:
+            if before is None:
+                del os.environ[LEDGER_ENV]
+            else:
+                os.environ[LEDGER_ENV] = before
+
+
 def main(argv: list[str]) -> int:
     """Run the selected benchmarks; 1 if a target is missed."""
     import benchmarks
@@ -53,7 +75,8 @@ def main(argv: list[str]) -> int:
     for name in names:
         module = importlib.import_module(f"benchmarks.{name}")
         print(f"== {name}", flush=True)
-        report: Report = module.run()
+        with own_ledger(name):
+            report: Report = module.run()
         print(report.markdown(), flush=True)
         record(name, report)
         if not report.ok:
