@@ -151,6 +151,20 @@ DEPRECATED_PROFILE = (
 )
 
 
+def _old_profile(self: ConnectOptions) -> HealthProfile | None:
+    """The old name of :attr:`ConnectOptions.health_profile` (deprecated; warns)."""
+    warnings.warn(
+        "ConnectOptions.profile is deprecated: use health_profile", DeprecationWarning, stacklevel=2
+    )
+    return self.health_profile
+
+
+# Reading the old name gives the health profile, with a warning. The init-only
+# ``profile`` left its default (None) as a class attribute, which would read as "no
+# profile" whatever was given; ``__init__`` keeps its own copy of that default.
+setattr(ConnectOptions, "profile", property(_old_profile))  # noqa: B010 - mypy knows no such field
+
+
 def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 

@@ -46,6 +46,10 @@ def test_the_old_keyword_warns_and_sets_the_health_profile() -> None:
     assert options.health_profile is person and rest == {"baud": 9600}
     with pytest.raises(TypeError, match="health_profile= only"):
         ConnectOptions.split(None, {"profile": person, "health_profile": person})
+    # Reading the old attribute gives the health profile (never a silent None).
+    with pytest.warns(DeprecationWarning, match="use health_profile"):
+        assert getattr(ConnectOptions(health_profile=person), "profile") is person  # noqa: B009
+    assert ConnectOptions().health_profile is None
 
 
 def test_the_health_verb_and_flag_and_their_old_names(tmp_path: Path) -> None:
