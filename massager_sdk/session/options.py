@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -153,6 +154,10 @@ DEPRECATED_PROFILE = (
 
 def _old_profile(self: ConnectOptions) -> HealthProfile | None:
     """The old name of :attr:`ConnectOptions.health_profile` (deprecated; warns)."""
+    if sys._getframe(1).f_code.co_filename == dataclasses.__file__:
+        # ``dataclasses.replace`` copies the init-only alias by reading it: give it
+        # nothing, so a copy neither warns nor passes the old keyword on.
+        return None
     warnings.warn(
         "ConnectOptions.profile is deprecated: use health_profile", DeprecationWarning, stacklevel=2
     )

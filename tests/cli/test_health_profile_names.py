@@ -50,6 +50,11 @@ def test_the_old_keyword_warns_and_sets_the_health_profile() -> None:
     with pytest.warns(DeprecationWarning, match="use health_profile"):
         assert getattr(ConnectOptions(health_profile=person), "profile") is person  # noqa: B009
     assert ConnectOptions().health_profile is None
+    # A copy (dataclasses.replace under the hood) keeps the profile and says nothing.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        copy = ConnectOptions(health_profile=person).replace(timeout=2.0)
+    assert copy.health_profile is person and copy.timeout == 2.0
 
 
 def test_the_health_verb_and_flag_and_their_old_names(tmp_path: Path) -> None:
