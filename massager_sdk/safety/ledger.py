@@ -7,18 +7,27 @@ stops. The safety policy reads it when a session is about to start, so the sessi
 clock, the rest and the thermal dose carry over from one process to the next.
 
 Writes are short transactions in WAL mode with a busy timeout, so two processes may
-use the ledger at once. Anything wrong with the file raises :class:`LedgerError`,
-which the policy turns into a refusal: no session starts without its history.
+use the ledger at once. Every policy of a process shares one connection
+(:meth:`Ledger.shared`), and what arrives at the status rate (telemetry, the session's
+clocks, level changes while on) is written in batches: one transaction at most every
+:data:`FLUSH_S` for all the process's devices, instead of two per status of each, which
+is what lets one bridge keep a thousand devices. What changes a session's course (its
+start, its end, using its time, refusals, stops) is written at once, with anything
+waiting before it. Anything wrong with the file raises :class:`LedgerError`, which the
+policy turns into a refusal: no session starts without its history.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import dataclasses
 import json
 import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +41,11 @@ RETENTION_ENV = "MASSAGER_LEDGER_RETENTION_DAYS"
 DEFAULT_RETENTION_DAYS = 90.0
 #: How long a write waits for another process's transaction before it fails.
 BUSY_TIMEOUT_S = 5.0
+#: Status-rate writes wait at most this long (real time) for others to go with them: a
+#: process that dies loses at most the statuses of its last second or two.
+FLUSH_S = 1.0
+#: A batch this large is written at once, however young.
+MAX_BATCH = 20_000
 _SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -165,6 +179,48 @@ class Sample:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class SessionUpdate:
+    """A session's clocks and dose at Unix time ``t``, for :meth:`Ledger.update_session`.
+
+    ``levels``, ``heat_c`` and ``temperature_c`` only raise the session's peaks.
+    While ``off_since`` is ``None`` the outputs are on and the session has not ended;
+    ``end_reason`` marks the moment they went off, and how.
+    """
+
+    t: float
+    on_s: float
+    contact_s: float
+    over: bool
+    off_since: float | None
+    dose_min: float
+    levels: tuple[int, ...]
+    heat_c: float | None
+    temperature_c: float | None = None
+    end_reason: str | None = None
+
+    def then(self, newer: SessionUpdate) -> SessionUpdate:
+        """``newer``, keeping the peaks of both: two updates written as one."""
+        return dataclasses.replace(
+            newer,
+            levels=tuple(max(a, b) for a, b in zip(self.levels, newer.levels, strict=False)),
+            heat_c=_highest(self.heat_c, newer.heat_c),
+            temperature_c=_highest(self.temperature_c, newer.temperature_c),
+        )
+
+
+def _highest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+@dataclasses.dataclass(slots=True)
+class _Waiting:
+    """A session's updates not written yet, as one, and the highest dose among them."""
+
+    update: SessionUpdate
+    peak_dose_min: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class LedgerEvent:
     """A refusal, a stop or a device event, as recorded."""
 
@@ -179,7 +235,15 @@ class Ledger:
     Opening creates the file and its folder when missing, checks that it can be
     written and removes history older than ``retention_days`` (default
     :func:`default_retention_days`). Raises :class:`LedgerError` when the file is corrupt or
-    cannot be written. Safe to share between threads; every process opens its own.
+    cannot be written. Safe to share between threads; every process opens its own,
+    and the policies of a process share one (:meth:`shared`).
+
+    :meth:`record` batches status-rate writes: they are written together, in one
+    transaction, by the first call at least ``flush_s`` after the last batch (in real
+    time, or in the Unix time the updates carry, whichever comes first), by any other
+    write or read of this ledger, by :meth:`flush` and on closing (also at the
+    interpreter's exit). A batch that cannot be written fails the ledger: every later
+    call raises the same :class:`LedgerError`.
     """
 
     def __init__(
@@ -188,6 +252,7 @@ class Ledger:
         *,
         retention_days: float | None = None,
         busy_timeout_s: float = BUSY_TIMEOUT_S,
+        flush_s: float = FLUSH_S,
     ) -> None:
         self.path = Path(path) if path is not None else default_ledger_path()
         self.retention_days = (
@@ -195,7 +260,14 @@ class Ledger:
         )
         if not self.retention_days > 0:
             raise LedgerError(f"retention_days must be above 0, not {self.retention_days!r}")
+        self.flush_s = flush_s
         self._lock = threading.Lock()
+        self._samples: list[tuple[int, float, str, float | None, float | None]] = []
+        self._updates: dict[int, _Waiting] = {}
+        self._flushed_at = time.monotonic()
+        self._first_t: float | None = None  #: Unix time of the oldest update waiting
+        self._failed: LedgerError | None = None  #: a batch that could not be written
+        self._closed = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._db = sqlite3.connect(
@@ -223,6 +295,26 @@ class Ledger:
             if isinstance(exc, LedgerError):
                 raise
             raise self._error("cannot be used", exc) from exc
+        _OPEN.add(self)
+
+    @classmethod
+    def shared(cls, path: str | os.PathLike[str] | None = None) -> Ledger:
+        """This process's ledger at ``path`` (default :func:`default_ledger_path`).
+
+        Opened on first use and shared by every caller in the process while any holds
+        it, so that the status-rate writes of all its devices go in one batch. A ledger
+        that failed or was closed is opened anew. Raises :class:`LedgerError` as opening
+        does (the retention setting is checked on every call).
+        """
+        where = Path(path) if path is not None else default_ledger_path()
+        retention = default_retention_days()
+        key = (os.getpid(), os.path.abspath(where), retention)
+        with _SHARED_LOCK:
+            ledger = _SHARED.get(key)
+            if ledger is None or ledger._failed is not None or ledger._closed:
+                ledger = cls(where, retention_days=retention)
+                _SHARED[key] = ledger
+            return ledger
 
     # ---------------------------------------------------------------- writing
 
@@ -256,48 +348,70 @@ class Ledger:
         temperature_c: float | None = None,
         end_reason: str | None = None,
     ) -> None:
-        """Write a session's clocks and dose at ``t`` and raise its peaks.
+        """Write a session's clocks and dose at ``t`` and raise its peaks, at once.
 
         While ``off_since`` is ``None`` the outputs are on and the session has not
         ended; ``end_reason`` marks the moment they went off, and how.
         """
+        update = SessionUpdate(
+            t,
+            on_s,
+            contact_s,
+            over,
+            off_since,
+            dose_min,
+            tuple(levels),
+            heat_c,
+            temperature_c,
+            end_reason,
+        )
+        self.update(session, update)
+
+    def update(self, session: int, update: SessionUpdate) -> None:
+        """:meth:`update_session` with a :class:`SessionUpdate`: written at once."""
         with self._write() as db:
-            row = db.execute("SELECT peak_levels FROM sessions WHERE id = ?", (session,)).fetchone()
-            if row is None:
-                raise sqlite3.DatabaseError(f"session {session} is missing from the ledger")
-            peaks = json.loads(row[0]) or [0] * len(levels)
-            peaks = [max(a, b) for a, b in zip(peaks, levels, strict=False)]
-            on = off_since is None
-            db.execute(
-                """UPDATE sessions SET updated = ?, on_s = ?, contact_s = ?, over = ?,
-                   off_since = ?, dose_min = ?, peak_dose_min = MAX(peak_dose_min, ?),
-                   peak_levels = ?,
-                   peak_heat_c = MAX(COALESCE(peak_heat_c, ?), COALESCE(?, peak_heat_c)),
-                   peak_temp_c = MAX(COALESCE(peak_temp_c, ?), COALESCE(?, peak_temp_c)),
-                   ended = CASE WHEN ? THEN NULL WHEN ? IS NOT NULL THEN ? ELSE ended END,
-                   end_reason = CASE WHEN ? THEN NULL ELSE COALESCE(?, end_reason) END
-                   WHERE id = ?""",
-                (
-                    t,
-                    on_s,
-                    contact_s,
-                    int(over),
-                    off_since,
-                    dose_min,
-                    dose_min,
-                    json.dumps(peaks),
-                    heat_c,
-                    heat_c,
-                    temperature_c,
-                    temperature_c,
-                    on,
-                    end_reason,
-                    t,
-                    on,
-                    end_reason,
-                    session,
-                ),
-            )
+            self._update(db, session, update, update.dose_min)
+
+    def record(self, session: int, update: SessionUpdate, sample: Sample | None = None) -> None:
+        """Write a session's clocks (and a telemetry ``sample``) with the next batch.
+
+        The status-rate write: updates of one session waiting together are written
+        as one (the newest, with the peaks of all). An update with an ``end_reason``
+        is written at once.
+        """
+        with self._lock:
+            self._usable()
+            if sample is not None:
+                levels = json.dumps(list(sample.levels))
+                self._samples.append(
+                    (session, sample.t, levels, sample.heat_target_c, sample.temperature_c)
+                )
+            waiting = self._updates.get(session)
+            if waiting is None:
+                self._updates[session] = _Waiting(update, update.dose_min)
+            else:
+                waiting.update = waiting.update.then(update)
+                waiting.peak_dose_min = max(waiting.peak_dose_min, update.dose_min)
+            if self._first_t is None:
+                self._first_t = update.t
+            if (
+                update.end_reason is not None
+                or len(self._samples) + len(self._updates) >= MAX_BATCH
+                or time.monotonic() - self._flushed_at >= self.flush_s
+                # A scaled clock (a simulated device at --speed) runs ahead of real time:
+                # a batch never spans more than flush_s of the time it records either.
+                or update.t - self._first_t >= self.flush_s
+            ):
+                with self._transaction():
+                    pass  # a transaction writes what waits first
+
+    def flush(self) -> None:
+        """Write what :meth:`record` holds now."""
+        with self._lock:
+            self._usable()
+            if self._samples or self._updates:
+                with self._transaction():
+                    pass
 
     def add_sample(
         self,
@@ -389,9 +503,21 @@ class Ledger:
         return [LedgerEvent(r[0], r[1], r[2]) for r in rows]
 
     def close(self) -> None:
-        """Close the file (the ledger cannot be used afterwards)."""
+        """Write what waits, and close the file (the ledger cannot be used afterwards).
+
+        Raises :class:`LedgerError` when what waited cannot be written (the file is
+        closed all the same).
+        """
         with self._lock:
-            self._db.close()
+            if self._closed:
+                return
+            try:
+                if self._failed is None and (self._samples or self._updates):
+                    with self._transaction():
+                        pass
+            finally:
+                self._closed = True
+                self._db.close()
 
     def __enter__(self) -> Ledger:
         return self
@@ -419,30 +545,116 @@ class Ledger:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One transaction, taken at once so that a busy ledger waits here, not mid-way."""
+        """One transaction, with what :meth:`record` holds written first."""
         with self._lock:
+            self._usable()
+            with self._transaction() as db:
+                yield db
+
+    def _usable(self) -> None:
+        """Raise when closed or failed (the lock is held)."""
+        if self._failed is not None:
+            raise self._failed
+        if self._closed:
+            raise self._error("cannot be written", sqlite3.ProgrammingError("it was closed"))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One transaction (the lock is held), taken at once so that a busy ledger waits
+        here, not mid-way; it begins with the batch :meth:`record` holds. When that
+        batch cannot be written, the ledger fails for good (see the class)."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._error("cannot be written", exc) from exc
+        try:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise self._error("cannot be written", exc) from exc
-            try:
-                yield self._db
+                self._write_batch(self._db)
             except (sqlite3.Error, ValueError, TypeError) as exc:
-                # A damaged row (bad JSON, a wrong type) is a damaged ledger, like a bad page.
-                self._db.execute("ROLLBACK")
-                raise self._error("cannot be written", exc) from exc
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            try:
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._db.execute("ROLLBACK")
-                raise self._error("cannot be written", exc) from exc
+                self._failed = self._error("cannot be written", exc)
+                raise self._failed from exc
+            yield self._db
+        except LedgerError:
+            self._db.execute("ROLLBACK")
+            raise
+        except (sqlite3.Error, ValueError, TypeError) as exc:
+            # A damaged row (bad JSON, a wrong type) is a damaged ledger, like a bad page.
+            self._db.execute("ROLLBACK")
+            raise self._error("cannot be written", exc) from exc
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._db.execute("ROLLBACK")
+            self._failed = self._error("cannot be written", exc)
+            raise self._failed from exc
+        self._samples.clear()
+        self._updates.clear()
+        self._flushed_at = time.monotonic()
+        self._first_t = None
+
+    def _write_batch(self, db: sqlite3.Connection) -> None:
+        if self._samples:
+            db.executemany(
+                "INSERT INTO samples (session, t, levels, heat_target_c, temperature_c) "
+                "VALUES (?, ?, ?, ?, ?)",
+                self._samples,
+            )
+        for session, waiting in self._updates.items():
+            self._update(db, session, waiting.update, waiting.peak_dose_min)
+
+    @staticmethod
+    def _update(
+        db: sqlite3.Connection, session: int, update: SessionUpdate, peak_dose_min: float
+    ) -> None:
+        row = db.execute("SELECT peak_levels FROM sessions WHERE id = ?", (session,)).fetchone()
+        if row is None:
+            raise sqlite3.DatabaseError(f"session {session} is missing from the ledger")
+        levels = update.levels
+        peaks = json.loads(row[0]) or [0] * len(levels)
+        peaks = [max(a, b) for a, b in zip(peaks, levels, strict=False)]
+        on = update.off_since is None
+        heat, temperature, end_reason = update.heat_c, update.temperature_c, update.end_reason
+        db.execute(
+            """UPDATE sessions SET updated = ?, on_s = ?, contact_s = ?, over = ?,
+               off_since = ?, dose_min = ?, peak_dose_min = MAX(peak_dose_min, ?),
+               peak_levels = ?,
+               peak_heat_c = MAX(COALESCE(peak_heat_c, ?), COALESCE(?, peak_heat_c)),
+               peak_temp_c = MAX(COALESCE(peak_temp_c, ?), COALESCE(?, peak_temp_c)),
+               ended = CASE WHEN ? THEN NULL WHEN ? IS NOT NULL THEN ? ELSE ended END,
+               end_reason = CASE WHEN ? THEN NULL ELSE COALESCE(?, end_reason) END
+               WHERE id = ?""",
+            (
+                update.t,
+                update.on_s,
+                update.contact_s,
+                int(update.over),
+                update.off_since,
+                update.dose_min,
+                max(peak_dose_min, update.dose_min),
+                json.dumps(peaks),
+                heat,
+                heat,
+                temperature,
+                temperature,
+                on,
+                end_reason,
+                update.t,
+                on,
+                end_reason,
+                session,
+            ),
+        )
 
     def _read(self, sql: str, args: Sequence[object]) -> list[sqlite3.Row]:
         with self._lock:
+            self._usable()
             try:
+                if self._samples or self._updates:
+                    with self._transaction():
+                        pass  # this process's own batch first: it reads what it wrote
                 cur = self._db.execute(sql, args)
                 cur.row_factory = sqlite3.Row
                 return cur.fetchall()
@@ -485,3 +697,17 @@ def _record(row: sqlite3.Row) -> SessionRecord:
         peak_levels=tuple(json.loads(row["peak_levels"])),
         refusals=row["refusals"],
     )
+
+
+#: Every open ledger, so that what waits is written at the interpreter's exit.
+_OPEN: weakref.WeakSet[Ledger] = weakref.WeakSet()
+#: :meth:`Ledger.shared`'s ledgers, by process, path and retention; held by their users.
+_SHARED: weakref.WeakValueDictionary[tuple[int, str, float], Ledger] = weakref.WeakValueDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_all() -> None:
+    for ledger in list(_OPEN):
+        with contextlib.suppress(LedgerError, sqlite3.Error):
+            ledger.close()

@@ -198,6 +198,11 @@ class SafetyPolicy:
         return self.health_profile
 
     @property
+    def ledger(self) -> Ledger | None:
+        """The session ledger this policy reads and writes (``None``: none, or it failed)."""
+        return self._chain.history.ledger
+
+    @property
     def keepalive_interval_s(self) -> float:
         """How often the host should feed the device watchdog while anything is on.
 
@@ -499,7 +504,8 @@ def _open_ledger(choice: LedgerChoice) -> Ledger | LedgerError | None:
     if choice != "default":
         return choice
     try:
-        return Ledger()
+        # One per process: every device's status-rate writes go in one batch.
+        return Ledger.shared()
     except LedgerError as exc:
         logger.error("%s", exc)
         return exc

@@ -164,10 +164,16 @@ def test_a_damaged_row_is_a_ledger_error_not_a_crash(_private_ledger: Path) -> N
     host_policy.outputs_changed([1, 0, 0, 0], None, now=0.0)
     with sqlite3.connect(_private_ledger) as db:
         db.execute("UPDATE sessions SET peak_levels = 'not json'")
-    # The running host's next write fails safe: a stop, not an exception.
+    # The status goes with the process's next batch; the batch cannot be written (the
+    # row it updates is damaged), and that fails the ledger: the host's next write fails
+    # safe, a stop, not an exception.
     report = DeviceStatus((1, 0, 0, 0), None, 30.0, None, None, False, 0, frozenset())
     host_policy.observe_status(report, now=1.0)
-    assert [a.kind for a in host_policy.required_actions(1.0)] == ["stop_all"]
+    with pytest.raises(LedgerError, match="cannot be written"):
+        Ledger.shared().flush()
+    assert host_policy.required_actions(1.0) == []
+    host_policy.observe_status(report, now=2.0)
+    assert [a.kind for a in host_policy.required_actions(2.0)] == ["stop_all"]
     # A new host cannot read the history: it refuses, it does not crash.
     refusal = refused_everything(SafetyPolicy(heat_device(sensor=False)))
     assert "cannot be read" in str(refusal)

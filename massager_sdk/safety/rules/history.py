@@ -4,8 +4,9 @@ Before a session starts, the latest session of the same device, written by any
 process, is read back: when its rest is not over, its on-time, heat contact and
 whether it used its time carry over, and its thermal dose carries over, decayed for
 the time since. While a session runs, its clocks, peaks, telemetry (at the status
-rate), refusals and stops are written. A ledger that cannot be opened, read or
-written refuses every output: no session runs without its history.
+rate), refusals and stops are written: what comes at the status rate (telemetry, level
+changes while on) with the ledger's next batch, the rest at once. A ledger that cannot
+be opened, read or written refuses every output: no session runs without its history.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 
 from massager_sdk.errors import SafetyRefusal
 from massager_sdk.model import DeviceEvent, DeviceStatus, EventKind
-from massager_sdk.safety.ledger import Ledger, LedgerError, SessionRecord
+from massager_sdk.safety.ledger import Ledger, LedgerError, Sample, SessionRecord, SessionUpdate
 from massager_sdk.safety.limits import Limit
 from massager_sdk.safety.rules.base import PolicyState, Rule, refusal
 from massager_sdk.safety.rules.heat import HeatGuard
@@ -139,6 +140,8 @@ class SessionHistory(Rule):
         if was_on and not on:
             reason = self.state.stop_owed or "stopped by the host"
             self._write(now, end_reason=reason)
+        elif was_on:
+            self._record(now)  # levels changing while on: the status rate, not a turn
         else:
             self._write(now)
 
@@ -146,18 +149,9 @@ class SessionHistory(Rule):
         """Record telemetry and the session's clocks at the status rate."""
         if self.ledger is None or self._row is None:
             return
-        try:
-            self.ledger.add_sample(
-                self._row,
-                self.wall(now),
-                status.intensities,
-                status.heat_target_c,
-                status.temperature_c,
-            )
-        except LedgerError as exc:
-            self._fail(exc)
-            return
-        self._write(now, temperature_c=status.temperature_c)
+        wall = self.wall(now)
+        sample = Sample(wall, status.intensities, status.heat_target_c, status.temperature_c)
+        self._record(now, temperature_c=status.temperature_c, sample=sample)
 
     def observe_event(self, event: DeviceEvent, now: float) -> None:
         """Record events that change what the outputs do."""
@@ -186,30 +180,40 @@ class SessionHistory(Rule):
         except LedgerError as exc:
             self._fail(exc)
 
-    def _write(
-        self,
-        now: float,
-        *,
-        end_reason: str | None = None,
-        temperature_c: float | None = None,
-    ) -> None:
+    def _update(
+        self, now: float, end_reason: str | None = None, temperature_c: float | None = None
+    ) -> SessionUpdate:
+        session = self._session
+        return SessionUpdate(
+            self.wall(now),
+            on_s=session.on_s,
+            contact_s=session.contact_s,
+            over=session.over,
+            off_since=None if self.state.outputs_on else self._off_wall,
+            dose_min=self._heat.dose.minutes,
+            levels=tuple(self.state.levels),
+            heat_c=self.state.heat,
+            temperature_c=temperature_c,
+            end_reason=end_reason,
+        )
+
+    def _write(self, now: float, *, end_reason: str | None = None) -> None:
+        """Write the session's row at once (a turn in its course)."""
         if self.ledger is None or self._row is None:
             return
-        session = self._session
         try:
-            self.ledger.update_session(
-                self._row,
-                self.wall(now),
-                on_s=session.on_s,
-                contact_s=session.contact_s,
-                over=session.over,
-                off_since=None if self.state.outputs_on else self._off_wall,
-                dose_min=self._heat.dose.minutes,
-                levels=self.state.levels,
-                heat_c=self.state.heat,
-                temperature_c=temperature_c,
-                end_reason=end_reason,
-            )
+            self.ledger.update(self._row, self._update(now, end_reason))
+        except LedgerError as exc:
+            self._fail(exc)
+
+    def _record(
+        self, now: float, *, temperature_c: float | None = None, sample: Sample | None = None
+    ) -> None:
+        """Write the session's row (and ``sample``) with the ledger's next batch."""
+        if self.ledger is None or self._row is None:
+            return
+        try:
+            self.ledger.record(self._row, self._update(now, temperature_c=temperature_c), sample)
         except LedgerError as exc:
             self._fail(exc)
 
