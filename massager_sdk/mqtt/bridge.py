@@ -43,6 +43,7 @@ from massager_sdk.mqtt.config import (
     check_device_url,
     load_user_programs,
 )
+from massager_sdk.mqtt.heap import HeapKeeper
 from massager_sdk.mqtt.node import DeviceNode
 from massager_sdk.mqtt.node_claims import CONTEST_SETTLE_S
 from massager_sdk.mqtt.supervision import Supervisor
@@ -64,7 +65,10 @@ class Bridge:
 
     ``programs`` are the programs offered (default: every built-in). Devices
     come from ``config.devices`` and from :meth:`add_device` (which also takes
-    connection options, such as ``simulator=`` for ``sim://``).
+    connection options, such as ``simulator=`` for ``sim://``). Once its devices
+    have settled the bridge freezes the process's heap (:mod:`~massager_sdk.mqtt.heap`);
+    ``freeze_heap=False`` leaves the cycle collector alone, for a host program
+    that tunes it itself.
     """
 
     def __init__(
@@ -73,6 +77,7 @@ class Bridge:
         *,
         programs: Sequence[str] | None = None,
         device_options: Mapping[str, Any] | None = None,
+        freeze_heap: bool = True,
     ) -> None:
         self.config = config
         #: Options every device is connected with (e.g. the safety ``profile=``).
@@ -102,6 +107,8 @@ class Bridge:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._background = Background()
+        #: Keeps the cycle collector's pauses short once the devices have settled.
+        self.heap = HeapKeeper(enabled=freeze_heap)
 
     @property
     def connections(self) -> int:
@@ -146,6 +153,7 @@ class Bridge:
         self._stopping = True
         await asyncio.gather(*(node.shutdown() for node in self.nodes), return_exceptions=True)
         await self.publish(self.topics.bridge_state, OFFLINE, retain=True)
+        self.heap.close()
         task, self._task = self._task, None
         if task is not None:
             await cancel_and_wait(task)

@@ -196,11 +196,13 @@ class DeviceNode:
             control.close,
         ]
         self.commands.open()
+        self.bridge.heap.changed()
         try:
             await self._take()
             await self._session_end.wait()
             return True
         finally:
+            self.bridge.heap.changed()
             for undo in unsubscribe:
                 undo()
             await self.commands.close()

@@ -69,6 +69,7 @@ class StatePublisher:
         self.last_refusal: str | None = None
         self._dirty = False
         self._state_task: asyncio.Task[None] | None = None
+        self._settling = False  #: a decision whether to publish is scheduled
         self._slow_handle: asyncio.TimerHandle | None = None
         self._last_fast: tuple[Any, ...] | None = None
         self._last_text: str | None = None
@@ -187,17 +188,35 @@ class StatePublisher:
         return state.to_dict()
 
     def changed(self) -> None:
-        """Something in the state may have changed: publish soon (latest wins)."""
+        """Something in the state may have changed: publish soon (latest wins).
+
+        Most calls (a status with nothing new to show) publish nothing, so the
+        decision is a plain callback once the caller is done, and a task is started
+        only to publish.
+        """
         if not self.node.held:
             return
         self._dirty = True
-        if self._state_task is None or self._state_task.done():
-            self._state_task = self.node.spawn(self._publish_dirty())
+        if not self._settling and (self._state_task is None or self._state_task.done()):
+            self._settling = True
+            asyncio.get_running_loop().call_soon(self._settle)
 
-    async def _publish_dirty(self) -> None:
-        while self._dirty:
-            self._dirty = False
-            await self.publish_state(force=False)
+    def _settle(self) -> None:
+        self._settling = False
+        if not self._dirty or (self._state_task is not None and not self._state_task.done()):
+            return
+        self._dirty = False
+        text = self._state_text(force=False)
+        if text is not None:
+            self._state_task = self.node.spawn(self._publish_dirty(text))
+
+    async def _publish_dirty(self, text: str | None) -> None:
+        while text is not None:
+            await self._send_state(text)
+            text = None
+            if self._dirty:
+                self._dirty = False
+                text = self._state_text(force=False)
 
     def slow_refresh_at(self, last_full_at: float) -> float:
         """When this device's slow fields are next due after a full publication."""
@@ -209,12 +228,18 @@ class StatePublisher:
 
     async def publish_state(self, *, force: bool) -> None:
         """Publish the state: at once when a fast field changed, else at the telemetry pace."""
+        text = self._state_text(force=force)
+        if text is not None:
+            await self._send_state(text)
+
+    def _state_text(self, *, force: bool) -> str | None:
+        """The state document to publish now, or ``None``: nothing (new) to publish yet."""
         node = self.node
         if not node.held or node.device_id is None:
-            return
+            return None
         doc = self.document(with_safety=False)
         if doc is None:
-            return
+            return None
         loop = asyncio.get_running_loop()
         now = loop.time()
         fast = fast_view(doc)
@@ -223,7 +248,7 @@ class StatePublisher:
             if now < due:
                 if self._slow_handle is None:
                     self._slow_handle = loop.call_at(due, self._slow_due)
-                return
+                return None
         if self._slow_handle is not None:
             self._slow_handle.cancel()
             self._slow_handle = None
@@ -232,9 +257,14 @@ class StatePublisher:
             doc.update(safety_fields(doc["safety"]))
         text = json.dumps(doc)
         if text == self._last_text and not force:
-            return
+            return None
         self._last_fast, self._last_full_at, self._last_text = fast, now, text
-        await self.bridge.publish(self.bridge.topics.state(node.device_id), text, retain=True)
+        return text
+
+    async def _send_state(self, text: str) -> None:
+        device_id = self.node.device_id
+        if device_id is not None:
+            await self.bridge.publish(self.bridge.topics.state(device_id), text, retain=True)
 
     def _slow_due(self) -> None:
         self._slow_handle = None

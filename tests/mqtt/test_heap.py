@@ -1,0 +1,85 @@
+"""Once its devices have settled, the bridge moves its heap out of the cycle collector's walk.
+
+A full collection walks every object of the process; at a thousand devices that
+held every device up for 100-230 ms several times a minute. After freezing, the
+objects of the settled devices are no longer walked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import weakref
+from collections.abc import Iterator
+
+import pytest
+
+from massager_sdk.mqtt import heap
+from massager_sdk.mqtt.heap import HeapKeeper
+from tests.mqtt.broker import BrokerProcess
+from tests.mqtt.helpers import add, running_bridge
+
+
+@pytest.fixture(autouse=True)
+def _thawed() -> Iterator[None]:
+    """Every test starts and ends with nothing frozen (other tests' objects stay collectable)."""
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+async def test_it_settles_once_the_devices_are_quiet_and_not_more_than_once_a_minute() -> None:
+    loop = asyncio.get_running_loop()
+    keeper = HeapKeeper()
+    keeper.changed()
+    start = loop.time()
+    assert keeper._handle is not None
+    assert keeper._handle.when() == pytest.approx(start + heap.SETTLE_S, abs=0.05)
+    # Devices still coming push it on, but not past LATEST_S after the first.
+    keeper._first_change = start - heap.LATEST_S + 0.5
+    keeper.changed()
+    assert keeper._handle.when() == pytest.approx(start + 0.5, abs=0.05)
+    keeper._settle()
+    assert keeper.settled == 1 and gc.get_freeze_count() > 0
+    # Right after settling, the next change waits for the minute to be over.
+    keeper.changed()
+    assert keeper._handle.when() >= keeper._last_settle + heap.EVERY_S
+    keeper.close()
+    assert keeper._handle is None
+
+
+async def test_garbage_of_a_gone_session_is_collected_when_it_settles_again() -> None:
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+    keeper = HeapKeeper()
+    kept = Cycle()
+    collected: list[bool] = []
+    weakref.finalize(kept, collected.append, True)
+    keeper._settle()  # the cycle is alive: frozen
+    del kept
+    gc.collect()
+    assert collected == []  # frozen objects are not walked
+    keeper._settle()  # unfrozen first: the garbage goes
+    assert collected == [True]
+
+
+async def test_disabled_it_leaves_the_collector_alone() -> None:
+    keeper = HeapKeeper(enabled=False)
+    keeper.changed()
+    assert keeper._handle is None and gc.get_freeze_count() == 0
+
+
+async def test_the_bridge_settles_after_its_device_session_starts(
+    live_broker: BrokerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(heap, "SETTLE_S", 0.2)
+    async with running_bridge(live_broker) as setup:
+        assert setup.bridge.heap.settled == 0
+        await add(setup, "sim://heat4", "desk")
+        for _ in range(100):
+            if setup.bridge.heap.settled:
+                break
+            await asyncio.sleep(0.05)
+        assert setup.bridge.heap.settled == 1 and gc.get_freeze_count() > 0
