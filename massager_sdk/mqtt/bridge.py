@@ -140,6 +140,7 @@ class Bridge:
         """Start the devices of the configuration and the broker connection."""
         if self._task is not None:
             raise RuntimeError("this bridge is already started")
+        self.heap.start()
         for device in self.config.devices:
             self._add_node(device, {})
         self._task = asyncio.get_running_loop().create_task(

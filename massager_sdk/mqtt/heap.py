@@ -4,13 +4,15 @@ A bridge with a thousand devices holds a few million objects. The cycle
 collector's full collections walk all of them: 100-230 ms each in which no
 device is served and no command carried out, several a minute, because the
 status, keepalive and publishing of every device keep promoting short-lived
-objects. Most of the heap (the modules, each device's session, its node) lives
-as long as the device is served, so once the devices have settled the bridge
-collects once and moves everything left out of the collector's reach
-(:func:`gc.freeze`); later collections walk only what came after.
+objects. Most of the heap lives as long as the bridge (its modules) or as long
+as a device is served (its session, its node), so the bridge moves it out of the
+collector's reach (:func:`gc.freeze`): what it holds on starting, at once, and
+what its devices brought once they have settled (no device came for a moment).
+Later collections walk only what came after.
 
-It settles again after devices come or go (unfreezing first, so garbage of a
-gone session is collected then, not kept), at most once a minute.
+Settling walks only what is not frozen yet. After a device went away its
+session's garbage may be among the frozen objects, so the next settling thaws
+everything first and walks it all once; that happens at most once a minute.
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ _log = logging.getLogger("massager_sdk.mqtt")
 SETTLE_S = 2.0
 #: Never later than this after the first change, though devices keep coming.
 LATEST_S = 30.0
-#: At most this often: each settling is one full collection of the whole heap.
+#: After a device went away, at most this often: that settling walks the whole heap.
 EVERY_S = 60.0
 
 
 class HeapKeeper:
-    """Freezes the heap once the devices have settled (see the module)."""
+    """Freezes the heap on starting and once the devices have settled (see the module)."""
 
     def __init__(self, *, enabled: bool = True) -> None:
         self.enabled = enabled
@@ -40,16 +42,24 @@ class HeapKeeper:
         self._handle: asyncio.TimerHandle | None = None
         self._first_change = math.inf
         self._last_settle = -math.inf
+        self._thaw = False  #: a device went away: walk everything at the next settling
 
-    def changed(self) -> None:
-        """A device came or went: settle once things are quiet again."""
+    def start(self) -> None:
+        """Freeze what is there now (the bridge starts: its modules, not yet a device)."""
+        if self.enabled:
+            self._settle()
+
+    def changed(self, *, gone: bool = False) -> None:
+        """A device came (or, with ``gone``, went): settle once things are quiet again."""
         if not self.enabled:
             return
+        self._thaw = self._thaw or gone
         loop = asyncio.get_running_loop()
         now = loop.time()
         self._first_change = min(self._first_change, now)
         at = min(now + SETTLE_S, self._first_change + LATEST_S)
-        at = max(at, self._last_settle + EVERY_S)
+        if self._thaw:
+            at = max(at, self._last_settle + EVERY_S)
         if self._handle is not None:
             self._handle.cancel()
         self._handle = loop.call_at(at, self._settle)
@@ -63,14 +73,18 @@ class HeapKeeper:
     def _settle(self) -> None:
         self._handle = None
         self._first_change = math.inf
-        self._last_settle = asyncio.get_running_loop().time()
         start = time.perf_counter()
-        gc.unfreeze()
+        thawed = self._thaw
+        if thawed:
+            self._thaw = False
+            self._last_settle = asyncio.get_running_loop().time()
+            gc.unfreeze()
         found = gc.collect()
         gc.freeze()
         self.settled += 1
         _log.debug(
-            "heap settled: %d objects frozen, %d collected, in %.0f ms",
+            "heap settled%s: %d objects frozen, %d collected, in %.0f ms",
+            " (thawed first)" if thawed else "",
             gc.get_freeze_count(),
             found,
             (time.perf_counter() - start) * 1000,

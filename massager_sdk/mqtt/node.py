@@ -202,7 +202,7 @@ class DeviceNode:
             await self._session_end.wait()
             return True
         finally:
-            self.bridge.heap.changed()
+            self.bridge.heap.changed(gone=True)
             for undo in unsubscribe:
                 undo()
             await self.commands.close()

@@ -28,7 +28,7 @@ def _thawed() -> Iterator[None]:
     gc.unfreeze()
 
 
-async def test_it_settles_once_the_devices_are_quiet_and_not_more_than_once_a_minute() -> None:
+async def test_it_settles_once_the_devices_are_quiet() -> None:
     loop = asyncio.get_running_loop()
     keeper = HeapKeeper()
     keeper.changed()
@@ -41,11 +41,29 @@ async def test_it_settles_once_the_devices_are_quiet_and_not_more_than_once_a_mi
     assert keeper._handle.when() == pytest.approx(start + 0.5, abs=0.05)
     keeper._settle()
     assert keeper.settled == 1 and gc.get_freeze_count() > 0
-    # Right after settling, the next change waits for the minute to be over.
+    # More devices coming: settled again soon (it walks only what they brought)...
     keeper.changed()
+    assert keeper._handle.when() == pytest.approx(loop.time() + heap.SETTLE_S, abs=0.05)
+    keeper._settle()
+    # ...but after one went away (a walk of everything) at most once a minute.
+    keeper.changed(gone=True)
+    keeper._settle()
+    keeper.changed(gone=True)
     assert keeper._handle.when() >= keeper._last_settle + heap.EVERY_S
     keeper.close()
     assert keeper._handle is None
+
+
+async def test_starting_freezes_the_heap_and_settling_what_came_since() -> None:
+    keeper = HeapKeeper()
+    keeper.start()
+    frozen = gc.get_freeze_count()
+    assert keeper.settled == 1 and frozen > 0
+    newcomers = [[i] for i in range(10_000)]  # a device's objects, say
+    keeper.changed()
+    keeper._settle()
+    assert keeper.settled == 2
+    assert gc.get_freeze_count() >= frozen + len(newcomers)
 
 
 async def test_garbage_of_a_gone_session_is_collected_when_it_settles_again() -> None:
@@ -59,9 +77,11 @@ async def test_garbage_of_a_gone_session_is_collected_when_it_settles_again() ->
     weakref.finalize(kept, collected.append, True)
     keeper._settle()  # the cycle is alive: frozen
     del kept
-    gc.collect()
+    keeper.changed()
+    keeper._settle()
     assert collected == []  # frozen objects are not walked
-    keeper._settle()  # unfrozen first: the garbage goes
+    keeper.changed(gone=True)  # a session ended
+    keeper._settle()  # thawed first: its garbage goes
     assert collected == [True]
 
 
@@ -71,15 +91,17 @@ async def test_disabled_it_leaves_the_collector_alone() -> None:
     assert keeper._handle is None and gc.get_freeze_count() == 0
 
 
-async def test_the_bridge_settles_after_its_device_session_starts(
+async def test_the_bridge_freezes_on_starting_and_after_its_device_session_starts(
     live_broker: BrokerProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(heap, "SETTLE_S", 0.2)
     async with running_bridge(live_broker) as setup:
-        assert setup.bridge.heap.settled == 0
+        # Frozen on starting, before any device...
+        assert setup.bridge.heap.settled == 1 and gc.get_freeze_count() > 0
         await add(setup, "sim://heat4", "desk")
+        # ...and again once the device's session has settled.
         for _ in range(100):
-            if setup.bridge.heap.settled:
+            if setup.bridge.heap.settled == 2:
                 break
             await asyncio.sleep(0.05)
-        assert setup.bridge.heap.settled == 1 and gc.get_freeze_count() > 0
+        assert setup.bridge.heap.settled == 2
