@@ -10,9 +10,9 @@ something runs, and sleeps until the next deadline or until woken.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
+import random
 import signal
 from collections.abc import Callable
 
@@ -43,6 +43,11 @@ _log = logging.getLogger("massager_sdk")
 
 #: The shortest wait for a safety deadline that is already due (never spin).
 MIN_WAIT_S = 0.001
+#: Each keepalive goes between this fraction of the keepalive interval and all of it after
+#: the last write (never later). Devices switched on together would otherwise be fed in
+#: the same instant every interval for as long as they run: one host serving many of them
+#: (the MQTT bridge) would stall on that burst, and a command arriving then would wait.
+KEEPALIVE_SPREAD = 0.8
 
 
 class Engine:
@@ -55,6 +60,9 @@ class Engine:
         # The latest output command written for each zone and for the heater ("heat"):
         # a late acknowledgement counts only while its command is still the newest.
         self._newest: dict[int | str, SendHeat | SendZones] = {}
+        self._pace = random.Random()
+        self._keepalive_after = math.nan  # the write the next keepalive is timed from
+        self._keepalive_gap = 0.0
 
     # -- receiving -----------------------------------------------------------------
 
@@ -272,9 +280,13 @@ class Engine:
             if wake_at == math.inf:
                 await core.wake.wait()
             elif wake_at > core.now() + EPS:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout_at(wake_at):
-                        await core.wake.wait()
+                # Woken by the loop's timer rather than a timeout: no exception, hence
+                # no garbage cycle for the collector, once a second on every device.
+                timer = asyncio.get_running_loop().call_at(wake_at, core.wake.set)
+                try:
+                    await core.wake.wait()
+                finally:
+                    timer.cancel()
             else:  # due already, yet nothing was sent: never spin, let time pass
                 await asyncio.sleep(MIN_WAIT_S)
 
@@ -318,7 +330,7 @@ class Engine:
             await link.request(SetAutoOff(safety.device_auto_off_s(now)))
             return None
         if core.plan.running:
-            keepalive_at = core.requester.last_write + core.keepalive_s
+            keepalive_at = self._keepalive_at()
             if now + EPS >= keepalive_at:
                 await link.request(Keepalive())
                 return None
@@ -334,6 +346,15 @@ class Engine:
         if deadline is not None:
             wake_at = min(wake_at, max(deadline, now + MIN_WAIT_S))
         return wake_at
+
+    def _keepalive_at(self) -> float:
+        """When the next keepalive is due: a spread share of the interval after the last
+        write (see :data:`KEEPALIVE_SPREAD`), drawn once per write."""
+        last = self.core.requester.last_write
+        if last != self._keepalive_after:
+            self._keepalive_after = last
+            self._keepalive_gap = self.core.keepalive_s * self._pace.uniform(KEEPALIVE_SPREAD, 1)
+        return last + self._keepalive_gap
 
     async def _carry_out(self, decision: SendHeat | SendZones | Upload) -> None:
         """Send what the plan decided and tell it the device's answer."""
