@@ -10,6 +10,14 @@ collector's reach (:func:`gc.freeze`): what it holds on starting, at once, and
 what its devices brought once they have settled (no device came for a moment).
 Later collections walk only what came after.
 
+The youngest generation is also collected less often: every 50,000 new objects
+rather than Python's 700. Nearly everything a device's status, keepalive and state
+make is gone by the next collection either way (freed by its reference count), so
+each collection walks few objects, and far fewer of them live long enough to be
+promoted and walked again and again by the older generations' collections: with a
+thousand devices, the young collections went from about forty a second (and a
+20 ms collection of the middle generation every second) to a few a minute.
+
 Settling walks only what is not frozen yet. After a device went away its
 session's garbage may be among the frozen objects, so the next settling thaws
 everything first and walks it all once; that happens at most once a minute.
@@ -31,6 +39,8 @@ SETTLE_S = 2.0
 LATEST_S = 30.0
 #: After a device went away, at most this often: that settling walks the whole heap.
 EVERY_S = 60.0
+#: New objects (less those freed) between collections of the youngest generation.
+YOUNG_THRESHOLD = 50_000
 
 
 class HeapKeeper:
@@ -43,11 +53,16 @@ class HeapKeeper:
         self._first_change = math.inf
         self._last_settle = -math.inf
         self._thaw = False  #: a device went away: walk everything at the next settling
+        self._thresholds: tuple[int, int, int] | None = None  #: the collector's, before
 
     def start(self) -> None:
-        """Freeze what is there now (the bridge starts: its modules, not yet a device)."""
-        if self.enabled:
-            self._settle()
+        """Freeze what is there now (the bridge starts: its modules, not yet a device),
+        and collect the youngest generation less often."""
+        if not self.enabled:
+            return
+        young, middle, old = self._thresholds = gc.get_threshold()
+        gc.set_threshold(max(young, YOUNG_THRESHOLD), middle, old)
+        self._settle()
 
     def changed(self, *, gone: bool = False) -> None:
         """A device came (or, with ``gone``, went): settle once things are quiet again."""
@@ -65,10 +80,14 @@ class HeapKeeper:
         self._handle = loop.call_at(at, self._settle)
 
     def close(self) -> None:
-        """No more settling; the heap is left as it is (frozen objects stay valid)."""
+        """No more settling; the collector's thresholds as they were (the heap is left
+        frozen: frozen objects stay valid)."""
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+        if self._thresholds is not None:
+            gc.set_threshold(*self._thresholds)
+            self._thresholds = None
 
     def _settle(self) -> None:
         self._handle = None

@@ -22,10 +22,13 @@ from tests.mqtt.helpers import add, running_bridge
 
 @pytest.fixture(autouse=True)
 def _thawed() -> Iterator[None]:
-    """Every test starts and ends with nothing frozen (other tests' objects stay collectable)."""
+    """Every test starts and ends with nothing frozen (other tests' objects stay collectable)
+    and the collector's own thresholds."""
+    thresholds = gc.get_threshold()
     gc.unfreeze()
     yield
     gc.unfreeze()
+    gc.set_threshold(*thresholds)
 
 
 async def test_it_settles_once_the_devices_are_quiet() -> None:
@@ -55,15 +58,19 @@ async def test_it_settles_once_the_devices_are_quiet() -> None:
 
 
 async def test_starting_freezes_the_heap_and_settling_what_came_since() -> None:
+    before = gc.get_threshold()
     keeper = HeapKeeper()
     keeper.start()
     frozen = gc.get_freeze_count()
     assert keeper.settled == 1 and frozen > 0
+    assert gc.get_threshold() == (heap.YOUNG_THRESHOLD, *before[1:])
     newcomers = [[i] for i in range(10_000)]  # a device's objects, say
     keeper.changed()
     keeper._settle()
     assert keeper.settled == 2
     assert gc.get_freeze_count() >= frozen + len(newcomers)
+    keeper.close()
+    assert gc.get_threshold() == before
 
 
 async def test_garbage_of_a_gone_session_is_collected_when_it_settles_again() -> None:
@@ -86,9 +93,12 @@ async def test_garbage_of_a_gone_session_is_collected_when_it_settles_again() ->
 
 
 async def test_disabled_it_leaves_the_collector_alone() -> None:
+    before = gc.get_threshold()
     keeper = HeapKeeper(enabled=False)
+    keeper.start()
     keeper.changed()
     assert keeper._handle is None and gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
 
 
 async def test_the_bridge_freezes_on_starting_and_after_its_device_session_starts(
