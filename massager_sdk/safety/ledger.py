@@ -33,6 +33,23 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from massager_sdk.errors import MassagerError
+from massager_sdk.safety.batch import FLUSH_S, Batch, SessionUpdate, write_update
+
+__all__ = [
+    "BUSY_TIMEOUT_S",
+    "DEFAULT_RETENTION_DAYS",
+    "FLUSH_S",
+    "LEDGER_ENV",
+    "RETENTION_ENV",
+    "Ledger",
+    "LedgerError",
+    "LedgerEvent",
+    "Sample",
+    "SessionRecord",
+    "SessionUpdate",
+    "default_ledger_path",
+    "default_retention_days",
+]
 
 #: Names the ledger file, overriding the default location.
 LEDGER_ENV = "MASSAGER_LEDGER"
@@ -41,11 +58,6 @@ RETENTION_ENV = "MASSAGER_LEDGER_RETENTION_DAYS"
 DEFAULT_RETENTION_DAYS = 90.0
 #: How long a write waits for another process's transaction before it fails.
 BUSY_TIMEOUT_S = 5.0
-#: Status-rate writes wait at most this long (real time) for others to go with them: a
-#: process that dies loses at most the statuses of its last second or two.
-FLUSH_S = 1.0
-#: A batch this large is written at once, however young.
-MAX_BATCH = 20_000
 _SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -179,48 +191,6 @@ class Sample:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class SessionUpdate:
-    """A session's clocks and dose at Unix time ``t``, for :meth:`Ledger.update_session`.
-
-    ``levels``, ``heat_c`` and ``temperature_c`` only raise the session's peaks.
-    While ``off_since`` is ``None`` the outputs are on and the session has not ended;
-    ``end_reason`` marks the moment they went off, and how.
-    """
-
-    t: float
-    on_s: float
-    contact_s: float
-    over: bool
-    off_since: float | None
-    dose_min: float
-    levels: tuple[int, ...]
-    heat_c: float | None
-    temperature_c: float | None = None
-    end_reason: str | None = None
-
-    def then(self, newer: SessionUpdate) -> SessionUpdate:
-        """``newer``, keeping the peaks of both: two updates written as one."""
-        return dataclasses.replace(
-            newer,
-            levels=tuple(max(a, b) for a, b in zip(self.levels, newer.levels, strict=False)),
-            heat_c=_highest(self.heat_c, newer.heat_c),
-            temperature_c=_highest(self.temperature_c, newer.temperature_c),
-        )
-
-
-def _highest(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else max(a, b)
-
-
-@dataclasses.dataclass(slots=True)
-class _Waiting:
-    """A session's updates not written yet, as one, and the highest dose among them."""
-
-    update: SessionUpdate
-    peak_dose_min: float
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
 class LedgerEvent:
     """A refusal, a stop or a device event, as recorded."""
 
@@ -260,12 +230,8 @@ class Ledger:
         )
         if not self.retention_days > 0:
             raise LedgerError(f"retention_days must be above 0, not {self.retention_days!r}")
-        self.flush_s = flush_s
         self._lock = threading.Lock()
-        self._samples: list[tuple[int, float, str, float | None, float | None]] = []
-        self._updates: dict[int, _Waiting] = {}
-        self._flushed_at = time.monotonic()
-        self._first_t: float | None = None  #: Unix time of the oldest update waiting
+        self._batch = Batch(flush_s)
         self._failed: LedgerError | None = None  #: a batch that could not be written
         self._closed = False
         try:
@@ -296,6 +262,11 @@ class Ledger:
                 raise
             raise self._error("cannot be used", exc) from exc
         _OPEN.add(self)
+
+    @property
+    def flush_s(self) -> float:
+        """How long status-rate writes wait for others (see the class)."""
+        return self._batch.flush_s
 
     @classmethod
     def shared(cls, path: str | os.PathLike[str] | None = None) -> Ledger:
@@ -370,7 +341,7 @@ class Ledger:
     def update(self, session: int, update: SessionUpdate) -> None:
         """:meth:`update_session` with a :class:`SessionUpdate`: written at once."""
         with self._write() as db:
-            self._update(db, session, update, update.dose_min)
+            write_update(db, session, update, update.dose_min)
 
     def record(self, session: int, update: SessionUpdate, sample: Sample | None = None) -> None:
         """Write a session's clocks (and a telemetry ``sample``) with the next batch.
@@ -379,29 +350,13 @@ class Ledger:
         as one (the newest, with the peaks of all). An update with an ``end_reason``
         is written at once.
         """
+        row = None
+        if sample is not None:
+            levels = json.dumps(list(sample.levels))
+            row = (session, sample.t, levels, sample.heat_target_c, sample.temperature_c)
         with self._lock:
             self._usable()
-            if sample is not None:
-                levels = json.dumps(list(sample.levels))
-                self._samples.append(
-                    (session, sample.t, levels, sample.heat_target_c, sample.temperature_c)
-                )
-            waiting = self._updates.get(session)
-            if waiting is None:
-                self._updates[session] = _Waiting(update, update.dose_min)
-            else:
-                waiting.update = waiting.update.then(update)
-                waiting.peak_dose_min = max(waiting.peak_dose_min, update.dose_min)
-            if self._first_t is None:
-                self._first_t = update.t
-            if (
-                update.end_reason is not None
-                or len(self._samples) + len(self._updates) >= MAX_BATCH
-                or time.monotonic() - self._flushed_at >= self.flush_s
-                # A scaled clock (a simulated device at --speed) runs ahead of real time:
-                # a batch never spans more than flush_s of the time it records either.
-                or update.t - self._first_t >= self.flush_s
-            ):
+            if self._batch.add(session, update, row):
                 with self._transaction():
                     pass  # a transaction writes what waits first
 
@@ -409,7 +364,7 @@ class Ledger:
         """Write what :meth:`record` holds now."""
         with self._lock:
             self._usable()
-            if self._samples or self._updates:
+            if self._batch:
                 with self._transaction():
                     pass
 
@@ -512,7 +467,7 @@ class Ledger:
             if self._closed:
                 return
             try:
-                if self._failed is None and (self._samples or self._updates):
+                if self._failed is None and self._batch:
                     with self._transaction():
                         pass
             finally:
@@ -569,7 +524,7 @@ class Ledger:
             raise self._error("cannot be written", exc) from exc
         try:
             try:
-                self._write_batch(self._db)
+                self._batch.write(self._db)
             except (sqlite3.Error, ValueError, TypeError) as exc:
                 self._failed = self._error("cannot be written", exc)
                 raise self._failed from exc
@@ -590,69 +545,13 @@ class Ledger:
             self._db.execute("ROLLBACK")
             self._failed = self._error("cannot be written", exc)
             raise self._failed from exc
-        self._samples.clear()
-        self._updates.clear()
-        self._flushed_at = time.monotonic()
-        self._first_t = None
-
-    def _write_batch(self, db: sqlite3.Connection) -> None:
-        if self._samples:
-            db.executemany(
-                "INSERT INTO samples (session, t, levels, heat_target_c, temperature_c) "
-                "VALUES (?, ?, ?, ?, ?)",
-                self._samples,
-            )
-        for session, waiting in self._updates.items():
-            self._update(db, session, waiting.update, waiting.peak_dose_min)
-
-    @staticmethod
-    def _update(
-        db: sqlite3.Connection, session: int, update: SessionUpdate, peak_dose_min: float
-    ) -> None:
-        row = db.execute("SELECT peak_levels FROM sessions WHERE id = ?", (session,)).fetchone()
-        if row is None:
-            raise sqlite3.DatabaseError(f"session {session} is missing from the ledger")
-        levels = update.levels
-        peaks = json.loads(row[0]) or [0] * len(levels)
-        peaks = [max(a, b) for a, b in zip(peaks, levels, strict=False)]
-        on = update.off_since is None
-        heat, temperature, end_reason = update.heat_c, update.temperature_c, update.end_reason
-        db.execute(
-            """UPDATE sessions SET updated = ?, on_s = ?, contact_s = ?, over = ?,
-               off_since = ?, dose_min = ?, peak_dose_min = MAX(peak_dose_min, ?),
-               peak_levels = ?,
-               peak_heat_c = MAX(COALESCE(peak_heat_c, ?), COALESCE(?, peak_heat_c)),
-               peak_temp_c = MAX(COALESCE(peak_temp_c, ?), COALESCE(?, peak_temp_c)),
-               ended = CASE WHEN ? THEN NULL WHEN ? IS NOT NULL THEN ? ELSE ended END,
-               end_reason = CASE WHEN ? THEN NULL ELSE COALESCE(?, end_reason) END
-               WHERE id = ?""",
-            (
-                update.t,
-                update.on_s,
-                update.contact_s,
-                int(update.over),
-                update.off_since,
-                update.dose_min,
-                max(peak_dose_min, update.dose_min),
-                json.dumps(peaks),
-                heat,
-                heat,
-                temperature,
-                temperature,
-                on,
-                end_reason,
-                update.t,
-                on,
-                end_reason,
-                session,
-            ),
-        )
+        self._batch.clear()
 
     def _read(self, sql: str, args: Sequence[object]) -> list[sqlite3.Row]:
         with self._lock:
             self._usable()
             try:
-                if self._samples or self._updates:
+                if self._batch:
                     with self._transaction():
                         pass  # this process's own batch first: it reads what it wrote
                 cur = self._db.execute(sql, args)
