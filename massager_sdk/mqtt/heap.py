@@ -10,17 +10,20 @@ collector's reach (:func:`gc.freeze`): what it holds on starting, at once, and
 what its devices brought once they have settled (no device came for a moment).
 Later collections walk only what came after.
 
-The youngest generation is also collected less often: every 50,000 new objects
+The youngest generation is also collected less often: every 10,000 new objects
 rather than Python's 700. Nearly everything a device's status, keepalive and state
-make is gone by the next collection either way (freed by its reference count), so
-each collection walks few objects, and far fewer of them live long enough to be
-promoted and walked again and again by the older generations' collections: with a
-thousand devices, the young collections went from about forty a second (and a
-20 ms collection of the middle generation every second) to a few a minute.
+make is gone by then either way (freed by its reference count), and far fewer
+objects live through a collection to be promoted and walked again and again by the
+older generations' collections: with a thousand devices, a 20 ms collection of the
+middle generation ran every second before.
 
-Settling walks only what is not frozen yet. After a device went away its
-session's garbage may be among the frozen objects, so the next settling thaws
-everything first and walks it all once; that happens at most once a minute.
+Freezing on starting walks the heap once (nothing is served yet). Freezing what
+devices brought walks nothing: the pause would fall on devices already being served
+(a hundred devices starting programs as the last ones connect: 25-30 ms, every
+program late at once). Any garbage frozen with it waits for the next thaw: after a
+device went away its session's garbage may be among the frozen objects, so the next
+settling thaws everything first and walks it all once; that happens at most once a
+minute.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ LATEST_S = 30.0
 #: After a device went away, at most this often: that settling walks the whole heap.
 EVERY_S = 60.0
 #: New objects (less those freed) between collections of the youngest generation.
-YOUNG_THRESHOLD = 50_000
+YOUNG_THRESHOLD = 10_000
 
 
 class HeapKeeper:
@@ -93,17 +96,19 @@ class HeapKeeper:
         self._handle = None
         self._first_change = math.inf
         start = time.perf_counter()
-        thawed = self._thaw
-        if thawed:
-            self._thaw = False
-            self._last_settle = asyncio.get_running_loop().time()
+        walk = self._thaw or not self.settled  # after a device went away, or on starting
+        found = 0
+        if walk:
+            if self._thaw:
+                self._thaw = False
+                self._last_settle = asyncio.get_running_loop().time()
             gc.unfreeze()
-        found = gc.collect()
+            found = gc.collect()
         gc.freeze()
         self.settled += 1
         _log.debug(
             "heap settled%s: %d objects frozen, %d collected, in %.0f ms",
-            " (thawed first)" if thawed else "",
+            " (after walking the heap)" if walk else "",
             gc.get_freeze_count(),
             found,
             (time.perf_counter() - start) * 1000,
