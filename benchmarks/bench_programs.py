@@ -32,6 +32,7 @@ from massager_sdk.programs import (
     load_program,
     parse_program,
 )
+from massager_sdk.protocols.nmp import capabilities_from_info
 
 RATE_HZ = 50
 SECONDS = 60
@@ -74,7 +75,7 @@ class _Sink:
 
 
 def _caps() -> DeviceCapabilities:
-    return DeviceCapabilities.from_nmp_info(load_model("heat4").info())
+    return capabilities_from_info(load_model("heat4").info())
 
 
 async def _runner_lateness(caps: DeviceCapabilities) -> tuple[list[float], float]:

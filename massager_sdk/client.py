@@ -498,7 +498,8 @@ def connect(
     name) configure the safety policy. ``timeout`` and
     ``retries`` bound each request; ``reconnect_grace_s`` is how long a lost link
     may take to come back before the session ends. ``keepalive_s`` defaults to a
-    third of the device watchdog; ``status_interval_s`` is how often the device
+    third of the device watchdog (each keepalive goes at a random 80-100 % of it
+    after the last frame); ``status_interval_s`` is how often the device
     is asked for its status while it runs, when it has not reported on its own.
     ``control=False`` opens a monitoring connection that reads status and
     events, may stop the device, and otherwise leaves it as it finds it (see

@@ -1,6 +1,6 @@
 """Keeping Python's cycle collector from holding every device up at once.
 
-A bridge with a thousand devices holds a few million objects. The cycle
+A bridge with a thousand devices holds a great many objects, and the cycle
 collector's full collections walk all of them: 100-230 ms each in which no
 device is served and no command carried out, several a minute, because the
 status, keepalive and publishing of every device keep promoting short-lived

@@ -19,12 +19,13 @@ from massager_sdk.mqtt.commands import (
     parse_plain_command,
     zone_keys,
 )
+from massager_sdk.protocols.nmp import capabilities_from_info
 
 PROGRAMS = ("classic", "office-break")
 
 
 def caps(model: str) -> DeviceCapabilities:
-    return DeviceCapabilities.from_nmp_info(load_model(model).info())
+    return capabilities_from_info(load_model(model).info())
 
 
 HEAT4 = CommandContext.from_capabilities(caps("heat4"), PROGRAMS)

@@ -32,6 +32,7 @@ from massager_sdk.mqtt.discovery import (
 )
 from massager_sdk.mqtt.state import ProgramView, state_document
 from massager_sdk.mqtt.topics import Topics
+from massager_sdk.protocols.nmp import capabilities_from_info
 
 PROGRAMS = ("classic", "evening-heat", "office-break")
 
@@ -170,7 +171,7 @@ SENSOR_UNITS = {
 
 
 def caps(model: str) -> DeviceCapabilities:
-    return DeviceCapabilities.from_nmp_info(load_model(model).info())
+    return capabilities_from_info(load_model(model).info())
 
 
 #: The keys of a device-based config (Home Assistant's DEVICE_DISCOVERY_SCHEMA).

@@ -6,6 +6,7 @@ from massager_protocols.nmp import ZonePosition
 from massager_simulator import list_models, load_model
 
 from massager_sdk.capabilities import DeviceCapabilities, HeatCapability, Zone
+from massager_sdk.protocols.nmp import capabilities_from_info
 
 
 def make_caps(
@@ -39,7 +40,7 @@ def make_caps(
 
 def model_caps(name: str) -> DeviceCapabilities:
     """The capabilities a simulator model reports in INFO."""
-    return DeviceCapabilities.from_nmp_info(load_model(name).info())
+    return capabilities_from_info(load_model(name).info())
 
 
 SIM_MODELS = list_models()

@@ -21,6 +21,7 @@ from massager_sdk.programs import (
     parse_program,
     sleep_until,
 )
+from massager_sdk.protocols.nmp import capabilities_from_info
 
 REST = '[[stage]]\nname = "s"\n[[stage.step]]\ntechnique = "rest"\nduration = 1\n'
 
@@ -72,7 +73,7 @@ def blocking_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 def test_a_runner_on_the_real_clock_sends_on_time_without_blocking(
     blocking_sleeps: list[float],
 ) -> None:
-    caps = DeviceCapabilities.from_nmp_info(load_model("heat4").info())
+    caps = capabilities_from_info(load_model("heat4").info())
     base = compile_program(parse_program(REST, source="test"), caps)
     commands = [TimedCommand(k * 0.02, SetIntensity(1 + k % 2, (0,))) for k in range(10)]
     commands.append(TimedCommand(0.25, Stop()))
@@ -109,7 +110,7 @@ def test_sleep_until_on_the_real_clock_never_blocks(blocking_sleeps: list[float]
 
 
 def test_spin_s_is_deprecated_and_ignored() -> None:
-    caps = DeviceCapabilities.from_nmp_info(load_model("heat4").info())
+    caps = capabilities_from_info(load_model("heat4").info())
     compiled = compile_program(parse_program(REST, source="test"), caps)
     with pytest.warns(DeprecationWarning, match="spin_s is ignored"):
         ProgramRunner(Recorder(caps), compiled, spin_s=0.001)
