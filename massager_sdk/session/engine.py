@@ -60,7 +60,7 @@ class Engine:
         # The latest output command written for each zone and for the heater ("heat"):
         # a late acknowledgement counts only while its command is still the newest.
         self._newest: dict[int | str, SendHeat | SendZones] = {}
-        self._pace = random.Random()
+        self._pace: random.Random | None = None  # drawn per device: see _keepalive_at
         self._keepalive_after = math.nan  # the write the next keepalive is timed from
         self._keepalive_gap = 0.0
 
@@ -349,11 +349,18 @@ class Engine:
 
     def _keepalive_at(self) -> float:
         """When the next keepalive is due: a spread share of the interval after the last
-        write (see :data:`KEEPALIVE_SPREAD`), drawn once per write."""
-        last = self.core.requester.last_write
+        write (see :data:`KEEPALIVE_SPREAD`), drawn once per write from the device's own
+        sequence."""
+        core = self.core
+        last = core.requester.last_write
         if last != self._keepalive_after:
+            if self._pace is None:
+                # Seeded by the device: different for each device, the same on every run
+                # (a simulated session plays out alike each time).
+                caps = core.caps
+                self._pace = random.Random(f"{caps.model}/{caps.serial}" if caps else "")
             self._keepalive_after = last
-            self._keepalive_gap = self.core.keepalive_s * self._pace.uniform(KEEPALIVE_SPREAD, 1)
+            self._keepalive_gap = core.keepalive_s * self._pace.uniform(KEEPALIVE_SPREAD, 1)
         return last + self._keepalive_gap
 
     async def _carry_out(self, decision: SendHeat | SendZones | Upload) -> None:

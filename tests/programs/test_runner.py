@@ -189,7 +189,8 @@ def test_skip_jumps_to_the_next_step() -> None:
     last, events, extras = play("heat4", "office-break", scenario)
     assert last.state == "completed"
     assert extras["elapsed"] == pytest.approx(300 - 50, abs=0.1)  # the first step is 60 s
-    after = [e for e in events if e.elapsed_s >= 10]
+    # (An event at 10 s itself may come just before the skip, in the same instant.)
+    after = [e for e in events if e.elapsed_s > 10]
     assert after[0].step_index == 1 and after[0].elapsed_s == 60
 
 
