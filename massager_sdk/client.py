@@ -64,7 +64,6 @@ device at once, cancel the task that opened it and, once it is stopped, raise
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from types import TracebackType
@@ -77,7 +76,7 @@ from massager_sdk.profiles.model import DeviceProfile
 from massager_sdk.profiles.selection import LinkRequest
 from massager_sdk.protocols import AdapterStats, GetStatus, SetAutoOff
 from massager_sdk.safety import SafetyPolicy
-from massager_sdk.session.core import SessionCore
+from massager_sdk.session.core import SessionCore, cancel_and_wait
 from massager_sdk.session.engine import Engine
 from massager_sdk.session.link import LinkSupervisor
 from massager_sdk.session.options import ConnectOptions
@@ -311,9 +310,9 @@ class Device:
         try:
             task, self._task = self._task, None
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                # Cancelled again if the first is lost (a timeout expiring at the same
+                # moment swallows it on Python 3.11): closing must never hang.
+                await cancel_and_wait(task)
             await self._engine.leave()
             for job in list(core.background):
                 job.cancel()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Coroutine
 from typing import Any
 
-_log = logging.getLogger("massager_sdk.mqtt")
+from massager_sdk.session.core import cancel_and_wait
+
+__all__ = ["Background", "cancel_and_wait"]
 
 
 class Background:
@@ -27,16 +28,3 @@ class Background:
         """Cancel every task still running."""
         for task in list(self._tasks):
             task.cancel()
-
-
-async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
-    """Cancel ``task`` and wait for it to end, cancelling again if a cancellation was lost.
-
-    (``asyncio.wait_for`` before Python 3.12 can swallow a cancellation that
-    arrives as its inner future completes.)
-    """
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=0.5)
-    if not task.cancelled() and task.exception() is not None:
-        _log.error("task %s failed", task.get_name(), exc_info=task.exception())

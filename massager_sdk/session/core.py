@@ -165,3 +165,16 @@ class SessionCore:
 def running(task: asyncio.Task[Any] | None) -> bool:
     """Whether ``task`` exists and has not finished."""
     return task is not None and not task.done()
+
+
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait for it to end, cancelling again if a cancellation was lost.
+
+    (``asyncio.timeout`` and ``asyncio.wait_for`` before Python 3.12 can swallow a
+    cancellation that arrives as their own timeout expires.)
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.5)
+    if not task.cancelled() and task.exception() is not None:
+        _log.error("task %s failed", task.get_name(), exc_info=task.exception())

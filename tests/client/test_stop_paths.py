@@ -156,3 +156,43 @@ async def test_a_signal_stops_the_device_in_another_process(signum: signal.Signa
         observer.close()
         server.close()
         await sim.stop()
+
+
+def test_closing_ends_even_when_the_session_task_loses_a_cancellation() -> None:
+    # On Python 3.11 a timeout that expires as the cancellation arrives swallows it; the
+    # session task then carries on, and closing used to wait for it for ever.
+    async def scenario() -> None:
+        sim = SimulatedDevice("heat4")
+        observer = sim.connect()
+        device = massager_sdk.connect("sim://heat4", simulator=sim, limits=FAST_RAMP)
+        await device.open()
+        await device.set_intensity(3)
+        await device.flush()
+        engine = device._task
+        assert engine is not None
+        cancels: list[int] = []
+
+        async def loses_the_first() -> None:
+            while True:
+                try:
+                    await asyncio.shield(engine)
+                    return
+                except asyncio.CancelledError:
+                    cancels.append(1)
+                    if len(cancels) > 1:
+                        engine.cancel()
+                        raise
+
+        device._task = asyncio.get_running_loop().create_task(loses_the_first())
+        await asyncio.sleep(0)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await asyncio.wait_for(device.close(), 10)
+        # Cancelled again half a second later (virtual time), not left waiting.
+        assert loop.time() - start < 1.0
+        assert len(cancels) == 2 and device._task is None
+        assert sim.commanded == (0, 0, 0, 0)
+        observer.close()
+        await sim.stop()
+
+    run_virtual(scenario)
