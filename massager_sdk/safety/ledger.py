@@ -357,16 +357,13 @@ class Ledger:
         with self._lock:
             self._usable()
             if self._batch.add(session, update, row):
-                with self._transaction():
-                    pass  # a transaction writes what waits first
+                self._write_waiting()
 
     def flush(self) -> None:
         """Write what :meth:`record` holds now."""
         with self._lock:
             self._usable()
-            if self._batch:
-                with self._transaction():
-                    pass
+            self._write_waiting()
 
     def add_sample(
         self,
@@ -467,9 +464,8 @@ class Ledger:
             if self._closed:
                 return
             try:
-                if self._failed is None and self._batch:
-                    with self._transaction():
-                        pass
+                if self._failed is None:
+                    self._write_waiting()
             finally:
                 self._closed = True
                 self._db.close()
@@ -513,6 +509,13 @@ class Ledger:
         if self._closed:
             raise self._error("cannot be written", sqlite3.ProgrammingError("it was closed"))
 
+    def _write_waiting(self) -> None:
+        """Write the batch now, if anything waits (the lock is held): a transaction
+        always writes it first."""
+        if self._batch:
+            with self._transaction():
+                pass
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One transaction (the lock is held), taken at once so that a busy ledger waits
@@ -551,9 +554,7 @@ class Ledger:
         with self._lock:
             self._usable()
             try:
-                if self._batch:
-                    with self._transaction():
-                        pass  # this process's own batch first: it reads what it wrote
+                self._write_waiting()  # this process's own batch first: it reads what it wrote
                 cur = self._db.execute(sql, args)
                 cur.row_factory = sqlite3.Row
                 return cur.fetchall()
